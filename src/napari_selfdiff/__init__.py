@@ -1,0 +1,36 @@
+"""napari-selfdiff: blind deconvolution by self-diffusion, and Zernike PSFs.
+
+The public API is re-exported lazily (PEP 562) so that ``import napari_selfdiff`` imports
+neither torch nor Qt.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "deblur": "napari_selfdiff.engine.solver",
+    "iter_deblur": "napari_selfdiff.engine.solver",
+    "deconvolve": "napari_selfdiff.engine.nonblind",
+    "iter_deconvolve": "napari_selfdiff.engine.nonblind",
+    "DeblurResult": "napari_selfdiff.engine.results",
+    "Progress": "napari_selfdiff.engine.results",
+    "Cancelled": "napari_selfdiff.engine.results",
+    "DeblurConfig": "napari_selfdiff.config",
+    "InputError": "napari_selfdiff._checks",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'napari_selfdiff' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

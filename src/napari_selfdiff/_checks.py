@@ -1,0 +1,183 @@
+"""Validation of arrays at the public boundary, with expected-versus-actual messages.
+
+One place checks every image, PSF and kernel size for the API, the CLI and the
+widgets alike, and converts accepted images once to the internal (Z, C, H, W) layout.
+Errors are :class:`InputError` (a ``ValueError``) for bad values and ``TypeError`` for
+bad dtypes; each message names the value, the rule and, where there is one, the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+__all__ = [
+    "AXES",
+    "InputError",
+    "Layout",
+    "check_kernel_size",
+    "check_psf",
+    "from_planes",
+    "infer_axes",
+    "to_planes",
+]
+
+AXES = ("YX", "YXC", "ZYX", "ZYXC")
+NanPolicy = Literal["raise", "replace"]
+
+
+class InputError(ValueError):
+    """An input array or parameter breaks the documented contract."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How an input array maps onto the internal (Z, C, H, W) layout."""
+
+    axes: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def height(self) -> int:
+        return self.shape[self.axes.index("Y")]
+
+    @property
+    def width(self) -> int:
+        return self.shape[self.axes.index("X")]
+
+
+def infer_axes(shape: tuple[int, ...], axes: str | None = None) -> str:
+    """Return the axes string of an image of ``shape``.
+
+    2D arrays are (Y, X); 3D arrays whose last axis has 3 entries are RGB (Y, X, C);
+    other 3D arrays are stacks (Z, Y, X). 4D and 5D arrays need ``axes`` explicitly.
+    """
+    if axes is not None:
+        axes = axes.upper()
+        if axes not in AXES:
+            raise InputError(f"`axes` must be one of {AXES}, got {axes!r}")
+        if len(axes) != len(shape):
+            raise InputError(
+                f"`axes`={axes!r} names {len(axes)} axes but the image has {len(shape)} "
+                f"(shape {shape})"
+            )
+        if "C" in axes and shape[-1] == 4:
+            raise InputError(
+                f"RGBA images are not supported (shape {shape}): drop the alpha channel, "
+                "e.g. image[..., :3]"
+            )
+        return axes
+    if len(shape) == 2:
+        return "YX"
+    if len(shape) == 3:
+        if shape[-1] == 4:
+            raise InputError(
+                f"an image of shape {shape} looks like RGBA: drop the alpha channel "
+                "(image[..., :3]) or pass axes='ZYX' if it is a stack"
+            )
+        return "YXC" if shape[-1] == 3 else "ZYX"
+    if len(shape) in (4, 5):
+        raise InputError(
+            f"a {len(shape)}D image (shape {shape}) is ambiguous: select one time point or "
+            "channel first (e.g. image[t] or image[:, c]) or pass axes='ZYXC'"
+        )
+    raise InputError(f"the image must be 2D, 3D or 4D with `axes`, got shape {shape}")
+
+
+def _check_values(image: np.ndarray, what: str, nan_policy: NanPolicy) -> np.ndarray:
+    if image.dtype == object or image.dtype.kind in "OSUV":
+        raise TypeError(f"`{what}` must have a numeric dtype, got {image.dtype}")
+    if image.dtype.kind == "b":
+        raise TypeError(
+            f"`{what}` has boolean dtype: deblurring needs intensities; convert it with "
+            f"{what}.astype(np.float32) if that is intended"
+        )
+    if image.dtype.kind == "c":
+        raise TypeError(
+            f"`{what}` has complex dtype {image.dtype}: pass a real intensity image "
+            "(e.g. np.abs(image))"
+        )
+    if image.size == 0:
+        raise InputError(f"`{what}` is empty (shape {image.shape})")
+    values = image.astype(np.float64, copy=False)
+    finite = np.isfinite(values)
+    bad = int(values.size - np.count_nonzero(finite))
+    if bad:
+        if nan_policy != "replace":
+            raise InputError(
+                f"`{what}` has {bad} NaN or infinite pixel(s) of {values.size}: clean them, or "
+                "pass nan_policy='replace' to fill them with the median of the finite pixels"
+            )
+        if bad == values.size:
+            raise InputError(f"`{what}` has no finite pixel at all ({bad} NaN or infinite)")
+        values = np.where(finite, values, np.median(values[finite]))
+    return values
+
+
+def check_kernel_size(kernel_size: object, height: int, width: int) -> int:
+    """Return ``kernel_size`` if it is an odd integer >= 3 with ``2 K <= min(H, W)``."""
+    if isinstance(kernel_size, (bool, np.bool_)) or not isinstance(kernel_size, (int, np.integer)):
+        raise InputError(f"`kernel_size` must be an odd integer >= 3, got {kernel_size!r}")
+    k = int(kernel_size)
+    if k < 3 or k % 2 == 0:
+        raise InputError(f"`kernel_size` must be an odd integer >= 3, got {k}")
+    if 2 * k > min(height, width):
+        raise InputError(
+            f"`kernel_size`={k} is too large for a {height} x {width} image: the image must be "
+            f"at least twice the kernel size (kernel_size <= {max(min(height, width) // 2, 0)})"
+        )
+    return k
+
+
+def to_planes(
+    image: np.ndarray, axes: str | None = None, *, nan_policy: NanPolicy = "raise", what: str = "image"
+) -> tuple[np.ndarray, Layout]:
+    """Validate ``image`` and return it as float64 (Z, C, H, W) with its :class:`Layout`."""
+    image = np.asarray(image)
+    values = _check_values(image, what, nan_policy)
+    axes = infer_axes(image.shape, axes)
+    layout = Layout(axes=axes, shape=tuple(image.shape), dtype=image.dtype)
+    if axes == "YX":
+        planes = values[None, None]
+    elif axes == "YXC":
+        planes = np.moveaxis(values, -1, 0)[None]
+    elif axes == "ZYX":
+        planes = values[:, None]
+    else:
+        planes = np.moveaxis(values, -1, 1)
+    return np.ascontiguousarray(planes), layout
+
+
+def from_planes(planes: np.ndarray, layout: Layout) -> np.ndarray:
+    """Inverse of :func:`to_planes` (without the dtype conversion)."""
+    if layout.axes == "YX":
+        return planes[0, 0]
+    if layout.axes == "YXC":
+        return np.moveaxis(planes[0], 0, -1)
+    if layout.axes == "ZYX":
+        return planes[:, 0]
+    return np.moveaxis(planes, 1, -1)
+
+
+def check_psf(psf: np.ndarray, *, what: str = "psf") -> np.ndarray:
+    """Validate a 2D PSF and return it as float64 normalised to unit sum."""
+    psf = np.asarray(psf)
+    values = _check_values(psf, what, "raise")
+    if values.ndim != 2:
+        raise InputError(f"`{what}` must be a 2D array, got shape {psf.shape}")
+    if values.shape[0] % 2 == 0 or values.shape[1] % 2 == 0:
+        raise InputError(
+            f"`{what}` must have odd sides so that it has a centre pixel, got shape {psf.shape}"
+        )
+    if values.min() < 0:
+        raise InputError(
+            f"`{what}` has negative values (min {values.min():.3g}): a PSF is an intensity "
+            "distribution; clip it at zero first"
+        )
+    total = values.sum()
+    if total <= 0:
+        raise InputError(f"`{what}` is all zeros: it cannot be normalised to unit sum")
+    return values / total

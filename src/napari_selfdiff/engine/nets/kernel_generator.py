@@ -1,0 +1,46 @@
+"""Kernel generator G_phi: a fully connected network ending in a softmax.
+
+``G(z) = reshape(softmax(W_n ReLU(... ReLU(W_1 z + b_1) ...) + b_n), K, K)``: the
+softmax over all K*K entries makes every estimate a valid blur kernel (non-negative,
+unit sum) by construction. SelfDeblur (Ren et al., CVPR 2020) uses one 1000-unit hidden
+layer; DeblurSDI ablates the number of hidden layers ("k-diff" depth 1, 2, 3, 5).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["KernelGenerator"]
+
+
+class KernelGenerator(nn.Module):
+    """Map a code of ``in_features`` values to a (K, K) kernel on the simplex.
+
+    Parameters
+    ----------
+    kernel_size : int
+        Side K of the square kernel.
+    in_features : int
+        Length of the input code (K*K when the noisy kernel estimate is fed back).
+    hidden : int
+        Width of each hidden layer.
+    depth : int
+        Number of hidden ReLU layers.
+    """
+
+    def __init__(self, kernel_size: int, in_features: int, hidden: int = 1000, depth: int = 1) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        layers: list[nn.Module] = []
+        previous = in_features
+        for _ in range(depth):
+            layers += [nn.Linear(previous, hidden), nn.ReLU(inplace=True)]
+            previous = hidden
+        layers.append(nn.Linear(previous, kernel_size * kernel_size))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        # Softmax in float32 even under autocast: it defines the kernel's unit sum.
+        logits = self.body(code.reshape(1, -1)).float()
+        return torch.softmax(logits, dim=-1).reshape(self.kernel_size, self.kernel_size)
