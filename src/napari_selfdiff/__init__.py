@@ -18,7 +18,7 @@ _LAZY = {
     "iter_deconvolve": "napari_selfdiff.engine.nonblind",
     "DeblurResult": "napari_selfdiff.engine.results",
     "Progress": "napari_selfdiff.engine.results",
-    "Cancelled": "napari_selfdiff.engine.results",
+    "Cancelled": "napari_selfdiff.errors",
     "DeblurConfig": "napari_selfdiff.config",
     "InputError": "napari_selfdiff._checks",
 }

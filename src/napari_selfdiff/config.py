@@ -180,6 +180,9 @@ class DeblurConfig:
         Weight lambda_k of the kernel sparsity term R(k).
     sparsity_p : float
         Exponent p of the l_p quasi-norm sparsity term ``R(k) = sum_i k_i^p`` (0 < p < 1).
+    gradient_weight : float
+        Weight gamma of the residual's finite differences in the data term (0: the paper's
+        plain sum of squares); see :func:`napari_selfdiff.engine.losses.data_fidelity`.
     kernel_freeze_fraction : float
         Fraction of the last outer steps in which the kernel generator is frozen (0 keeps
         it learning to the end, as the paper does).
@@ -196,6 +199,7 @@ class DeblurConfig:
     kernel_lr_ratio: float = 0.25
     kernel_sparsity: float = 2e-3
     sparsity_p: float = 0.5
+    gradient_weight: float = 0.0
     kernel_freeze_fraction: float = 0.0
     stack_mode: StackMode = "per-plane"
     progress_every: int = 10
@@ -229,6 +233,12 @@ class DeblurConfig:
             "sparsity_p",
             self.sparsity_p,
             "a number in (0, 1)",
+        )
+        _require(
+            _is_number(self.gradient_weight) and self.gradient_weight >= 0,
+            "gradient_weight",
+            self.gradient_weight,
+            "a finite number >= 0",
         )
         _require(
             _is_number(self.kernel_freeze_fraction) and 0 <= self.kernel_freeze_fraction < 1,
@@ -350,3 +360,6 @@ def _tiny() -> DeblurConfig:
 
 
 PRESETS = {"paper": _paper, "fast": _fast, "tiny": _tiny}
+
+#: Default PSF side in pixels offered by the widget and the demo.
+DEFAULT_KERNEL_SIZE = 15

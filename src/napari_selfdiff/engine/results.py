@@ -7,11 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import Cancelled
+
 __all__ = ["Cancelled", "DeblurResult", "Progress", "StepRecord"]
-
-
-class Cancelled(RuntimeError):  # noqa: N818 - the name reads as the event it reports
-    """The run was cancelled (``threading.Event`` set or the callback returned False)."""
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import Layout, NanPolicy, check_kernel_size, from_planes, to_planes
+from .._checks import InputError, Layout, NanPolicy, check_kernel_size, from_planes, to_planes
 from .._device import describe_device, make_generator, resolve_device
 from ..config import DeblurConfig
 from ..metrics import aligned_scores, mnc
@@ -55,7 +55,7 @@ from .nets import KernelGenerator, UNet
 from .results import Cancelled, DeblurResult, Progress, StepRecord
 from .schedule import reverse_sigmas
 
-__all__ = ["default_config", "deblur", "iter_deblur", "kernel_feedback"]
+__all__ = ["default_config", "deblur", "drive", "iter_deblur", "kernel_feedback", "solve_planes"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,19 +89,21 @@ def _check_cancel(cancel: threading.Event | None) -> None:
 
 
 def _build_networks(
-    config: DeblurConfig, channels: int, kernel_size: int, seed: int, device: torch.device
-) -> tuple[UNet, KernelGenerator]:
+    config: DeblurConfig, channels: int, kernel_size: int, seed: int, device: torch.device, blind: bool
+) -> tuple[UNet, KernelGenerator | None]:
     # Initialise from a forked RNG so the caller's global torch state is untouched.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = UNet(channels, config.image_net.widths, config.image_net.attention_levels)
-        generator = KernelGenerator(
-            kernel_size,
-            kernel_size * kernel_size,
-            hidden=config.kernel_net.hidden,
-            depth=config.kernel_net.depth,
-        )
-    return unet.to(device), generator.to(device)
+        generator = None
+        if blind:
+            generator = KernelGenerator(
+                kernel_size,
+                kernel_size * kernel_size,
+                hidden=config.kernel_net.hidden,
+                depth=config.kernel_net.depth,
+            ).to(device)
+    return unet.to(device), generator
 
 
 def _solve(
@@ -116,28 +118,31 @@ def _solve(
     cancel: threading.Event | None,
     to_image: Callable[[torch.Tensor], np.ndarray],
     evaluate: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None,
+    fixed_kernel: torch.Tensor | None = None,
 ) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, list[StepRecord]]]:
-    """Run the self-diffusion loop on one normalised observation ``y`` (B, C, H, W)."""
+    """Run the self-diffusion loop on one normalised observation ``y`` (B, C, H, W).
+
+    With ``fixed_kernel`` the operator is known and only the image network is trained:
+    the original (non-blind) self-diffusion of Luo et al.
+    """
     device = y.device
     batch, channels, height, width = y.shape
     pad = kernel_size - 1
     schedule = config.schedule
-    unet, generator = _build_networks(config, channels, kernel_size, seed, device)
-    optimiser = torch.optim.Adam(
-        [
-            {"params": unet.parameters(), "lr": config.lr},
-            {"params": generator.parameters(), "lr": config.kernel_lr},
-        ]
-    )
+    unet, generator = _build_networks(config, channels, kernel_size, seed, device, fixed_kernel is None)
+    groups = [{"params": unet.parameters(), "lr": config.lr}]
+    if generator is not None:
+        groups.append({"params": generator.parameters(), "lr": config.kernel_lr})
+    optimiser = torch.optim.Adam(groups)
     rng = make_generator(seed, device)
     x = torch.randn((batch, channels, height + pad, width + pad), generator=rng, device=device)
     z = torch.randn(kernel_size * kernel_size, generator=rng, device=device)
-    standard = config.kernel_net.mode == "standard"
+    standard = config.kernel_net.mode == "standard" or generator is None
     sigmas = reverse_sigmas(schedule.steps, schedule.beta_start, schedule.beta_end)
     n_steps, n_inner = schedule.steps, schedule.inner_steps
     frozen_from = n_steps - round(config.kernel_freeze_fraction * n_steps)
     records: list[StepRecord] = []
-    kernel = None
+    kernel = fixed_kernel
     for index, sigma in enumerate(sigmas):
         step_start = time.perf_counter()
         step = index + 1
@@ -148,8 +153,8 @@ def _solve(
             z_hat = z + schedule.kernel_noise_scale * float(sigma) * torch.randn(
                 z.shape, generator=rng, device=device
             )
-        frozen = index >= frozen_from and kernel is not None
-        if frozen:
+        frozen = generator is None or (index >= frozen_from and kernel is not None)
+        if frozen and generator is not None:
             generator.requires_grad_(False)
         for inner in range(1, n_inner + 1):
             _check_cancel(cancel)
@@ -157,7 +162,7 @@ def _solve(
             estimate = unet(x_hat)
             if not frozen:
                 kernel = generator(z_hat)
-            loss = data_fidelity(blur_valid(estimate, kernel), y)
+            loss = data_fidelity(blur_valid(estimate, kernel), y, config.gradient_weight)
             if config.kernel_sparsity > 0 and not frozen:
                 loss = loss + config.kernel_sparsity * kernel_sparsity(kernel, config.sparsity_p)
             loss.backward()
@@ -171,7 +176,7 @@ def _solve(
             x = unet(x_hat)
             if not frozen:
                 kernel = generator(z_hat)
-            final_loss = float(data_fidelity(blur_valid(x, kernel), y))
+            final_loss = float(data_fidelity(blur_valid(x, kernel), y, config.gradient_weight))
         if not standard:
             z = kernel_feedback(kernel)
         preview = to_image(crop_center(x, (height, width)))
@@ -184,36 +189,36 @@ def _solve(
         )
         yield Progress(
             plane, n_planes, step, n_steps, n_inner, n_inner, final_loss,
-            time.perf_counter() - start, float(sigma), image=preview[0], psf=psf,
+            time.perf_counter() - start, float(sigma), image=_planes_to_image(preview[0]), psf=psf,
             psnr=scores.get("psnr"), ssim=scores.get("ssim"),
         )  # fmt: skip
     return crop_center(x, (height, width)), kernel.detach(), records
 
 
-def _evaluator(
-    ground_truth: np.ndarray | None,
-    true_psf: np.ndarray | None,
-    layout: Layout,
-    kernel_size: int,
-) -> Callable[[np.ndarray, np.ndarray], dict[str, float]] | None:
-    """Scores per outer step against a ground-truth image (PSNR/SSIM) and PSF (MNC)."""
-    if ground_truth is None and true_psf is None:
-        return None
-    data_range = None
-    if ground_truth is not None:
-        data_range = float(np.ptp(ground_truth)) or 1.0
+def _planes_to_image(planes: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> (H, W) or (H, W, C) for the metrics."""
+    return planes[0] if planes.shape[0] == 1 else np.moveaxis(planes, 0, -1)
 
-    def evaluate(planes: np.ndarray, psf: np.ndarray, truth: np.ndarray | None) -> dict[str, float]:
+
+def _evaluator(
+    truth: np.ndarray | None, true_psf: np.ndarray | None, kernel_size: int
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray | None], dict[str, float]] | None:
+    """Scores per outer step against a ground-truth image (PSNR/SSIM) and PSF (MNC)."""
+    if truth is None and true_psf is None:
+        return None
+    data_range = float(np.ptp(truth)) or 1.0 if truth is not None else 1.0
+
+    def evaluate(estimate: np.ndarray, psf: np.ndarray, group_truth: np.ndarray | None) -> dict[str, float]:
         scores: dict[str, float] = {}
-        if truth is not None:
+        if group_truth is not None:
             values = [
                 aligned_scores(
-                    np.moveaxis(est, 0, -1).squeeze(-1) if est.shape[0] == 1 else np.moveaxis(est, 0, -1),
-                    np.moveaxis(ref, 0, -1).squeeze(-1) if ref.shape[0] == 1 else np.moveaxis(ref, 0, -1),
+                    _planes_to_image(est),
+                    _planes_to_image(ref),
                     max_shift=kernel_size // 2,
                     data_range=data_range,
                 )
-                for est, ref in zip(planes, truth, strict=True)
+                for est, ref in zip(estimate, group_truth, strict=True)
             ]
             scores["psnr"] = float(np.mean([v.psnr for v in values]))
             scores["ssim"] = float(np.mean([v.ssim for v in values]))
@@ -290,29 +295,80 @@ def iter_deblur(
     start = time.perf_counter()
     planes, layout = to_planes(image, axes, nan_policy=nan_policy)
     kernel_size = check_kernel_size(kernel_size, layout.height, layout.width)
-    truth = None
-    if ground_truth is not None:
-        truth, truth_layout = to_planes(ground_truth, layout.axes, what="ground_truth")
-        if truth_layout.shape != layout.shape:
-            from .._checks import InputError
-
-            raise InputError(
-                f"`ground_truth` shape {truth_layout.shape} differs from the image shape {layout.shape}"
-            )
+    truth = check_ground_truth(ground_truth, layout)
     torch_device = resolve_device(device)
     config = config if config is not None else default_config(torch_device)
+    estimates, psfs, history = yield from solve_planes(
+        planes,
+        layout,
+        kernel_size,
+        config,
+        torch_device,
+        seed,
+        start=start,
+        cancel=cancel,
+        truth=truth,
+        true_psf=true_psf,
+    )
+    return DeblurResult(
+        image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
+        psf=psfs[0] if len(psfs) == 1 else np.stack(psfs),
+        history=history,
+        config=config.to_dict(),
+        seed=seed,
+        device=describe_device(torch_device),
+        seconds=time.perf_counter() - start,
+        extra={"kernel_size": kernel_size, "axes": layout.axes},
+    )
+
+
+def check_ground_truth(ground_truth: np.ndarray | None, layout: Layout) -> np.ndarray | None:
+    """Validate an optional ground truth against the image layout; return its planes."""
+    if ground_truth is None:
+        return None
+    truth, truth_layout = to_planes(ground_truth, layout.axes, what="ground_truth")
+    if truth_layout.shape != layout.shape:
+        raise InputError(
+            f"`ground_truth` shape {truth_layout.shape} differs from the image shape {layout.shape}"
+        )
+    return truth
+
+
+def solve_planes(
+    planes: np.ndarray,
+    layout: Layout,
+    kernel_size: int,
+    config: DeblurConfig,
+    device: torch.device,
+    seed: int,
+    *,
+    start: float,
+    cancel: threading.Event | None = None,
+    truth: np.ndarray | None = None,
+    true_psf: np.ndarray | None = None,
+    fixed_psf: np.ndarray | None = None,
+) -> Generator[Progress, None, tuple[np.ndarray, list[np.ndarray], list[StepRecord]]]:
+    """Self-diffusion over the planes of a (Z, C, H, W) array, per plane or shared.
+
+    Each group of planes (one plane, or all of them in shared mode) gets its own intensity
+    map, networks and seed ``seed + group``. Returns the estimates (Z, C, H, W) in input
+    intensities, the PSF of each group and the history.
+    """
     groups = (
         [np.arange(planes.shape[0])]
         if config.stack_mode == "shared"
         else [np.array([i]) for i in range(planes.shape[0])]
     )
-    evaluate = _evaluator(truth, true_psf, layout, kernel_size)
+    evaluate = _evaluator(truth, true_psf, kernel_size)
+    kernel = None
+    if fixed_psf is not None:
+        kernel = torch.as_tensor(fixed_psf, dtype=torch.float32, device=device)
     estimates = np.empty_like(planes)
     psfs: list[np.ndarray] = []
     history: list[StepRecord] = []
     for group_index, members in enumerate(groups):
         mapping = IntensityMap.fit(planes[members])
-        y = torch.as_tensor(mapping.forward(planes[members]), dtype=torch.float32, device=torch_device)
+        y = torch.as_tensor(mapping.forward(planes[members]), dtype=torch.float32, device=device)
 
         def to_image(x: torch.Tensor, mapping: IntensityMap = mapping) -> np.ndarray:
             return mapping.inverse(x.detach().cpu().numpy().astype(np.float64))
@@ -324,7 +380,7 @@ def iter_deblur(
             def scorer(est: np.ndarray, psf: np.ndarray, group_truth: Any = group_truth) -> dict[str, float]:
                 return evaluate(est, psf, group_truth)
 
-        x, kernel, records = yield from _solve(
+        x, psf, records = yield from _solve(
             y,
             kernel_size,
             config,
@@ -335,22 +391,12 @@ def iter_deblur(
             cancel=cancel,
             to_image=to_image,
             evaluate=scorer,
+            fixed_kernel=kernel,
         )
         estimates[members] = to_image(x)
-        psfs.append(kernel.cpu().numpy().astype(np.float32))
+        psfs.append(psf.cpu().numpy().astype(np.float32))
         history.extend(records)
-    sharp = from_planes(estimates, layout)
-    psf = psfs[0] if len(groups) == 1 else np.stack(psfs)
-    return DeblurResult(
-        image=to_dtype(sharp, layout.dtype if keep_dtype else None),
-        psf=psf,
-        history=history,
-        config=config.to_dict(),
-        seed=seed,
-        device=describe_device(torch_device),
-        seconds=time.perf_counter() - start,
-        extra={"kernel_size": kernel_size, "axes": layout.axes},
-    )
+    return estimates, psfs, history
 
 
 def drive(

@@ -1,0 +1,54 @@
+"""Conversions between napari layers and the engine's plain arrays."""
+
+import numpy as np
+from napari.layers import Image
+
+from .._checks import InputError
+
+
+def layer_axes(layer: Image) -> str:
+    """The engine's axes string for an image layer (YX, YXC or ZYX)."""
+    ndim = layer.data.ndim
+    if layer.rgb:
+        if layer.data.shape[-1] == 4:
+            raise InputError(f"layer {layer.name!r} is RGBA: deblurring needs RGB or grayscale")
+        return "YXC" if ndim == 3 else "ZYXC"
+    if ndim == 2:
+        return "YX"
+    if ndim == 3:
+        return "ZYX"
+    raise InputError(
+        f"layer {layer.name!r} has {ndim} dimensions {layer.data.shape}: select a 2D image or a "
+        "(Z, Y, X) stack (e.g. with Layers > Split Stack)"
+    )
+
+
+def layer_array(layer: Image) -> np.ndarray:
+    """The layer's pixels as a NumPy array (the layer itself is never modified)."""
+    if layer.multiscale:
+        return np.asarray(layer.data[0])
+    return np.asarray(layer.data)
+
+
+def spatial_properties(layer: Image, ndim: int | None = None) -> dict:
+    """Scale, translate and axis labels of ``layer`` for a result with ``ndim`` axes."""
+    ndim = layer.ndim if ndim is None else ndim
+    properties = {
+        "scale": tuple(layer.scale)[-ndim:],
+        "translate": tuple(layer.translate)[-ndim:],
+    }
+    labels = tuple(layer.axis_labels)[-ndim:]
+    if len(labels) == ndim:
+        properties["axis_labels"] = labels
+    return properties
+
+
+def contrast_limits(data: np.ndarray) -> tuple[float, float]:
+    """Contrast limits from the data (1st and 99.9th percentile, never a zero-width range)."""
+    finite = data[np.isfinite(data)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = np.percentile(finite, [0.1, 99.9])
+    if high <= low:
+        low, high = float(finite.min()), float(finite.max())
+    return float(low), float(high if high > low else low + 1.0)

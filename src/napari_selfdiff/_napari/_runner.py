@@ -1,0 +1,141 @@
+"""Run / Cancel / progress plumbing shared by the long-running widgets.
+
+The engine's generator runs in a napari ``thread_worker``: each yielded Progress moves the
+progress bar and the previews, the returned result becomes layers, an exception becomes
+a notification. Cancel sets a ``threading.Event`` that the engine checks every inner
+iteration, so it stops within one iteration.
+"""
+
+import threading
+from collections.abc import Callable, Generator
+from typing import Any
+
+from magicgui.widgets import Container, Label, ProgressBar, PushButton
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info
+
+from ..errors import Cancelled
+
+RunFactory = Callable[[threading.Event], Generator[Any, None, Any]]
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds != seconds:
+        return "?"
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{seconds:02d}" if minutes else f"{seconds} s"
+
+
+class RunnerWidget(Container):
+    """A form with Run and Cancel buttons, a progress bar and a status line."""
+
+    def __init__(self, viewer: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.viewer = viewer
+        self.worker = None
+        self._cancel_event: threading.Event | None = None
+        self.run_button = PushButton(text="Run")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress_bar = ProgressBar(min=0, max=1000, value=0, label="progress")
+        self.status = Label(value="idle")
+        self.run_button.changed.connect(self._on_run_clicked)
+        self.cancel_button.changed.connect(self.cancel)
+
+    def _controls(self) -> list:
+        return [self.run_button, self.cancel_button, self.progress_bar, self.status]
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    # Subclasses implement these two.
+    def prepare(self) -> tuple[RunFactory, Callable[[Any], None]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def on_progress(self, event: Any) -> None:
+        """Called with every Progress event in the GUI thread (previews, plots)."""
+
+    def cleanup(self) -> None:
+        """Called after the run ends in any way (remove previews)."""
+
+    def _on_run_clicked(self) -> None:
+        if self.running:
+            return
+        try:
+            make_run, on_result = self.prepare()
+        except (ValueError, TypeError) as error:
+            show_error(f"{self.label or 'napari-selfdiff'}: {error}")
+            return
+        self.start(make_run, on_result)
+
+    def start(self, make_run: RunFactory, on_result: Callable[[Any], None]) -> None:
+        """Run ``make_run(cancel_event)`` in a thread worker; ``on_result`` gets its return value."""
+        cancel = threading.Event()
+        self._cancel_event = cancel
+
+        def work() -> Generator[Any, None, Any]:
+            return (yield from make_run(cancel))
+
+        # Handlers passed through `connect` so that the worker does not also re-raise errors
+        # in the event loop (its default when no "errored" handler is given up front).
+        connections = {
+            "yielded": self._on_yielded,
+            "returned": lambda result: self._on_returned(result, on_result),
+            "errored": self._on_errored,
+            "finished": self._on_finished,
+        }
+        worker = thread_worker(work, connect=connections, start_thread=False)()
+        self.worker = worker
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.progress_bar.value = 0
+        self.status.value = "starting..."
+        worker.start()
+
+    def cancel(self) -> None:
+        """Stop the run within one inner iteration; no layer is added."""
+        # The engine checks the event every inner iteration and raises Cancelled, which
+        # reaches _on_errored; worker.quit() is not used: it would only act at the next yield
+        # and turn the Cancelled exception into a RuntimeWarning.
+        if self._cancel_event is not None:
+            self._cancel_event.set()
+            self.status.value = "cancelling..."
+
+    def _on_yielded(self, event: Any) -> None:
+        self.progress_bar.value = int(1000 * event.fraction)
+        plane = f"plane {event.plane + 1}/{event.n_planes} · " if event.n_planes > 1 else ""
+        self.status.value = (
+            f"{plane}step {event.step}/{event.n_steps} · iter {event.inner}/{event.n_inner} · "
+            f"{_format_seconds(event.elapsed)} elapsed, ~{_format_seconds(event.remaining)} left"
+        )
+        self.on_progress(event)
+
+    def _on_returned(self, result: Any, on_result: Callable[[Any], None]) -> None:
+        self.cleanup()
+        try:
+            on_result(result)
+        except Exception as error:  # noqa: BLE001 - any failure here must reach the user, not the event loop
+            show_error(f"napari-selfdiff: could not add the result: {error}")
+            return
+        self.status.value = f"done in {_format_seconds(result.seconds)} on {result.device}"
+
+    def _on_errored(self, error: Exception) -> None:
+        self.cleanup()
+        if isinstance(error, Cancelled):
+            show_info("napari-selfdiff: run cancelled; nothing was added")
+            self.status.value = "cancelled"
+            return
+        message = str(error)
+        if "out of memory" in message.lower():
+            message = (
+                f"out of memory ({message.splitlines()[0]}): choose the fast preset, a smaller kernel, "
+                "a crop of the image, or the CPU device"
+            )
+        show_error(f"napari-selfdiff: {type(error).__name__}: {message}")
+        self.status.value = "failed"
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self._cancel_event = None
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False

@@ -1,0 +1,170 @@
+"""Blind deconvolution dock widget: the sharp image and the PSF from one image layer."""
+
+from typing import Optional
+
+import napari
+import numpy as np
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, SpinBox, create_widget
+from napari.layers import Image
+
+from .._device import describe_device, resolve_device
+from ..config import DEFAULT_KERNEL_SIZE, PRESETS, DeblurConfig
+from ..engine.solver import iter_deblur
+from ._layers import contrast_limits, layer_array, layer_axes, spatial_properties
+from ._plot import EvolutionPlot
+from ._runner import RunnerWidget
+
+CUSTOM = "custom"
+
+
+def available_devices() -> list[str]:
+    """Device choices offered to the user: auto, cpu and what PyTorch detects."""
+    import torch
+
+    choices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        choices.append("cuda")
+    if torch.backends.mps.is_available():
+        choices.append("mps")
+    return choices
+
+
+class SolverFields(Container):
+    """Preset picker plus the "custom" fields, read from and written to a DeblurConfig."""
+
+    def __init__(self) -> None:
+        default = "fast" if resolve_device("auto").type != "cuda" else "paper"
+        self.preset = ComboBox(label="preset", choices=[*[p for p in PRESETS if p != "tiny"], CUSTOM, "tiny"], value=default,
+                               tooltip="paper: Yang & Luo's settings (GPU); fast: about a minute for 128 x 128 on a CPU")
+        self.steps = SpinBox(label="T (outer steps)", min=1, max=1000)
+        self.inner_steps = SpinBox(label="S (inner steps)", min=1, max=10000)
+        self.kernel_sparsity = FloatSpinBox(label="lambda_k (sparsity)", min=0, max=10, step=1e-4)
+        self.kernel_noise_scale = FloatSpinBox(label="mu (kernel noise)", min=0, max=10, step=0.01)
+        self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1, step=1e-4)
+        self.net_width = SpinBox(label="network width", min=2, max=256,
+                             tooltip="channels at the finest U-Net level; doubled at each level down")
+        self.depth = SpinBox(label="k-diff depth", min=1, max=8, tooltip="hidden layers of the kernel generator")
+        self.custom = [self.steps, self.inner_steps, self.kernel_sparsity, self.kernel_noise_scale, self.lr,
+                       self.net_width, self.depth]
+        super().__init__(widgets=[self.preset, *self.custom], labels=True)
+        self._base = default
+        self._fill(DeblurConfig.preset(default))
+        self.preset.changed.connect(self._on_preset)
+        self._on_preset(self.preset.value)
+
+    def _fill(self, config: DeblurConfig) -> None:
+        self.steps.value = config.schedule.steps
+        self.inner_steps.value = config.schedule.inner_steps
+        self.kernel_sparsity.value = config.kernel_sparsity
+        self.kernel_noise_scale.value = config.schedule.kernel_noise_scale
+        self.lr.value = config.lr
+        self.net_width.value = config.image_net.widths[0]
+        self.depth.value = config.kernel_net.depth
+
+    def _on_preset(self, name: str) -> None:
+        if name != CUSTOM:
+            self._base = name
+            self._fill(DeblurConfig.preset(name))
+        for widget in self.custom:
+            widget.visible = name == CUSTOM
+
+    def config(self, stack_mode: str) -> DeblurConfig:
+        """The DeblurConfig the form describes."""
+        base = DeblurConfig.preset(self._base)
+        if self.preset.value != CUSTOM:
+            return base.replace(stack_mode=stack_mode)
+        levels = len(base.image_net.widths)
+        return base.replace(**{
+            "schedule.steps": self.steps.value,
+            "schedule.inner_steps": self.inner_steps.value,
+            "schedule.kernel_noise_scale": self.kernel_noise_scale.value,
+            "kernel_sparsity": self.kernel_sparsity.value,
+            "lr": self.lr.value,
+            "image_net.widths": tuple(self.net_width.value * 2**i for i in range(levels)),
+            "kernel_net.depth": self.depth.value,
+            "stack_mode": stack_mode,
+        })
+
+
+class BlindDeconvolutionWidget(RunnerWidget):
+    """Estimate the sharp image and the PSF of an image layer by self-diffusion."""
+
+    def __init__(self, viewer: "napari.viewer.Viewer") -> None:
+        super().__init__(viewer, labels=True)
+        self.image = create_widget(annotation=Image, label="image", options={"tooltip": "blurred image: 2D, RGB or a (Z, Y, X) stack"})
+        self.kernel_size = SpinBox(label="kernel size", value=DEFAULT_KERNEL_SIZE, min=3, max=255, step=2,
+                                   tooltip="odd side of the PSF to estimate, in pixels; at least the blur's extent")
+        self.solver = SolverFields()
+        self.stack_mode = ComboBox(label="stack mode", choices=["per-plane", "shared"], value=DeblurConfig().stack_mode,
+                                   tooltip="stacks: a PSF per plane, or one PSF shared by all planes")
+        self.device = ComboBox(label="device", choices=available_devices(), value="auto")
+        self.device_info = Label(label="detected", value=describe_device(resolve_device("auto")))
+        self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
+        self.ground_truth = create_widget(annotation=Optional[Image], label="ground truth",
+                                          options={"tooltip": "optional sharp image: PSNR/SSIM shown per outer step"})
+        self.plot = EvolutionPlot()
+        self.extend([self.image, self.kernel_size, self.solver, self.stack_mode, self.device, self.device_info,
+                     self.seed, self.ground_truth, *self._controls()])
+        self.native.layout().addWidget(self.plot)
+        self._previews: dict[str, Image] = {}
+        self._source = None
+
+    def prepare(self):
+        layer = self.image.value
+        if layer is None:
+            raise ValueError("choose an image layer first")
+        data = layer_array(layer)
+        axes = layer_axes(layer)
+        truth_layer = self.ground_truth.value
+        truth = layer_array(truth_layer) if truth_layer is not None else None
+        if truth is not None and truth.shape != data.shape:
+            raise ValueError(f"ground truth shape {truth.shape} differs from the image shape {data.shape}")
+        config = self.solver.config(self.stack_mode.value)
+        kernel_size = int(self.kernel_size.value)
+        device, seed = self.device.value, int(self.seed.value)
+        # Validate now, in the GUI thread, so a bad parameter is reported before any work.
+        from .._checks import check_kernel_size, to_planes
+
+        _, layout = to_planes(data, axes)
+        check_kernel_size(kernel_size, layout.height, layout.width)
+        self._source = layer
+        self.plot.clear()
+
+        def make_run(cancel):
+            return iter_deblur(data, kernel_size, config, device=device, seed=seed, ground_truth=truth,
+                               axes=axes, cancel=cancel)
+
+        return make_run, self._add_result
+
+    def on_progress(self, event) -> None:
+        if event.psf is None:
+            return
+        self.plot.add(event.step, event.loss, event.psnr, event.ssim)
+        layer = self._source
+        for key, data, extra in (
+            ("image", event.image, {"rgb": layer.rgb, **spatial_properties(layer, event.image.ndim)}),
+            ("psf", event.psf, {"colormap": "magma"}),
+        ):
+            preview = self._previews.get(key)
+            if preview is None or preview not in self.viewer.layers:
+                name = f"{layer.name} {'preview' if key == 'image' else 'PSF preview'}"
+                self._previews[key] = self.viewer.add_image(data, name=name, **extra)
+            else:
+                preview.data = data
+                preview.contrast_limits = contrast_limits(data)
+
+    def cleanup(self) -> None:
+        for preview in self._previews.values():
+            if preview in self.viewer.layers:
+                self.viewer.layers.remove(preview)
+        self._previews.clear()
+
+    def _add_result(self, result) -> None:
+        layer = self._source
+        metadata = {"napari_selfdiff": {**result.metadata(), "source_layer": layer.name}}
+        self.viewer.add_image(result.image, name=f"{layer.name} deblurred", rgb=layer.rgb,
+                              contrast_limits=contrast_limits(result.image), metadata=metadata,
+                              **spatial_properties(layer))
+        psf_scale = tuple(layer.scale)[-result.psf.ndim:] if not layer.rgb else tuple(layer.scale)[-2:]
+        self.viewer.add_image(result.psf, name=f"{layer.name} PSF", colormap="magma", scale=psf_scale,
+                              metadata=metadata)

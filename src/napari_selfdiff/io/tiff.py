@@ -1,0 +1,227 @@
+"""TIFF in and out with tifffile, keeping axes, pixel size and provenance.
+
+Reading understands ImageJ hyperstacks (``spacing``, ``unit``, resolution tags), OME-TIFF
+(``PhysicalSizeX/Y/Z``) and plain TIFFs. Axes are mapped onto the package's contract:
+``YX``, ``YXC`` (RGB samples or a small channel axis), ``ZYX`` (any single extra axis:
+pages, Z, T) and ``ZYXC``. Writing is atomic (temporary file in the target folder, then
+``os.replace``), never overwrites unless asked, and stores the provenance JSON (config,
+seed, device, history) in the ImageJ ``Info`` field, which ImageJ/Fiji show as
+"Show Info".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+
+from .._checks import InputError
+
+__all__ = ["MAX_BYTES", "TiffImage", "read_tiff", "write_tiff"]
+
+#: Largest uncompressed image read without ``max_bytes`` raised (decompression-bomb guard).
+MAX_BYTES = 16 * 1024**3
+PROVENANCE_KEY = "napari_selfdiff"
+_UM = {"um": 1.0, "µm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "\\u00b5m": 1.0,
+       "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "millimeter": 1e3, "cm": 1e4, "centimeter": 1e4}
+
+
+@dataclass
+class TiffImage:
+    """An image read from TIFF with what is known about it.
+
+    ``pixel_size`` is (y, x) in micrometres and ``z_spacing`` in micrometres, None when
+    the file does not say; ``provenance`` is the JSON this package wrote, if any.
+    """
+
+    data: np.ndarray
+    axes: str
+    pixel_size: tuple[float, float] | None = None
+    z_spacing: float | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    source_axes: str = ""
+
+
+def _map_axes(data: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
+    """Squeeze singleton axes and map tifffile's axes onto YX / YXC / ZYX / ZYXC."""
+    keep = [i for i, a in enumerate(axes) if data.shape[i] > 1 or a in "YX"]
+    data = data.reshape([data.shape[i] for i in keep])
+    axes = "".join(axes[i] for i in keep)
+    channel = next((a for a in "SC" if a in axes), None)
+    if channel is not None:
+        data = np.moveaxis(data, axes.index(channel), -1)
+        axes = axes.replace(channel, "") + "C"
+    others = [a for a in axes if a not in "YXC"]
+    if len(others) > 1:
+        raise InputError(
+            f"the TIFF has axes {axes!r} (shape {data.shape}): more than one of Z/T/pages is not "
+            "supported; save one time point or position per file"
+        )
+    if others:
+        axes = axes.replace(others[0], "Z")
+    if axes not in ("YX", "YXC", "ZYX", "ZYXC"):
+        raise InputError(f"unsupported TIFF axes {axes!r} (shape {data.shape})")
+    return data, axes
+
+
+def _pixel_size(page: tifffile.TiffPage, unit: str | None) -> tuple[float, float] | None:
+    tags = page.tags
+    if "XResolution" not in tags or "YResolution" not in tags:
+        return None
+    scale = _UM.get((unit or "").strip().lower())
+    if scale is None:
+        resolution_unit = tags["ResolutionUnit"].value if "ResolutionUnit" in tags else 2
+        scale = {3: 1e4, 2: 25400.0}.get(int(resolution_unit))
+        if scale is None:
+            return None
+    sizes = []
+    for name in ("YResolution", "XResolution"):
+        numerator, denominator = tags[name].value
+        if numerator == 0:
+            return None
+        sizes.append(denominator / numerator * scale)
+    if sizes == [25400.0, 25400.0] or sizes == [1e4, 1e4]:
+        return None  # the 1 pixel per inch/centimetre default says nothing about the sample
+    return sizes[0], sizes[1]
+
+
+def _ome_sizes(xml: str) -> tuple[tuple[float, float] | None, float | None]:
+    def get(name: str) -> float | None:
+        match = re.search(rf'{name}="([0-9.eE+-]+)"', xml)
+        if not match:
+            return None
+        value = float(match.group(1))
+        unit = re.search(rf'{name}Unit="([^"]+)"', xml)
+        return value * _UM.get(unit.group(1).lower(), 1.0) if unit else value
+
+    x, y, z = get("PhysicalSizeX"), get("PhysicalSizeY"), get("PhysicalSizeZ")
+    return ((y, x) if x and y else None), z
+
+
+def read_tiff(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> TiffImage:
+    """Read a TIFF file, checking its declared size before loading any pixel.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    InputError
+        The file is not a readable TIFF, declares more than ``max_bytes`` of pixels, or has
+        axes outside the supported layouts.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            declared = math.prod(series.shape) * np.dtype(series.dtype).itemsize
+            if declared > max_bytes:
+                raise InputError(
+                    f"{path.name} declares a {series.shape} {series.dtype} image "
+                    f"({declared / 1024**3:.1f} GiB), over the {max_bytes / 1024**3:.1f} GiB limit: "
+                    "refusing to read it (raise max_bytes if the file is genuine)"
+                )
+            data = series.asarray()
+            axes = series.axes
+            pixel_size, z_spacing, provenance = None, None, {}
+            ij = tif.imagej_metadata or {}
+            if tif.is_ome and tif.ome_metadata:
+                pixel_size, z_spacing = _ome_sizes(tif.ome_metadata)
+            if pixel_size is None:
+                pixel_size = _pixel_size(tif.pages[0], ij.get("unit"))
+            if z_spacing is None and "spacing" in ij:
+                z_spacing = float(ij["spacing"]) * _UM.get(str(ij.get("unit", "um")).lower(), 1.0)
+            info = ij.get("Info")
+            if info:
+                try:
+                    provenance = json.loads(info).get(PROVENANCE_KEY, {})
+                except (json.JSONDecodeError, AttributeError):
+                    provenance = {}
+    except InputError:
+        raise
+    except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as error:
+        raise InputError(f"{path.name} is not a readable TIFF file ({error})") from error
+    mapped, our_axes = _map_axes(data, axes)
+    return TiffImage(mapped, our_axes, pixel_size, z_spacing, provenance, source_axes=axes)
+
+
+def _atomic_write(path: Path, write: Any, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"output folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"output folder {str(folder)!r} is not writable")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_tiff(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    *,
+    axes: str | None = None,
+    pixel_size: tuple[float, float] | float | None = None,
+    z_spacing: float | None = None,
+    provenance: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``data`` as an ImageJ-compatible TIFF atomically; return the path.
+
+    ``axes`` is one of YX, YXC, ZYX, ZYXC (inferred when None); ``pixel_size`` (y, x) and
+    ``z_spacing`` are in micrometres; ``provenance`` is stored as JSON in the ImageJ Info.
+    """
+    from .._checks import infer_axes
+
+    path = Path(path)
+    data = np.asarray(data)
+    axes = infer_axes(data.shape, axes)
+    if data.dtype == np.float64:
+        data = data.astype(np.float32)  # ImageJ reads float32, not float64
+    imagej_axes = axes.replace("C", "S") if data.dtype == np.uint8 and axes.endswith("C") and data.shape[-1] == 3 else axes
+    if imagej_axes.endswith("C"):
+        data = np.moveaxis(data, -1, -3)
+        imagej_axes = imagej_axes[:-3] + "CYX"
+    metadata: dict[str, Any] = {"axes": imagej_axes}
+    kwargs: dict[str, Any] = {}
+    if pixel_size is not None:
+        py, px = (pixel_size, pixel_size) if np.isscalar(pixel_size) else pixel_size
+        kwargs["resolution"] = (1.0 / float(px), 1.0 / float(py))
+        metadata["unit"] = "um"
+    if z_spacing is not None:
+        metadata["spacing"] = float(z_spacing)
+        metadata["unit"] = "um"
+    if provenance:
+        metadata["Info"] = json.dumps({PROVENANCE_KEY: provenance}, default=_json_default)
+    _atomic_write(
+        path,
+        lambda target: tifffile.imwrite(target, data, imagej=True, metadata=metadata, **kwargs),
+        overwrite,
+    )
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    return str(value)

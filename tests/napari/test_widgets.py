@@ -1,0 +1,242 @@
+"""The napari plugin in a real viewer, opened through the plugin system (npe2 manifest)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari")
+
+from napari_selfdiff.demo import make_demo_case  # noqa: E402
+
+PLUGIN = "napari-selfdiff"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def wait_for_worker(qtbot, widget, timeout=120_000):
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=timeout)
+
+
+def use_tiny_custom(widget):
+    widget.solver.preset.value = "tiny"
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    return make_napari_viewer()
+
+
+@pytest.fixture
+def case():
+    c = make_demo_case(size=48, kernel_size=7, kernel_seed=2)
+    return c
+
+
+def test_manifest_validates():
+    result = subprocess.run([sys.executable, "-m", "npe2", "validate", PLUGIN], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid" in result.stdout + result.stderr
+
+
+def test_blind_widget_2d_adds_image_and_psf(viewer, qtbot, case):
+    layer = viewer.add_image(case.blurred.copy(), name="blurred", scale=(0.5, 0.5), translate=(3.0, 4.0))
+    original = layer.data.copy()
+    truth = viewer.add_image(case.sharp, name="truth")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    widget.image.value = layer
+    widget.ground_truth.value = truth
+    widget.kernel_size.value = 7
+    use_tiny_custom(widget)
+    widget.device.value = "cpu"
+    widget.run_button.clicked.emit()
+    wait_for_worker(qtbot, widget)
+    names = [lay.name for lay in viewer.layers]
+    assert "blurred deblurred" in names and "blurred PSF" in names
+    assert not any("preview" in n for n in names)  # previews are removed at the end
+    out, psf = viewer.layers["blurred deblurred"], viewer.layers["blurred PSF"]
+    assert out.data.shape == case.blurred.shape and out.data.dtype == np.float32
+    assert tuple(out.scale) == (0.5, 0.5) and tuple(out.translate) == (3.0, 4.0)
+    assert psf.data.shape == (7, 7) and abs(psf.data.sum() - 1) < 1e-5
+    meta = out.metadata["napari_selfdiff"]
+    assert meta["config"]["schedule"]["steps"] == 3 and meta["seed"] == 0 and "cpu" in meta["device"]
+    assert len(meta["history"]) == 3 and meta["history"][0]["psnr"] is not None
+    assert len(widget.plot.losses) == 3 and len(widget.plot.psnrs) == 3
+    np.testing.assert_array_equal(layer.data, original)
+
+
+def test_blind_widget_stack_per_plane(viewer, qtbot, case):
+    stack = np.stack([case.blurred, case.blurred[::-1], case.blurred[:, ::-1]])
+    layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5))
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    widget.image.value = layer
+    widget.kernel_size.value = 5
+    use_tiny_custom(widget)
+    widget.device.value = "cpu"
+    widget.run_button.clicked.emit()
+    wait_for_worker(qtbot, widget)
+    out, psf = viewer.layers["stack deblurred"], viewer.layers["stack PSF"]
+    assert out.data.shape == stack.shape and tuple(out.scale) == (2.0, 0.5, 0.5)
+    assert psf.data.shape == (3, 5, 5)
+
+
+def test_blind_widget_invalid_kernel_notifies_and_adds_nothing(viewer, qtbot, case, monkeypatch):
+    from napari_selfdiff._napari import _runner
+
+    errors = []
+    monkeypatch.setattr(_runner, "show_error", errors.append)
+    viewer.add_image(case.blurred, name="blurred")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    widget.kernel_size.value = 31  # larger than half of 48 pixels
+    widget.run_button.clicked.emit()
+    assert widget.worker is None
+    assert len(viewer.layers) == 1
+    assert errors and "kernel_size" in errors[0] and "31" in errors[0]
+
+
+def test_blind_widget_cancel(viewer, qtbot, case, monkeypatch):
+    from napari_selfdiff._napari import _runner
+
+    infos = []
+    monkeypatch.setattr(_runner, "show_info", infos.append)
+    layer = viewer.add_image(case.blurred, name="blurred")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    widget.image.value = layer
+    widget.kernel_size.value = 7
+    widget.solver.preset.value = "custom"
+    widget.solver.steps.value = 50
+    widget.solver.inner_steps.value = 50
+    widget.solver.net_width.value = 4
+    widget.device.value = "cpu"
+    widget.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: widget.progress_bar.value > 0, timeout=60_000)
+    widget.cancel_button.clicked.emit()
+    wait_for_worker(qtbot, widget, timeout=30_000)
+    assert [lay.name for lay in viewer.layers] == ["blurred"]
+    assert widget.status.value == "cancelled" and widget.run_button.enabled
+    assert any("cancelled" in message for message in infos)
+
+
+def test_nonblind_widget(viewer, qtbot, case):
+    layer = viewer.add_image(case.blurred, name="blurred", scale=(0.2, 0.2))
+    psf = viewer.add_image(case.psf, name="psf")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Non-blind deconvolution")
+    widget.image.value, widget.psf.value = layer, psf
+    for method in ("wiener", "richardson_lucy"):
+        widget.method.value = method
+        widget.run_button.clicked.emit()
+        wait_for_worker(qtbot, widget)
+        out = viewer.layers[f"blurred {method}"]
+        assert out.data.shape == case.blurred.shape and tuple(out.scale) == (0.2, 0.2)
+
+
+def test_zernike_widget_updates_layers(viewer, qtbot):
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Zernike PSF")
+    psf = viewer.layers["Zernike PSF"]
+    assert psf.data.shape == (33, 33) and abs(psf.data.sum() - 1) < 1e-9
+    assert "Zernike pupil phase" in viewer.layers
+    assert "Strehl 1.000" in widget.summary.value
+    widget.coefficients[4].value = 0.2
+    qtbot.waitUntil(lambda: "Strehl 1.000" not in widget.summary.value, timeout=5000)  # debounced update
+    assert psf.metadata["napari_selfdiff"]["coefficients_waves_rms"] == {4: 0.2}
+    widget.random_button.clicked.emit()
+    from napari_selfdiff.optics import rms_wavefront_error
+
+    drawn = widget.coefficient_values()
+    assert set(drawn) <= set(range(4, 16)) and abs(rms_wavefront_error(drawn) - widget.rms.value) < 0.005
+    widget.reset_button.clicked.emit()
+    assert widget.coefficient_values() == {}
+    widget.three_d.value = True
+    widget.update_psf()
+    assert viewer.layers["Zernike PSF"].data.shape == (11, 33, 33)
+
+
+def test_degrade_widget_keeps_scale(viewer, case):
+    layer = viewer.add_image(case.sharp, name="sharp", scale=(0.3, 0.3))
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Degrade (blur and noise)")
+    widget.image.value = layer
+    widget.kernel.value = "gaussian"
+    widget.kernel_size.value = 7
+    widget()
+    out = viewer.layers["sharp degraded"]
+    assert out.data.shape == case.sharp.shape and tuple(out.scale) == (0.3, 0.3)
+    assert out.data.std() < case.sharp.std() + 0.02
+
+
+def test_sample_data(viewer):
+    viewer.open_sample(PLUGIN, "blurred-camera")
+    assert {"blurred camera", "camera ground truth", "true PSF"} <= {lay.name for lay in viewer.layers}
+
+
+def test_reader_writer_round_trip(viewer, tmp_path, case):
+    from napari_selfdiff._napari.io import get_reader, write_image
+    from napari_selfdiff.io.tiff import write_tiff
+
+    plain = tmp_path / "plain.tif"
+    import tifffile
+
+    tifffile.imwrite(plain, case.blurred)
+    assert get_reader(str(plain)) is None  # napari's own reader handles plain TIFFs
+    path = tmp_path / "stack.tif"
+    write_tiff(path, np.stack([case.blurred] * 2), axes="ZYX", pixel_size=(0.1, 0.1), z_spacing=0.5,
+               provenance={"seed": 3})
+    reader = get_reader(str(path))
+    assert reader is not None
+    layers = viewer.open(str(path), plugin=PLUGIN)
+    assert tuple(layers[0].scale) == pytest.approx((0.5, 0.1, 0.1))
+    assert layers[0].metadata["napari_selfdiff"] == {"seed": 3}
+    out = tmp_path / "out.tif"
+    write_image(str(out), layers[0].data, {"scale": (0.5, 0.1, 0.1), "metadata": layers[0].metadata})
+    again = reader(str(out))[0]
+    assert again[1]["scale"] == pytest.approx((0.5, 0.1, 0.1))
+
+
+def _shoot(viewer, name):
+    from skimage.io import imsave
+
+    shot = viewer.screenshot(canvas_only=False, flash=False)
+    assert shot.ndim == 3 and shot.shape[0] > 400 and shot[..., :3].std() > 5  # a real picture
+    imsave(DOCS / f"{name}.png", shot, check_contrast=False)
+
+
+def test_screenshots(viewer, qtbot, case):
+    """Screenshots of the viewer with each widget docked and its result shown (in the README)."""
+    DOCS.mkdir(parents=True, exist_ok=True)
+    viewer.window.resize(1500, 950)
+    big = make_demo_case()
+    layer = viewer.add_image(big.blurred, name="blurred")
+    truth = viewer.add_image(big.sharp, name="ground truth", visible=False)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    widget.image.value, widget.ground_truth.value = layer, truth
+    widget.solver.preset.value = "custom"
+    widget.solver.steps.value, widget.solver.inner_steps.value, widget.solver.net_width.value = 6, 30, 8
+    widget.device.value = "cpu"
+    widget.run_button.clicked.emit()
+    wait_for_worker(qtbot, widget)
+    layer.visible = False
+    viewer.layers["blurred PSF"].visible = False
+    viewer.reset_view()
+    _shoot(viewer, "blind")
+    viewer.window.remove_dock_widget(dock)
+    for name, title in (("zernike", "Zernike PSF"), ("degrade", "Degrade (blur and noise)"),
+                        ("nonblind", "Non-blind deconvolution")):
+        for other in viewer.layers:
+            other.visible = False
+        dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, title)
+        if name == "zernike":
+            widget.random_button.clicked.emit()
+            viewer.reset_view()
+        elif name == "degrade":
+            widget.image.value = truth
+            widget.kernel.value = "camera shake"
+            widget()
+        else:
+            widget.image.value = layer
+            psf = viewer.add_image(big.psf, name="true PSF", visible=False)
+            widget.psf.value = psf
+            widget.run_button.clicked.emit()
+            wait_for_worker(qtbot, widget)
+        viewer.reset_view()
+        _shoot(viewer, name)
+        viewer.window.remove_dock_widget(dock)
