@@ -18,7 +18,7 @@ def test_paper_preset_is_the_paper():
 
 
 @pytest.mark.parametrize(
-    "build,match",
+    ("build", "match"),
     [
         (lambda: ScheduleConfig(steps=0), r"`steps` must be an integer >= 1, got 0"),
         (lambda: ScheduleConfig(beta_start=0.1, beta_end=0.05), r"`beta_end` must be"),

@@ -7,11 +7,14 @@ from scipy.signal import convolve2d
 from napari_selfdiff.optics import blur, disk_kernel, gaussian_kernel, motion_kernel
 
 
-@pytest.mark.parametrize("make", [
-    lambda: motion_kernel(15, seed=2),
-    lambda: gaussian_kernel(11, 1.5),
-    lambda: disk_kernel(13, 4.5),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: motion_kernel(15, seed=2),
+        lambda: gaussian_kernel(11, 1.5),
+        lambda: disk_kernel(13, 4.5),
+    ],
+)
 def test_kernels_are_normalised_and_centred(make):
     k = make()
     assert k.min() >= 0 and abs(k.sum() - 1) < 1e-12
@@ -59,7 +62,9 @@ def test_blur_stack_uint8_and_noise():
     assert 3.5 < diff.std() < 6.5  # 0.02 of full scale 255 ~ 5.1 grey levels
     shot = blur(stack.astype(np.float32), gaussian_kernel(5, 1.0), poisson_photons=50, seed=1)
     assert shot.dtype == np.float32 and np.all(shot >= 0)
-    np.testing.assert_array_equal(shot, blur(stack.astype(np.float32), gaussian_kernel(5, 1.0), poisson_photons=50, seed=1))
+    np.testing.assert_array_equal(
+        shot, blur(stack.astype(np.float32), gaussian_kernel(5, 1.0), poisson_photons=50, seed=1)
+    )
 
 
 def test_blur_rejects_bad_psf():

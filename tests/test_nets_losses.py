@@ -8,7 +8,7 @@ from napari_selfdiff.engine.nets import KernelGenerator, UNet
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 48, 48), (2, 3, 37, 53)])
-@pytest.mark.parametrize("widths,attention", [((8, 16), 1), ((4, 8, 16, 32, 64), 2)])
+@pytest.mark.parametrize(("widths", "attention"), [((8, 16), 1), ((4, 8, 16, 32, 64), 2)])
 def test_unet_shapes_and_range(shape, widths, attention):
     net = UNet(shape[1], widths, attention)
     out = net(torch.randn(shape))

@@ -58,7 +58,9 @@ def test_defocus_sign_in_focus_and_mirrored_in_z():
 
 
 def test_focus_sharpest_at_z0_without_aberration():
-    stack = zernike_psf({}, 25, z=np.linspace(-1, 1, 9), wavelength=0.52, na=1.4, pixel_size=0.05, immersion_index=1.518)
+    stack = zernike_psf(
+        {}, 25, z=np.linspace(-1, 1, 9), wavelength=0.52, na=1.4, pixel_size=0.05, immersion_index=1.518
+    )
     assert stack.shape == (9, 25, 25)
     assert int(np.argmax(stack.max(axis=(1, 2)))) == 4
 
@@ -67,8 +69,10 @@ def test_energy_and_non_negativity():
     rng = np.random.default_rng(1)
     for seed in range(5):
         coeffs = random_aberration(0.2, seed=seed)
-        for psf in (zernike_psf(coeffs, 21, pupil_pixels=20 + 10 * rng.random()),
-                    zernike_psf(coeffs, 21, wavelength=0.6, na=0.8, pixel_size=0.1, oversample=3)):
+        for psf in (
+            zernike_psf(coeffs, 21, pupil_pixels=20 + 10 * rng.random()),
+            zernike_psf(coeffs, 21, wavelength=0.6, na=0.8, pixel_size=0.1, oversample=3),
+        ):
             assert psf.min() >= 0
             assert abs(psf.sum() - 1) < 1e-12
 

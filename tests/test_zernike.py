@@ -84,14 +84,14 @@ def test_ansi_order_and_noll_parity():
     assert [ansi_to_nm(j) for j in range(6)] == [(0, 0), (1, -1), (1, 1), (2, -2), (2, 0), (2, 2)]
     assert ansi_to_nm(12) == (4, 0) == noll_to_nm(11)
     for j in range(2, 67):
-        n, m = noll_to_nm(j)
+        _, m = noll_to_nm(j)
         if m != 0:
             assert (m > 0) == (j % 2 == 0), j
 
 
 def test_zero_outside_disk_and_bad_indices():
     assert zernike(2, 0, np.array([1.5]), np.array([0.0]))[0] == 0.0
-    with pytest.raises(ValueError, match="n - |m| even"):
+    with pytest.raises(ValueError, match=r"n - \|m\| even"):
         zernike(3, 2, np.array([0.5]), np.array([0.0]))
     with pytest.raises(ValueError, match="Noll"):
         noll_to_nm(0)

@@ -61,13 +61,11 @@ def infer_axes(shape: tuple[int, ...], axes: str | None = None) -> str:
             raise InputError(f"`axes` must be one of {AXES}, got {axes!r}")
         if len(axes) != len(shape):
             raise InputError(
-                f"`axes`={axes!r} names {len(axes)} axes but the image has {len(shape)} "
-                f"(shape {shape})"
+                f"`axes`={axes!r} names {len(axes)} axes but the image has {len(shape)} (shape {shape})"
             )
         if "C" in axes and shape[-1] == 4:
             raise InputError(
-                f"RGBA images are not supported (shape {shape}): drop the alpha channel, "
-                "e.g. image[..., :3]"
+                f"RGBA images are not supported (shape {shape}): drop the alpha channel, e.g. image[..., :3]"
             )
         return axes
     if len(shape) == 2:
@@ -97,8 +95,7 @@ def _check_values(image: np.ndarray, what: str, nan_policy: NanPolicy) -> np.nda
         )
     if image.dtype.kind == "c":
         raise TypeError(
-            f"`{what}` has complex dtype {image.dtype}: pass a real intensity image "
-            "(e.g. np.abs(image))"
+            f"`{what}` has complex dtype {image.dtype}: pass a real intensity image (e.g. np.abs(image))"
         )
     if image.size == 0:
         raise InputError(f"`{what}` is empty (shape {image.shape})")
@@ -169,9 +166,7 @@ def check_psf(psf: np.ndarray, *, what: str = "psf") -> np.ndarray:
     if values.ndim != 2:
         raise InputError(f"`{what}` must be a 2D array, got shape {psf.shape}")
     if values.shape[0] % 2 == 0 or values.shape[1] % 2 == 0:
-        raise InputError(
-            f"`{what}` must have odd sides so that it has a centre pixel, got shape {psf.shape}"
-        )
+        raise InputError(f"`{what}` must have odd sides so that it has a centre pixel, got shape {psf.shape}")
     if values.min() < 0:
         raise InputError(
             f"`{what}` has negative values (min {values.min():.3g}): a PSF is an intensity "

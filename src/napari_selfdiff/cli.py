@@ -45,7 +45,7 @@ class ProgressBar:
         )
         if self.interactive:
             self.stream.write("\r" + line)
-        elif event.psf is not None or event.n_steps == 1 and event.inner == event.n_inner:
+        elif event.psf is not None or (event.n_steps == 1 and event.inner == event.n_inner):
             self.stream.write(line + "\n")  # one line per outer step in logs
         self.stream.flush()
 
@@ -87,15 +87,28 @@ def config_from_args(args: argparse.Namespace) -> DeblurConfig:
 def _add_solver_options(parser: argparse.ArgumentParser, default_preset: str | None) -> None:
     paper = DeblurConfig()
     group = parser.add_argument_group("solver (defaults from the preset)")
-    group.add_argument("--preset", choices=sorted(PRESETS), default=default_preset,
-                       help="parameter preset: paper (Yang & Luo), fast (CPU), tiny (smoke tests); "
-                            "default: paper on a CUDA GPU, fast otherwise")
+    group.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=default_preset,
+        help="parameter preset: paper (Yang & Luo), fast (CPU), tiny (smoke tests); "
+        "default: paper on a CUDA GPU, fast otherwise",
+    )
     group.add_argument("--steps", type=int, help=f"outer diffusion steps T (paper: {paper.schedule.steps})")
-    group.add_argument("--inner", type=int, help=f"Adam iterations S per step (paper: {paper.schedule.inner_steps})")
-    group.add_argument("--stack-mode", choices=("per-plane", "shared"),
-                       help=f"stacks: a PSF per plane or one shared PSF (default: {paper.stack_mode})")
-    group.add_argument("--set", action="append", metavar="FIELD=VALUE",
-                       help="any DeblurConfig field, e.g. --set lr=0.005 --set image_net.widths=16,32,64")
+    group.add_argument(
+        "--inner", type=int, help=f"Adam iterations S per step (paper: {paper.schedule.inner_steps})"
+    )
+    group.add_argument(
+        "--stack-mode",
+        choices=("per-plane", "shared"),
+        help=f"stacks: a PSF per plane or one shared PSF (default: {paper.stack_mode})",
+    )
+    group.add_argument(
+        "--set",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="any DeblurConfig field, e.g. --set lr=0.005 --set image_net.widths=16,32,64",
+    )
     group.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
     group.add_argument("--seed", type=int, default=0, help="seed of initialisation and noise (default: 0)")
 
@@ -103,7 +116,9 @@ def _add_solver_options(parser: argparse.ArgumentParser, default_preset: str | N
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="output TIFF")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--keep-dtype", action="store_true", help="write the input's dtype instead of float32")
+    parser.add_argument(
+        "--keep-dtype", action="store_true", help="write the input's dtype instead of float32"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,44 +135,63 @@ def build_parser() -> argparse.ArgumentParser:
     deblur.add_argument("input", nargs="?", type=Path, help="blurred TIFF (2D, RGB or Z stack)")
     deblur.add_argument("-k", "--kernel-size", type=int, help="odd PSF size K in pixels (required)")
     deblur.add_argument("--psf-out", type=Path, help="PSF TIFF (default: <output>_psf.tif)")
-    deblur.add_argument("--print-config", action="store_true", help="print the resolved configuration as JSON and exit")
+    deblur.add_argument(
+        "--print-config", action="store_true", help="print the resolved configuration as JSON and exit"
+    )
     _add_solver_options(deblur, None)
     _add_output_options(deblur)
 
     deconv = commands.add_parser("deconvolve", help="non-blind deconvolution with a known PSF")
     deconv.add_argument("input", type=Path)
     deconv.add_argument("--psf", type=Path, required=True, help="PSF TIFF (2D, odd sides)")
-    deconv.add_argument("--method", choices=("richardson_lucy", "wiener", "selfdiff"), default="richardson_lucy")
+    deconv.add_argument(
+        "--method", choices=("richardson_lucy", "wiener", "selfdiff"), default="richardson_lucy"
+    )
     deconv.add_argument("--iterations", type=int, default=30, help="Richardson-Lucy iterations (default: 30)")
     deconv.add_argument("--balance", type=float, default=1e-2, help="Wiener regularisation (default: 0.01)")
     _add_solver_options(deconv, None)
     _add_output_options(deconv)
 
     psf = commands.add_parser("psf", help="Zernike PSF from physical parameters")
-    psf.add_argument("--zernike", default="", help="coefficients in waves RMS, e.g. defocus=0.3,coma_x=0.1,Z11=0.05")
+    psf.add_argument(
+        "--zernike", default="", help="coefficients in waves RMS, e.g. defocus=0.3,coma_x=0.1,Z11=0.05"
+    )
     psf.add_argument("--wavelength", type=float, help="wavelength in um")
     psf.add_argument("--na", type=float, help="numerical aperture")
     psf.add_argument("--pixel-size", type=float, help="object-space pixel size in um")
-    psf.add_argument("--immersion-index", type=float, default=1.0, help="immersion refractive index (default: 1.0)")
+    psf.add_argument(
+        "--immersion-index", type=float, default=1.0, help="immersion refractive index (default: 1.0)"
+    )
     psf.add_argument("--pupil-pixels", type=float, help="dimensionless mode: pupil radius in FFT-grid pixels")
     psf.add_argument("--size", type=int, default=33, help="odd PSF side in pixels (default: 33)")
     psf.add_argument("--oversample", type=int, default=1, help="odd sub-pixels per pixel (default: 1)")
-    psf.add_argument("--z-range", type=float, nargs=3, metavar=("START", "STOP", "STEP"),
-                     help="through-focus stack from START to STOP (inclusive) by STEP, um")
+    psf.add_argument(
+        "--z-range",
+        type=float,
+        nargs=3,
+        metavar=("START", "STOP", "STEP"),
+        help="through-focus stack from START to STOP (inclusive) by STEP, um",
+    )
     psf.add_argument("-o", "--output", type=Path, required=True)
     psf.add_argument("--overwrite", action="store_true")
 
     blur = commands.add_parser("blur", help="synthetic degradation: blur with a PSF plus noise")
     blur.add_argument("input", type=Path)
     blur.add_argument("--psf", type=Path, required=True)
-    blur.add_argument("--noise", type=float, default=0.0, help="Gaussian noise sigma (fraction of full scale for integers)")
+    blur.add_argument(
+        "--noise", type=float, default=0.0, help="Gaussian noise sigma (fraction of full scale for integers)"
+    )
     blur.add_argument("--photons", type=float, help="Poisson noise: expected photons at the brightest pixel")
     blur.add_argument("--seed", type=int, default=0)
     blur.add_argument("-o", "--output", type=Path, required=True)
     blur.add_argument("--overwrite", action="store_true")
 
-    demo = commands.add_parser("demo", help="end-to-end run on a synthetic blurred image; writes TIFFs and a figure")
-    demo.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default: demo_output)")
+    demo = commands.add_parser(
+        "demo", help="end-to-end run on a synthetic blurred image; writes TIFFs and a figure"
+    )
+    demo.add_argument(
+        "--out", type=Path, default=Path("demo_output"), help="output folder (default: demo_output)"
+    )
     _add_solver_options(demo, "fast")
     return parser
 
@@ -202,16 +236,41 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     image = read_tiff(args.input)
     device = resolve_device(args.device)
     config = _resolved_config(args, device)
-    print(f"{args.input}: {image.data.shape} {image.data.dtype} axes {image.axes}, device {device}, "
-          f"T={config.schedule.steps} S={config.schedule.inner_steps}", file=sys.stderr)
-    result = _run(iter_deblur(image.data, args.kernel_size, config, device=device, seed=args.seed,
-                              axes=image.axes, keep_dtype=args.keep_dtype))
+    print(
+        f"{args.input}: {image.data.shape} {image.data.dtype} axes {image.axes}, device {device}, "
+        f"T={config.schedule.steps} S={config.schedule.inner_steps}",
+        file=sys.stderr,
+    )
+    result = _run(
+        iter_deblur(
+            image.data,
+            args.kernel_size,
+            config,
+            device=device,
+            seed=args.seed,
+            axes=image.axes,
+            keep_dtype=args.keep_dtype,
+        )
+    )
     provenance = {**result.metadata(), "input": str(args.input)}
-    write_tiff(args.output, result.image, axes=image.axes, pixel_size=image.pixel_size,
-               z_spacing=image.z_spacing, provenance=provenance, overwrite=args.overwrite)
+    write_tiff(
+        args.output,
+        result.image,
+        axes=image.axes,
+        pixel_size=image.pixel_size,
+        z_spacing=image.z_spacing,
+        provenance=provenance,
+        overwrite=args.overwrite,
+    )
     psf_axes = "ZYX" if result.psf.ndim == 3 else "YX"
-    write_tiff(psf_out, result.psf, axes=psf_axes, pixel_size=image.pixel_size, provenance=provenance,
-               overwrite=args.overwrite)
+    write_tiff(
+        psf_out,
+        result.psf,
+        axes=psf_axes,
+        pixel_size=image.pixel_size,
+        provenance=provenance,
+        overwrite=args.overwrite,
+    )
     print(f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s")
     return 0
 
@@ -234,12 +293,29 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
     image = read_tiff(args.input)
     psf = read_tiff(args.psf)
     config = _resolved_config(args) if args.method == "selfdiff" else None
-    result = _run(iter_deconvolve(image.data, psf.data, args.method, iterations=args.iterations,
-                                  balance=args.balance, config=config, device=args.device, seed=args.seed,
-                                  axes=image.axes, keep_dtype=args.keep_dtype))
-    write_tiff(args.output, result.image, axes=image.axes, pixel_size=image.pixel_size,
-               z_spacing=image.z_spacing, provenance={**result.metadata(), "input": str(args.input),
-                                                      "psf": str(args.psf)}, overwrite=args.overwrite)
+    result = _run(
+        iter_deconvolve(
+            image.data,
+            psf.data,
+            args.method,
+            iterations=args.iterations,
+            balance=args.balance,
+            config=config,
+            device=args.device,
+            seed=args.seed,
+            axes=image.axes,
+            keep_dtype=args.keep_dtype,
+        )
+    )
+    write_tiff(
+        args.output,
+        result.image,
+        axes=image.axes,
+        pixel_size=image.pixel_size,
+        z_spacing=image.z_spacing,
+        provenance={**result.metadata(), "input": str(args.input), "psf": str(args.psf)},
+        overwrite=args.overwrite,
+    )
     print(f"wrote {args.output} in {result.seconds:.1f} s")
     return 0
 
@@ -258,19 +334,43 @@ def _cmd_psf(args: argparse.Namespace) -> int:
             raise ValueError(f"--z-range needs START <= STOP and STEP > 0, got {args.z_range}")
         z = np.arange(start, stop + step / 2, step)
     _check_paths([], [args.output], args.overwrite)
-    psf = zernike_psf(coefficients, args.size, wavelength=args.wavelength, na=args.na,
-                      pixel_size=args.pixel_size, immersion_index=args.immersion_index,
-                      pupil_pixels=args.pupil_pixels, z=z, oversample=args.oversample)
-    provenance = {"method": "zernike_psf", "coefficients_waves_rms": coefficients, "wavelength_um": args.wavelength,
-                  "na": args.na, "pixel_size_um": args.pixel_size, "immersion_index": args.immersion_index,
-                  "pupil_pixels": args.pupil_pixels, "oversample": args.oversample,
-                  "z_um": None if z is None else z.tolist(), "strehl_ratio": strehl_ratio(coefficients),
-                  "rms_wavefront_waves": rms_wavefront_error(coefficients)}
-    write_tiff(args.output, psf.astype(np.float32), axes="ZYX" if psf.ndim == 3 else "YX",
-               pixel_size=args.pixel_size, z_spacing=None if z is None else float(args.z_range[2]),
-               provenance=provenance, overwrite=args.overwrite)
-    print(f"wrote {args.output}: shape {psf.shape}, Strehl {provenance['strehl_ratio']:.3f}, "
-          f"RMS wavefront {provenance['rms_wavefront_waves']:.3f} waves")
+    psf = zernike_psf(
+        coefficients,
+        args.size,
+        wavelength=args.wavelength,
+        na=args.na,
+        pixel_size=args.pixel_size,
+        immersion_index=args.immersion_index,
+        pupil_pixels=args.pupil_pixels,
+        z=z,
+        oversample=args.oversample,
+    )
+    provenance = {
+        "method": "zernike_psf",
+        "coefficients_waves_rms": coefficients,
+        "wavelength_um": args.wavelength,
+        "na": args.na,
+        "pixel_size_um": args.pixel_size,
+        "immersion_index": args.immersion_index,
+        "pupil_pixels": args.pupil_pixels,
+        "oversample": args.oversample,
+        "z_um": None if z is None else z.tolist(),
+        "strehl_ratio": strehl_ratio(coefficients),
+        "rms_wavefront_waves": rms_wavefront_error(coefficients),
+    }
+    write_tiff(
+        args.output,
+        psf.astype(np.float32),
+        axes="ZYX" if psf.ndim == 3 else "YX",
+        pixel_size=args.pixel_size,
+        z_spacing=None if z is None else float(args.z_range[2]),
+        provenance=provenance,
+        overwrite=args.overwrite,
+    )
+    print(
+        f"wrote {args.output}: shape {psf.shape}, Strehl {provenance['strehl_ratio']:.3f}, "
+        f"RMS wavefront {provenance['rms_wavefront_waves']:.3f} waves"
+    )
     return 0
 
 
@@ -281,10 +381,29 @@ def _cmd_blur(args: argparse.Namespace) -> int:
     _check_paths([args.input, args.psf], [args.output], args.overwrite)
     image = read_tiff(args.input)
     psf = read_tiff(args.psf)
-    out = blur(image.data, psf.data, noise_sigma=args.noise, poisson_photons=args.photons, seed=args.seed, axes=image.axes)
-    write_tiff(args.output, out, axes=image.axes, pixel_size=image.pixel_size, z_spacing=image.z_spacing,
-               provenance={"method": "blur", "psf": str(args.psf), "noise_sigma": args.noise,
-                           "poisson_photons": args.photons, "seed": args.seed}, overwrite=args.overwrite)
+    out = blur(
+        image.data,
+        psf.data,
+        noise_sigma=args.noise,
+        poisson_photons=args.photons,
+        seed=args.seed,
+        axes=image.axes,
+    )
+    write_tiff(
+        args.output,
+        out,
+        axes=image.axes,
+        pixel_size=image.pixel_size,
+        z_spacing=image.z_spacing,
+        provenance={
+            "method": "blur",
+            "psf": str(args.psf),
+            "noise_sigma": args.noise,
+            "poisson_photons": args.photons,
+            "seed": args.seed,
+        },
+        overwrite=args.overwrite,
+    )
     print(f"wrote {args.output}")
     return 0
 
@@ -301,40 +420,71 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     case = make_demo_case()
     config = config_from_args(args)
     kernel_size = case.psf.shape[0]
-    print(f"demo: {case.blurred.shape} camera crop, {kernel_size}x{kernel_size} camera-shake PSF, "
-          f"noise sigma {case.noise_sigma}; preset {args.preset}, device {args.device}", file=sys.stderr)
+    print(
+        f"demo: {case.blurred.shape} camera crop, {kernel_size}x{kernel_size} camera-shake PSF, "
+        f"noise sigma {case.noise_sigma}; preset {args.preset}, device {args.device}",
+        file=sys.stderr,
+    )
     start = time.perf_counter()
-    result = _run(iter_deblur(case.blurred, kernel_size, config, device=args.device, seed=args.seed,
-                              ground_truth=case.sharp, true_psf=case.psf))
+    result = _run(
+        iter_deblur(
+            case.blurred,
+            kernel_size,
+            config,
+            device=args.device,
+            seed=args.seed,
+            ground_truth=case.sharp,
+            true_psf=case.psf,
+        )
+    )
     before = aligned_scores(case.blurred, case.sharp, max_shift=kernel_size // 2)
     after = aligned_scores(result.image, case.sharp, max_shift=kernel_size // 2)
-    scores = {"psnr_blurred": before.psnr, "ssim_blurred": before.ssim, "psnr": after.psnr, "ssim": after.ssim,
-              "mnc": mnc(result.psf, case.psf), "seconds": time.perf_counter() - start}
+    scores = {
+        "psnr_blurred": before.psnr,
+        "ssim_blurred": before.ssim,
+        "psnr": after.psnr,
+        "ssim": after.ssim,
+        "mnc": mnc(result.psf, case.psf),
+        "seconds": time.perf_counter() - start,
+    }
     provenance = {**result.metadata(), "scores": scores}
     paths = {
         "blurred": write_tiff(args.out / "blurred.tif", case.blurred, overwrite=True),
         "sharp": write_tiff(args.out / "ground_truth.tif", case.sharp, overwrite=True),
         "true_psf": write_tiff(args.out / "true_psf.tif", case.psf, overwrite=True),
-        "deblurred": write_tiff(args.out / "deblurred.tif", result.image, provenance=provenance, overwrite=True),
-        "psf": write_tiff(args.out / "psf.tif", np.asarray(result.psf), provenance=provenance, overwrite=True),
+        "deblurred": write_tiff(
+            args.out / "deblurred.tif", result.image, provenance=provenance, overwrite=True
+        ),
+        "psf": write_tiff(
+            args.out / "psf.tif", np.asarray(result.psf), provenance=provenance, overwrite=True
+        ),
         "figure": save_figure(args.out / "demo.png", case, result.image, result.psf, scores),
     }
-    print(f"PSNR {scores['psnr_blurred']:.2f} -> {scores['psnr']:.2f} dB, SSIM {scores['ssim_blurred']:.3f} -> "
-          f"{scores['ssim']:.3f}, PSF MNC {scores['mnc']:.3f}, {scores['seconds']:.0f} s on {result.device}")
+    print(
+        f"PSNR {scores['psnr_blurred']:.2f} -> {scores['psnr']:.2f} dB, SSIM {scores['ssim_blurred']:.3f} -> "
+        f"{scores['ssim']:.3f}, PSF MNC {scores['mnc']:.3f}, {scores['seconds']:.0f} s on {result.device}"
+    )
     for name, path in paths.items():
         print(f"  {name:10s} {path}")
     return 0
 
 
-COMMANDS = {"deblur": _cmd_deblur, "deconvolve": _cmd_deconvolve, "psf": _cmd_psf, "blur": _cmd_blur,
-            "demo": _cmd_demo}
+COMMANDS = {
+    "deblur": _cmd_deblur,
+    "deconvolve": _cmd_deconvolve,
+    "psf": _cmd_psf,
+    "blur": _cmd_blur,
+    "demo": _cmd_demo,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``napari-selfdiff`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s"
+    )
     try:
         return COMMANDS[args.command](args)
     except (KeyboardInterrupt, Cancelled):

@@ -35,9 +35,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    )
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -277,9 +275,7 @@ class DeblurConfig:
         try:
             factory = PRESETS[name]
         except KeyError:
-            raise ConfigError(
-                f"`preset` must be one of {sorted(PRESETS)}, got {name!r}"
-            ) from None
+            raise ConfigError(f"`preset` must be one of {sorted(PRESETS)}, got {name!r}") from None
         return factory()
 
     def replace(self, **changes: Any) -> DeblurConfig:

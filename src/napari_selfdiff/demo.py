@@ -28,7 +28,9 @@ class DemoCase:
     kernel_seed: int
 
 
-def make_demo_case(size: int = 128, kernel_size: int = 15, noise_sigma: float = 0.01, kernel_seed: int = 1, seed: int = 0) -> DemoCase:
+def make_demo_case(
+    size: int = 128, kernel_size: int = 15, noise_sigma: float = 0.01, kernel_seed: int = 1, seed: int = 0
+) -> DemoCase:
     """Centre crop of ``skimage.data.camera()`` in [0, 1] blurred by a camera-shake kernel."""
     from skimage import data
 
@@ -38,10 +40,14 @@ def make_demo_case(size: int = 128, kernel_size: int = 15, noise_sigma: float = 
     sharp = image[top : top + size, left : left + size]
     psf = motion_kernel(kernel_size, seed=kernel_seed)
     blurred = blur(sharp, psf, noise_sigma=noise_sigma, seed=seed)
-    return DemoCase(sharp.astype(np.float32), blurred.astype(np.float32), psf.astype(np.float32), noise_sigma, kernel_seed)
+    return DemoCase(
+        sharp.astype(np.float32), blurred.astype(np.float32), psf.astype(np.float32), noise_sigma, kernel_seed
+    )
 
 
-def save_figure(path: str | Path, case: DemoCase, estimate: np.ndarray, psf: np.ndarray, scores: dict[str, Any]) -> Path:
+def save_figure(
+    path: str | Path, case: DemoCase, estimate: np.ndarray, psf: np.ndarray, scores: dict[str, Any]
+) -> Path:
     """Blurred | deblurred | ground truth, and true vs estimated PSF, with the scores in titles."""
     import matplotlib
 

@@ -63,9 +63,7 @@ def aligned_scores(
     dy, dx = best[1]
     window = (slice(border + dy, h - border + dy), slice(border + dx, w - border + dx))
     channel_axis = -1 if est.ndim == 3 else None
-    ssim = structural_similarity(
-        est[window], ref_inner, data_range=data_range, channel_axis=channel_axis
-    )
+    ssim = structural_similarity(est[window], ref_inner, data_range=data_range, channel_axis=channel_axis)
     return AlignedScore(psnr=float(best[0]), ssim=float(ssim), shift=(dy, dx))
 
 

@@ -35,7 +35,9 @@ def case():
 
 
 def test_manifest_validates():
-    result = subprocess.run([sys.executable, "-m", "npe2", "validate", PLUGIN], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", PLUGIN], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid" in result.stdout + result.stderr
 
@@ -179,8 +181,14 @@ def test_reader_writer_round_trip(viewer, tmp_path, case):
     tifffile.imwrite(plain, case.blurred)
     assert get_reader(str(plain)) is None  # napari's own reader handles plain TIFFs
     path = tmp_path / "stack.tif"
-    write_tiff(path, np.stack([case.blurred] * 2), axes="ZYX", pixel_size=(0.1, 0.1), z_spacing=0.5,
-               provenance={"seed": 3})
+    write_tiff(
+        path,
+        np.stack([case.blurred] * 2),
+        axes="ZYX",
+        pixel_size=(0.1, 0.1),
+        z_spacing=0.5,
+        provenance={"seed": 3},
+    )
     reader = get_reader(str(path))
     assert reader is not None
     layers = viewer.open(str(path), plugin=PLUGIN)
@@ -219,8 +227,11 @@ def test_screenshots(viewer, qtbot, case):
     viewer.reset_view()
     _shoot(viewer, "blind")
     viewer.window.remove_dock_widget(dock)
-    for name, title in (("zernike", "Zernike PSF"), ("degrade", "Degrade (blur and noise)"),
-                        ("nonblind", "Non-blind deconvolution")):
+    for name, title in (
+        ("zernike", "Zernike PSF"),
+        ("degrade", "Degrade (blur and noise)"),
+        ("nonblind", "Non-blind deconvolution"),
+    ):
         for other in viewer.layers:
             other.visible = False
         dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, title)

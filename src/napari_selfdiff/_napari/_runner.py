@@ -22,7 +22,7 @@ RunFactory = Callable[[threading.Event], Generator[Any, None, Any]]
 def _format_seconds(seconds: float) -> str:
     if seconds != seconds:
         return "?"
-    minutes, seconds = divmod(int(round(seconds)), 60)
+    minutes, seconds = divmod(round(seconds), 60)
     return f"{minutes}:{seconds:02d}" if minutes else f"{seconds} s"
 
 

@@ -1,11 +1,9 @@
 """Blind deconvolution dock widget: the sharp image and the PSF from one image layer."""
 
-from typing import Optional
-
-import napari
-import numpy as np
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, SpinBox, create_widget
 from napari.layers import Image
+
+import napari
 
 from .._device import describe_device, resolve_device
 from ..config import DEFAULT_KERNEL_SIZE, PRESETS, DeblurConfig
@@ -34,18 +32,35 @@ class SolverFields(Container):
 
     def __init__(self) -> None:
         default = "fast" if resolve_device("auto").type != "cuda" else "paper"
-        self.preset = ComboBox(label="preset", choices=[*[p for p in PRESETS if p != "tiny"], CUSTOM, "tiny"], value=default,
-                               tooltip="paper: Yang & Luo's settings (GPU); fast: about a minute for 128 x 128 on a CPU")
+        self.preset = ComboBox(
+            label="preset",
+            choices=[*[p for p in PRESETS if p != "tiny"], CUSTOM, "tiny"],
+            value=default,
+            tooltip="paper: Yang & Luo's settings (GPU); fast: about a minute for 128 x 128 on a CPU",
+        )
         self.steps = SpinBox(label="T (outer steps)", min=1, max=1000)
         self.inner_steps = SpinBox(label="S (inner steps)", min=1, max=10000)
         self.kernel_sparsity = FloatSpinBox(label="lambda_k (sparsity)", min=0, max=10, step=1e-4)
         self.kernel_noise_scale = FloatSpinBox(label="mu (kernel noise)", min=0, max=10, step=0.01)
         self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1, step=1e-4)
-        self.net_width = SpinBox(label="network width", min=2, max=256,
-                             tooltip="channels at the finest U-Net level; doubled at each level down")
-        self.depth = SpinBox(label="k-diff depth", min=1, max=8, tooltip="hidden layers of the kernel generator")
-        self.custom = [self.steps, self.inner_steps, self.kernel_sparsity, self.kernel_noise_scale, self.lr,
-                       self.net_width, self.depth]
+        self.net_width = SpinBox(
+            label="network width",
+            min=2,
+            max=256,
+            tooltip="channels at the finest U-Net level; doubled at each level down",
+        )
+        self.depth = SpinBox(
+            label="k-diff depth", min=1, max=8, tooltip="hidden layers of the kernel generator"
+        )
+        self.custom = [
+            self.steps,
+            self.inner_steps,
+            self.kernel_sparsity,
+            self.kernel_noise_scale,
+            self.lr,
+            self.net_width,
+            self.depth,
+        ]
         super().__init__(widgets=[self.preset, *self.custom], labels=True)
         self._base = default
         self._fill(DeblurConfig.preset(default))
@@ -74,16 +89,18 @@ class SolverFields(Container):
         if self.preset.value != CUSTOM:
             return base.replace(stack_mode=stack_mode)
         levels = len(base.image_net.widths)
-        return base.replace(**{
-            "schedule.steps": self.steps.value,
-            "schedule.inner_steps": self.inner_steps.value,
-            "schedule.kernel_noise_scale": self.kernel_noise_scale.value,
-            "kernel_sparsity": self.kernel_sparsity.value,
-            "lr": self.lr.value,
-            "image_net.widths": tuple(self.net_width.value * 2**i for i in range(levels)),
-            "kernel_net.depth": self.depth.value,
-            "stack_mode": stack_mode,
-        })
+        return base.replace(
+            **{
+                "schedule.steps": self.steps.value,
+                "schedule.inner_steps": self.inner_steps.value,
+                "schedule.kernel_noise_scale": self.kernel_noise_scale.value,
+                "kernel_sparsity": self.kernel_sparsity.value,
+                "lr": self.lr.value,
+                "image_net.widths": tuple(self.net_width.value * 2**i for i in range(levels)),
+                "kernel_net.depth": self.depth.value,
+                "stack_mode": stack_mode,
+            }
+        )
 
 
 class BlindDeconvolutionWidget(RunnerWidget):
@@ -91,20 +108,48 @@ class BlindDeconvolutionWidget(RunnerWidget):
 
     def __init__(self, viewer: "napari.viewer.Viewer") -> None:
         super().__init__(viewer, labels=True)
-        self.image = create_widget(annotation=Image, label="image", options={"tooltip": "blurred image: 2D, RGB or a (Z, Y, X) stack"})
-        self.kernel_size = SpinBox(label="kernel size", value=DEFAULT_KERNEL_SIZE, min=3, max=255, step=2,
-                                   tooltip="odd side of the PSF to estimate, in pixels; at least the blur's extent")
+        self.image = create_widget(
+            annotation=Image,
+            label="image",
+            options={"tooltip": "blurred image: 2D, RGB or a (Z, Y, X) stack"},
+        )
+        self.kernel_size = SpinBox(
+            label="kernel size",
+            value=DEFAULT_KERNEL_SIZE,
+            min=3,
+            max=255,
+            step=2,
+            tooltip="odd side of the PSF to estimate, in pixels; at least the blur's extent",
+        )
         self.solver = SolverFields()
-        self.stack_mode = ComboBox(label="stack mode", choices=["per-plane", "shared"], value=DeblurConfig().stack_mode,
-                                   tooltip="stacks: a PSF per plane, or one PSF shared by all planes")
+        self.stack_mode = ComboBox(
+            label="stack mode",
+            choices=["per-plane", "shared"],
+            value=DeblurConfig().stack_mode,
+            tooltip="stacks: a PSF per plane, or one PSF shared by all planes",
+        )
         self.device = ComboBox(label="device", choices=available_devices(), value="auto")
         self.device_info = Label(label="detected", value=describe_device(resolve_device("auto")))
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
-        self.ground_truth = create_widget(annotation=Optional[Image], label="ground truth",
-                                          options={"tooltip": "optional sharp image: PSNR/SSIM shown per outer step"})
+        self.ground_truth = create_widget(
+            annotation=Image | None,
+            label="ground truth",
+            options={"tooltip": "optional sharp image: PSNR/SSIM shown per outer step"},
+        )
         self.plot = EvolutionPlot()
-        self.extend([self.image, self.kernel_size, self.solver, self.stack_mode, self.device, self.device_info,
-                     self.seed, self.ground_truth, *self._controls()])
+        self.extend(
+            [
+                self.image,
+                self.kernel_size,
+                self.solver,
+                self.stack_mode,
+                self.device,
+                self.device_info,
+                self.seed,
+                self.ground_truth,
+                *self._controls(),
+            ]
+        )
         self.native.layout().addWidget(self.plot)
         self._previews: dict[str, Image] = {}
         self._source = None
@@ -131,8 +176,16 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self.plot.clear()
 
         def make_run(cancel):
-            return iter_deblur(data, kernel_size, config, device=device, seed=seed, ground_truth=truth,
-                               axes=axes, cancel=cancel)
+            return iter_deblur(
+                data,
+                kernel_size,
+                config,
+                device=device,
+                seed=seed,
+                ground_truth=truth,
+                axes=axes,
+                cancel=cancel,
+            )
 
         return make_run, self._add_result
 
@@ -162,9 +215,15 @@ class BlindDeconvolutionWidget(RunnerWidget):
     def _add_result(self, result) -> None:
         layer = self._source
         metadata = {"napari_selfdiff": {**result.metadata(), "source_layer": layer.name}}
-        self.viewer.add_image(result.image, name=f"{layer.name} deblurred", rgb=layer.rgb,
-                              contrast_limits=contrast_limits(result.image), metadata=metadata,
-                              **spatial_properties(layer))
-        psf_scale = tuple(layer.scale)[-result.psf.ndim:] if not layer.rgb else tuple(layer.scale)[-2:]
-        self.viewer.add_image(result.psf, name=f"{layer.name} PSF", colormap="magma", scale=psf_scale,
-                              metadata=metadata)
+        self.viewer.add_image(
+            result.image,
+            name=f"{layer.name} deblurred",
+            rgb=layer.rgb,
+            contrast_limits=contrast_limits(result.image),
+            metadata=metadata,
+            **spatial_properties(layer),
+        )
+        psf_scale = tuple(layer.scale)[-result.psf.ndim :] if not layer.rgb else tuple(layer.scale)[-2:]
+        self.viewer.add_image(
+            result.psf, name=f"{layer.name} PSF", colormap="magma", scale=psf_scale, metadata=metadata
+        )

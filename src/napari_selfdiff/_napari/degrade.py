@@ -53,10 +53,31 @@ def degrade_widget(
     else:
         psf_array = make_kernel(kernel, kernel_size, kernel_parameter, seed)
         psf_name = kernel
-    data = blur(layer_array(image), psf_array, noise_sigma=noise_sigma,
-                poisson_photons=poisson_photons or None, seed=seed, axes=layer_axes(image))
-    metadata = {"napari_selfdiff": {"method": "degrade", "psf": psf_name, "noise_sigma": noise_sigma,
-                                    "poisson_photons": poisson_photons or None, "seed": seed,
-                                    "psf_array": psf_array.tolist()}}
-    return data, {"name": f"{image.name} degraded", "rgb": image.rgb, "metadata": metadata,
-                  **spatial_properties(image)}, "image"
+    data = blur(
+        layer_array(image),
+        psf_array,
+        noise_sigma=noise_sigma,
+        poisson_photons=poisson_photons or None,
+        seed=seed,
+        axes=layer_axes(image),
+    )
+    metadata = {
+        "napari_selfdiff": {
+            "method": "degrade",
+            "psf": psf_name,
+            "noise_sigma": noise_sigma,
+            "poisson_photons": poisson_photons or None,
+            "seed": seed,
+            "psf_array": psf_array.tolist(),
+        }
+    }
+    return (
+        data,
+        {
+            "name": f"{image.name} degraded",
+            "rgb": image.rgb,
+            "metadata": metadata,
+            **spatial_properties(image),
+        },
+        "image",
+    )

@@ -45,9 +45,13 @@ def read_layers(path: str) -> list[tuple[Any, dict, str]]:
     if spatial == 3 and image.z_spacing:
         scale[0] = image.z_spacing
     labels = ("z", "y", "x")[-spatial:]
-    kwargs = {"name": Path(path).stem, "scale": tuple(scale), "axis_labels": labels,
-              "rgb": image.axes.endswith("C") and image.data.shape[-1] == 3,
-              "metadata": {PROVENANCE_KEY: image.provenance, "source_axes": image.source_axes}}
+    kwargs = {
+        "name": Path(path).stem,
+        "scale": tuple(scale),
+        "axis_labels": labels,
+        "rgb": image.axes.endswith("C") and image.data.shape[-1] == 3,
+        "metadata": {PROVENANCE_KEY: image.provenance, "source_axes": image.source_axes},
+    }
     if image.pixel_size is not None:
         kwargs["units"] = ("micrometer",) * spatial
     return [(image.data, kwargs, "image")]
@@ -62,6 +66,13 @@ def write_image(path: str, data: Any, meta: dict) -> list[str]:
     pixel_size = tuple(scale[-2:]) if len(scale) >= 2 and scale[-2:] != (1.0, 1.0) else None
     z_spacing = scale[-3] if axes.startswith("Z") and len(scale) >= 3 and scale[-3] != 1.0 else None
     provenance = (meta.get("metadata") or {}).get(PROVENANCE_KEY) or {}
-    written = write_tiff(path, array, axes=axes, pixel_size=pixel_size, z_spacing=z_spacing,
-                         provenance=provenance, overwrite=True)
+    written = write_tiff(
+        path,
+        array,
+        axes=axes,
+        pixel_size=pixel_size,
+        z_spacing=z_spacing,
+        provenance=provenance,
+        overwrite=True,
+    )
     return [str(written)]

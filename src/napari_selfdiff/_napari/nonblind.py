@@ -1,8 +1,9 @@
 """Non-blind deconvolution dock widget: image layer + PSF layer -> sharp image."""
 
-import napari
 from magicgui.widgets import ComboBox, FloatSpinBox, SpinBox, create_widget
 from napari.layers import Image
+
+import napari
 
 from ..engine.nonblind import METHODS, iter_deconvolve
 from ._layers import contrast_limits, layer_array, layer_axes, spatial_properties
@@ -16,15 +17,28 @@ class NonBlindDeconvolutionWidget(RunnerWidget):
     def __init__(self, viewer: "napari.viewer.Viewer") -> None:
         super().__init__(viewer, labels=True)
         self.image = create_widget(annotation=Image, label="image")
-        self.psf = create_widget(annotation=Image, label="PSF", options={"tooltip": "2D PSF layer with odd sides"})
+        self.psf = create_widget(
+            annotation=Image, label="PSF", options={"tooltip": "2D PSF layer with odd sides"}
+        )
         self.method = ComboBox(label="method", choices=list(METHODS), value="richardson_lucy")
         self.iterations = SpinBox(label="RL iterations", value=30, min=1, max=10000)
         self.balance = FloatSpinBox(label="Wiener balance", value=1e-2, min=1e-8, max=10, step=1e-3)
         self.solver = SolverFields()
         self.device = ComboBox(label="device", choices=available_devices(), value="auto")
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
-        self.extend([self.image, self.psf, self.method, self.iterations, self.balance, self.solver, self.device,
-                     self.seed, *self._controls()])
+        self.extend(
+            [
+                self.image,
+                self.psf,
+                self.method,
+                self.iterations,
+                self.balance,
+                self.solver,
+                self.device,
+                self.seed,
+                *self._controls(),
+            ]
+        )
         self.method.changed.connect(self._on_method)
         self._on_method(self.method.value)
         self._source = None
@@ -44,9 +58,14 @@ class NonBlindDeconvolutionWidget(RunnerWidget):
 
         check_psf(psf)
         method = self.method.value
-        options = {"iterations": int(self.iterations.value), "balance": float(self.balance.value),
-                   "config": self.solver.config("per-plane") if method == "selfdiff" else None,
-                   "device": self.device.value, "seed": int(self.seed.value), "axes": axes}
+        options = {
+            "iterations": int(self.iterations.value),
+            "balance": float(self.balance.value),
+            "config": self.solver.config("per-plane") if method == "selfdiff" else None,
+            "device": self.device.value,
+            "seed": int(self.seed.value),
+            "axes": axes,
+        }
         self._source = layer
 
         def make_run(cancel):
@@ -57,6 +76,11 @@ class NonBlindDeconvolutionWidget(RunnerWidget):
     def _add_result(self, result) -> None:
         layer = self._source
         metadata = {"napari_selfdiff": {**result.metadata(), "source_layer": layer.name}}
-        self.viewer.add_image(result.image, name=f"{layer.name} {result.method}", rgb=layer.rgb,
-                              contrast_limits=contrast_limits(result.image), metadata=metadata,
-                              **spatial_properties(layer))
+        self.viewer.add_image(
+            result.image,
+            name=f"{layer.name} {result.method}",
+            rgb=layer.rgb,
+            contrast_limits=contrast_limits(result.image),
+            metadata=metadata,
+            **spatial_properties(layer),
+        )

@@ -1,9 +1,10 @@
 """Zernike PSF dock widget: physical parameters and a coefficient table, live PSF layer."""
 
-import napari
 import numpy as np
 from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label, PushButton, SpinBox
 from qtpy.QtCore import QTimer
+
+import napari
 
 from ..optics import (
     noll_name,
@@ -32,33 +33,75 @@ class ZernikePsfWidget(Container):
         self.immersion = FloatSpinBox(label="immersion index", value=1.518, min=1.0, max=2.0, step=0.001)
         self.pixel_size = FloatSpinBox(label="pixel size (um)", value=0.065, min=0.001, max=10.0, step=0.005)
         self.psf_size = SpinBox(label="size (px)", value=33, min=3, max=255, step=2)
-        self.oversample = SpinBox(label="oversample", value=1, min=1, max=15, step=2,
-                                  tooltip="odd sub-pixels per pixel; the PSF is integrated over each pixel")
+        self.oversample = SpinBox(
+            label="oversample",
+            value=1,
+            min=1,
+            max=15,
+            step=2,
+            tooltip="odd sub-pixels per pixel; the PSF is integrated over each pixel",
+        )
         self.three_d = CheckBox(label="3D through focus", value=False)
         self.z_start = FloatSpinBox(label="z start (um)", value=-1.0, min=-100, max=100, step=0.1)
         self.z_stop = FloatSpinBox(label="z stop (um)", value=1.0, min=-100, max=100, step=0.1)
         self.z_step = FloatSpinBox(label="z step (um)", value=0.2, min=0.001, max=50, step=0.05)
         self.coefficients = {
-            j: FloatSpinBox(label=f"Z{j} {noll_name(j)}", value=0.0, min=-5.0, max=5.0, step=0.001,
-                            tooltip=f"Noll j = {j}, waves RMS")
+            j: FloatSpinBox(
+                label=f"Z{j} {noll_name(j)}",
+                value=0.0,
+                min=-5.0,
+                max=5.0,
+                step=0.001,
+                tooltip=f"Noll j = {j}, waves RMS",
+            )
             for j in TABLE_TERMS
         }
-        self.table = Container(widgets=list(self.coefficients.values()), labels=True, label="coefficients (waves RMS)")
+        self.table = Container(
+            widgets=list(self.coefficients.values()), labels=True, label="coefficients (waves RMS)"
+        )
         self.rms = FloatSpinBox(label="random RMS (waves)", value=0.1, min=0.0, max=2.0, step=0.01)
         self.seed = SpinBox(label="random seed", value=0, min=0, max=2**31 - 1)
         self.random_button = PushButton(text="random aberration")
         self.reset_button = PushButton(text="reset")
         self.summary = Label(value="")
-        super().__init__(widgets=[self.wavelength, self.na, self.immersion, self.pixel_size, self.psf_size,
-                                  self.oversample, self.three_d, self.z_start, self.z_stop, self.z_step,
-                                  self.table, self.rms, self.seed, self.random_button, self.reset_button,
-                                  self.summary], labels=True)
+        super().__init__(
+            widgets=[
+                self.wavelength,
+                self.na,
+                self.immersion,
+                self.pixel_size,
+                self.psf_size,
+                self.oversample,
+                self.three_d,
+                self.z_start,
+                self.z_stop,
+                self.z_step,
+                self.table,
+                self.rms,
+                self.seed,
+                self.random_button,
+                self.reset_button,
+                self.summary,
+            ],
+            labels=True,
+        )
         self._timer = QTimer()
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.update_psf)
-        for widget in (self.wavelength, self.na, self.immersion, self.pixel_size, self.psf_size, self.oversample,
-                       self.three_d, self.z_start, self.z_stop, self.z_step, *self.coefficients.values()):
+        for widget in (
+            self.wavelength,
+            self.na,
+            self.immersion,
+            self.pixel_size,
+            self.psf_size,
+            self.oversample,
+            self.three_d,
+            self.z_start,
+            self.z_stop,
+            self.z_step,
+            *self.coefficients.values(),
+        ):
             widget.changed.connect(self._schedule)
         self.three_d.changed.connect(self._show_z)
         self.random_button.changed.connect(self.randomise)
@@ -106,24 +149,43 @@ class ZernikePsfWidget(Container):
 
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                psf = zernike_psf(coefficients, int(self.psf_size.value), wavelength=self.wavelength.value,
-                                  na=self.na.value, pixel_size=self.pixel_size.value,
-                                  immersion_index=self.immersion.value, z=z, oversample=int(self.oversample.value))
+                psf = zernike_psf(
+                    coefficients,
+                    int(self.psf_size.value),
+                    wavelength=self.wavelength.value,
+                    na=self.na.value,
+                    pixel_size=self.pixel_size.value,
+                    immersion_index=self.immersion.value,
+                    z=z,
+                    oversample=int(self.oversample.value),
+                )
         except ValueError as error:
             self.summary.value = str(error)
             return
         strehl, rms = strehl_ratio(coefficients), rms_wavefront_error(coefficients)
         nyquist = nyquist_pixel_size(self.wavelength.value, self.na.value)
         sampled = "Nyquist-sampled" if not caught else "UNDERSAMPLED: raise oversample"
-        self.summary.value = (f"Strehl {strehl:.3f} · RMS {rms:.3f} waves · Nyquist pixel {nyquist:.4f} um "
-                              f"({sampled})")
-        metadata = {"napari_selfdiff": {"method": "zernike_psf", "coefficients_waves_rms": coefficients,
-                                        "wavelength_um": self.wavelength.value, "na": self.na.value,
-                                        "immersion_index": self.immersion.value,
-                                        "pixel_size_um": self.pixel_size.value, "strehl_ratio": strehl,
-                                        "rms_wavefront_waves": rms,
-                                        "z_um": None if z is None else z.tolist()}}
-        scale = (self.pixel_size.value,) * 2 if z is None else (float(self.z_step.value), *(self.pixel_size.value,) * 2)
+        self.summary.value = (
+            f"Strehl {strehl:.3f} · RMS {rms:.3f} waves · Nyquist pixel {nyquist:.4f} um ({sampled})"
+        )
+        metadata = {
+            "napari_selfdiff": {
+                "method": "zernike_psf",
+                "coefficients_waves_rms": coefficients,
+                "wavelength_um": self.wavelength.value,
+                "na": self.na.value,
+                "immersion_index": self.immersion.value,
+                "pixel_size_um": self.pixel_size.value,
+                "strehl_ratio": strehl,
+                "rms_wavefront_waves": rms,
+                "z_um": None if z is None else z.tolist(),
+            }
+        }
+        scale = (
+            (self.pixel_size.value,) * 2
+            if z is None
+            else (float(self.z_step.value), *(self.pixel_size.value,) * 2)
+        )
         self._show(PSF_LAYER, psf, {"colormap": "magma", "scale": scale, "metadata": metadata})
         grid = 129
         rho, theta = pupil_coordinates(grid, grid // 2)
@@ -131,12 +193,18 @@ class ZernikePsfWidget(Container):
         # Shown beside the PSF: translated right by the PSF's width plus a margin.
         offset = (self.psf_size.value + 4) * self.pixel_size.value
         pupil_scale = self.psf_size.value * self.pixel_size.value / grid
-        self._show(PHASE_LAYER, phase, {"colormap": "twilight_shifted", "scale": (pupil_scale, pupil_scale),
-                                        "translate": (0.0, offset)})
+        self._show(
+            PHASE_LAYER,
+            phase,
+            {"colormap": "twilight_shifted", "scale": (pupil_scale, pupil_scale), "translate": (0.0, offset)},
+        )
 
     def _show(self, name: str, data: np.ndarray, properties: dict) -> None:
-        limits = (-max(np.nanmax(np.abs(data)), 1e-3), max(np.nanmax(np.abs(data)), 1e-3)) if name == PHASE_LAYER \
+        limits = (
+            (-max(np.nanmax(np.abs(data)), 1e-3), max(np.nanmax(np.abs(data)), 1e-3))
+            if name == PHASE_LAYER
             else (float(data.min()), float(data.max()) or 1.0)
+        )
         if name in self.viewer.layers:
             layer = self.viewer.layers[name]
             if layer.data.ndim == data.ndim:

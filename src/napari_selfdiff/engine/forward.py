@@ -1,4 +1,4 @@
-"""Blur forward model on the extended domain, its adjoint, and FFT convolution.
+r"""Blur forward model on the extended domain, its adjoint, and FFT convolution.
 
 The blind model is ``y = x * k + n`` with a true convolution ``*``. The image is
 estimated on the extended domain of size ``(H + K - 1, W + K - 1)`` and mapped to the
@@ -8,7 +8,7 @@ CVPR 2020; Yang & Luo, arXiv 2510.27439):
 
 .. math::
 
-    (A_k x)[i, j] = \\sum_{u, v} k[u, v]\\; x[i + K - 1 - u,\\; j + K - 1 - v].
+    (A_k x)[i, j] = \sum_{u, v} k[u, v]\; x[i + K - 1 - u,\; j + K - 1 - v].
 
 ``torch.nn.functional.conv2d`` computes a correlation, so the kernel is flipped by 180
 degrees before it is called. The adjoint ``A_k^T`` is a *full* correlation, which

@@ -1,9 +1,9 @@
-"""Loss terms of the blind objective.
+r"""Loss terms of the blind objective.
 
 .. math::
 
-    L_t(\\theta, \\phi) = \\lVert A_{G_\\phi(\\hat z_t)} D_\\theta(\\hat x_t) - y \\rVert_2^2
-                      + \\lambda_k\\, R(G_\\phi(\\hat z_t))
+    L_t(\theta, \phi) = \lVert A_{G_\phi(\hat z_t)} D_\theta(\hat x_t) - y \rVert_2^2
+                      + \lambda_k\, R(G_\phi(\hat z_t))
 
 Normalisation: the data term is the plain *sum* of squared residuals over all pixels,
 channels and planes, as the paper writes it. The sparsity weight lambda_k = 2e-3 is only
@@ -21,12 +21,12 @@ __all__ = ["data_fidelity", "kernel_sparsity"]
 def data_fidelity(
     prediction: torch.Tensor, observation: torch.Tensor, gradient_weight: float = 0.0
 ) -> torch.Tensor:
-    """Sum of squared residuals, optionally plus those of the residual's finite differences.
+    r"""Sum of squared residuals, optionally plus those of the residual's finite differences.
 
     .. math::
 
-        \\lVert r \\rVert_2^2 + \\gamma \\left(\\lVert \\partial_x r \\rVert_2^2
-        + \\lVert \\partial_y r \\rVert_2^2\\right), \\qquad r = A_k x - y.
+        \lVert r \rVert_2^2 + \gamma \left(\lVert \partial_x r \rVert_2^2
+        + \lVert \partial_y r \rVert_2^2\right), \qquad r = A_k x - y.
 
     ``gamma = 0`` is the paper's term. A positive gamma weights the residual spectrum by
     ``1 + gamma |2 sin(omega / 2)|^2``, i.e. towards the edges, where the blur kernel is

@@ -1,13 +1,13 @@
-"""Reverse-diffusion noise schedule as small pure functions.
+r"""Reverse-diffusion noise schedule as small pure functions.
 
 The outer loop of self-diffusion visits t = T, T-1, ..., 1 and perturbs the current
 estimates with Gaussian noise of standard deviation
 
 .. math::
 
-    \\beta_t = \\beta_1 + (\\beta_T - \\beta_1)\\,\\frac{t - 1}{T - 1}, \\qquad
-    \\bar\\alpha_t = \\prod_{i \\le t} (1 - \\beta_i), \\qquad
-    \\sigma_t = \\sqrt{1 - \\bar\\alpha_t},
+    \beta_t = \beta_1 + (\beta_T - \beta_1)\,\frac{t - 1}{T - 1}, \qquad
+    \bar\alpha_t = \prod_{i \le t} (1 - \beta_i), \qquad
+    \sigma_t = \sqrt{1 - \bar\alpha_t},
 
 so the first outer step uses the largest sigma and the schedule runs down to
 ``sqrt(beta_1)`` (Luo et al., arXiv 2510.21417; Yang & Luo, arXiv 2510.27439).

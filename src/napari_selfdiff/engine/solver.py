@@ -1,4 +1,4 @@
-"""Blind deconvolution by self-diffusion (DeblurSDI) as a generator.
+r"""Blind deconvolution by self-diffusion (DeblurSDI) as a generator.
 
 Algorithm (Yang & Luo, "Self-Diffusion Driven Blind Imaging", arXiv 2510.27439, on top of
 Luo, Huang & Yang, "Self-diffusion for solving inverse problems", arXiv 2510.21417). Two
@@ -7,15 +7,15 @@ generator G_phi, are created once per image and trained continuously:
 
 .. math::
 
-    x_T \\sim N(0, I), \\; z_T \\sim N(0, I); \\quad \\text{for } t = T, \\dots, 1:\\quad
-    \\hat x_t = x_t + \\sigma_t \\epsilon_x, \\;
-    \\hat z_t = z_t + \\mu \\sigma_t \\epsilon_z,
+    x_T \sim N(0, I), \; z_T \sim N(0, I); \quad \text{for } t = T, \dots, 1:\quad
+    \hat x_t = x_t + \sigma_t \epsilon_x, \;
+    \hat z_t = z_t + \mu \sigma_t \epsilon_z,
 
-    \\text{S Adam steps on } \\;
-    L_t = \\lVert D_\\theta(\\hat x_t) \\circledast G_\\phi(\\hat z_t) - y \\rVert_2^2
-          + \\lambda_k R(G_\\phi(\\hat z_t)),
+    \text{S Adam steps on } \;
+    L_t = \lVert D_\theta(\hat x_t) \circledast G_\phi(\hat z_t) - y \rVert_2^2
+          + \lambda_k R(G_\phi(\hat z_t)),
 
-    x_{t-1} = D_\\theta(\\hat x_t), \\quad z_{t-1} = f(G_\\phi(\\hat z_t)).
+    x_{t-1} = D_\theta(\hat x_t), \quad z_{t-1} = f(G_\phi(\hat z_t)).
 
 Choices where the paper is silent (each documented where it is made):
 
@@ -55,7 +55,7 @@ from .nets import KernelGenerator, UNet
 from .results import Cancelled, DeblurResult, Progress, StepRecord
 from .schedule import reverse_sigmas
 
-__all__ = ["default_config", "deblur", "drive", "iter_deblur", "kernel_feedback", "solve_planes"]
+__all__ = ["deblur", "default_config", "drive", "iter_deblur", "kernel_feedback", "solve_planes"]
 
 logger = logging.getLogger(__name__)
 
@@ -183,9 +183,7 @@ def _solve(
         psf = kernel.detach().cpu().numpy().astype(np.float32)
         scores = evaluate(preview, psf) if evaluate is not None else {}
         records.append(
-            StepRecord(
-                plane, step, float(sigma), final_loss, time.perf_counter() - step_start, **scores
-            )
+            StepRecord(plane, step, float(sigma), final_loss, time.perf_counter() - step_start, **scores)
         )
         yield Progress(
             plane, n_planes, step, n_steps, n_inner, n_inner, final_loss,

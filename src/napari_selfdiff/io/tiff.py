@@ -30,8 +30,20 @@ __all__ = ["MAX_BYTES", "TiffImage", "read_tiff", "write_tiff"]
 #: Largest uncompressed image read without ``max_bytes`` raised (decompression-bomb guard).
 MAX_BYTES = 16 * 1024**3
 PROVENANCE_KEY = "napari_selfdiff"
-_UM = {"um": 1.0, "µm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "\\u00b5m": 1.0,
-       "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "millimeter": 1e3, "cm": 1e4, "centimeter": 1e4}
+_UM = {
+    "um": 1.0,
+    "µm": 1.0,
+    "micron": 1.0,
+    "microns": 1.0,
+    "micrometer": 1.0,
+    "\\u00b5m": 1.0,
+    "nm": 1e-3,
+    "nanometer": 1e-3,
+    "mm": 1e3,
+    "millimeter": 1e3,
+    "cm": 1e4,
+    "centimeter": 1e4,
+}
 
 
 @dataclass
@@ -194,7 +206,11 @@ def write_tiff(
     axes = infer_axes(data.shape, axes)
     if data.dtype == np.float64:
         data = data.astype(np.float32)  # ImageJ reads float32, not float64
-    imagej_axes = axes.replace("C", "S") if data.dtype == np.uint8 and axes.endswith("C") and data.shape[-1] == 3 else axes
+    imagej_axes = (
+        axes.replace("C", "S")
+        if data.dtype == np.uint8 and axes.endswith("C") and data.shape[-1] == 3
+        else axes
+    )
     if imagej_axes.endswith("C"):
         data = np.moveaxis(data, -1, -3)
         imagej_axes = imagej_axes[:-3] + "CYX"

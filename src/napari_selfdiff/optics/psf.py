@@ -1,10 +1,10 @@
-"""Scalar Fourier-optics PSFs from Zernike aberrations, in physical or dimensionless units.
+r"""Scalar Fourier-optics PSFs from Zernike aberrations, in physical or dimensionless units.
 
 Model (scalar, incoherent imaging; Goodman, *Introduction to Fourier Optics*):
 
 .. math::
 
-    \\mathrm{PSF}(x, y; z) \\propto \\big| \\mathcal F^{-1}\\{ P(\\rho, \\theta; z) \\} \\big|^2,
+    \mathrm{PSF}(x, y; z) \propto \big| \mathcal F^{-1}\{ P(\rho, \theta; z) \} \big|^2,
 
 with the pupil P of :mod:`.pupil`. In object space the pupil's edge is the coherent
 cut-off frequency ``NA / lambda``; on an N x N FFT grid of pixel ``dx`` it is therefore a
@@ -13,7 +13,7 @@ disk of radius ``NA N dx / lambda`` pixels. The intensity PSF is band-limited to
 
 .. math::
 
-    dx \\le \\frac{\\lambda}{4\\,\\mathrm{NA}}.
+    dx \le \frac{\lambda}{4\,\mathrm{NA}}.
 
 Coarser pixels are simulated by computing on a finer grid (``oversample`` odd sub-pixels
 per pixel) and integrating over each pixel; the caller is warned when the requested
@@ -56,8 +56,10 @@ def nyquist_pixel_size(wavelength: float, na: float) -> float:
 
 
 def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not (
-        math.isfinite(value) and value > 0
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.floating, np.integer))
+        or not (math.isfinite(value) and value > 0)
     ):
         raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}")
     return float(value)
@@ -161,13 +163,20 @@ def zernike_psf(
     """
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
         raise ValueError(f"`size` must be an odd positive integer, got {size!r}")
-    if isinstance(oversample, bool) or not isinstance(oversample, (int, np.integer)) or oversample < 1 or oversample % 2 == 0:
+    if (
+        isinstance(oversample, bool)
+        or not isinstance(oversample, (int, np.integer))
+        or oversample < 1
+        or oversample % 2 == 0
+    ):
         raise ValueError(f"`oversample` must be an odd integer >= 1, got {oversample!r}")
     size, oversample = int(size), int(oversample)
     physical = (wavelength, na, pixel_size)
     if pupil_pixels is not None:
         if any(v is not None for v in physical):
-            raise ValueError("give either `pupil_pixels` (dimensionless) or wavelength/na/pixel_size, not both")
+            raise ValueError(
+                "give either `pupil_pixels` (dimensionless) or wavelength/na/pixel_size, not both"
+            )
         if z is not None:
             raise ValueError("`z` needs the physical parameters wavelength, na and pixel_size")
         radius = _positive("pupil_pixels", pupil_pixels)
@@ -175,7 +184,9 @@ def zernike_psf(
         radius *= oversample
         waves = _to_waves(coefficients, units, wavelength)
         if 2 * radius > grid:
-            raise ValueError(f"`pupil_pixels`={pupil_pixels} does not fit an FFT grid of {grid // oversample}")
+            raise ValueError(
+                f"`pupil_pixels`={pupil_pixels} does not fit an FFT grid of {grid // oversample}"
+            )
         return _crop_and_bin(_intensity(pupil_function(waves, grid, radius)), size, oversample)
     if any(v is None for v in physical):
         raise ValueError(
@@ -200,7 +211,9 @@ def zernike_psf(
             stacklevel=2,
         )
     # Grid large enough to resolve the pupil edge and to hold the PSF window.
-    grid = _fast_even(max(2 * size * oversample, math.ceil(MIN_PUPIL_RADIUS * wavelength / (na * fine)), int(fft_size or 0)))
+    grid = _fast_even(
+        max(2 * size * oversample, math.ceil(MIN_PUPIL_RADIUS * wavelength / (na * fine)), int(fft_size or 0))
+    )
     radius = na * grid * fine / wavelength
     waves = _to_waves(coefficients, units, wavelength)
     if z is None:
@@ -214,7 +227,9 @@ def zernike_psf(
                     waves,
                     grid,
                     radius,
-                    angular_spectrum_defocus(rho, depth, wavelength=wavelength, na=na, immersion_index=immersion_index),
+                    angular_spectrum_defocus(
+                        rho, depth, wavelength=wavelength, na=na, immersion_index=immersion_index
+                    ),
                 )
             ),
             size,

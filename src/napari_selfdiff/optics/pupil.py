@@ -1,10 +1,10 @@
-"""Pupil function of a circular aperture with a Zernike wavefront.
+r"""Pupil function of a circular aperture with a Zernike wavefront.
 
 .. math::
 
-    P(\\rho, \\theta) = \\mathbb 1\\{\\rho \\le 1\\}\\;
-        \\exp\\big(2 \\pi i\\, [W(\\rho, \\theta) + W_z(\\rho)]\\big), \\qquad
-    W = \\sum_j a_j Z_j \\;\\text{(waves)},
+    P(\rho, \theta) = \mathbb 1\{\rho \le 1\}\;
+        \exp\big(2 \pi i\, [W(\rho, \theta) + W_z(\rho)]\big), \qquad
+    W = \sum_j a_j Z_j \;\text{(waves)},
 
 where the optional defocus term of a distance z (micrometres) from the angular spectrum of
 a medium of refractive index n is

@@ -1,4 +1,4 @@
-"""Zernike polynomials: Noll and OSA/ANSI indices, names, RMS-normalised values.
+r"""Zernike polynomials: Noll and OSA/ANSI indices, names, RMS-normalised values.
 
 Conventions
 -----------
@@ -8,14 +8,14 @@ Conventions
 
   .. math::
 
-      Z_n^m(\\rho, \\theta) = \\sqrt{2 (n + 1)}\\, R_n^{|m|}(\\rho) \\cos(m \\theta)   \\; (m > 0),
-      \\quad \\sqrt{2 (n + 1)}\\, R_n^{|m|}(\\rho) \\sin(|m| \\theta)  \\; (m < 0),
-      \\quad \\sqrt{n + 1}\\, R_n^0(\\rho)  \\; (m = 0),
+      Z_n^m(\rho, \theta) = \sqrt{2 (n + 1)}\, R_n^{|m|}(\rho) \cos(m \theta)   \; (m > 0),
+      \quad \sqrt{2 (n + 1)}\, R_n^{|m|}(\rho) \sin(|m| \theta)  \; (m < 0),
+      \quad \sqrt{n + 1}\, R_n^0(\rho)  \; (m = 0),
 
-      R_n^{|m|}(\\rho) = \\sum_{s=0}^{(n-|m|)/2} \\frac{(-1)^s (n - s)!}
-      {s!\\, ((n + |m|)/2 - s)!\\, ((n - |m|)/2 - s)!} \\rho^{n - 2s},
+      R_n^{|m|}(\rho) = \sum_{s=0}^{(n-|m|)/2} \frac{(-1)^s (n - s)!}
+      {s!\, ((n + |m|)/2 - s)!\, ((n - |m|)/2 - s)!} \rho^{n - 2s},
 
-  so that ``(1/pi) \\int_disk Z_j Z_k = delta_jk`` and a coefficient is the RMS of its term.
+  so that ``(1/pi) \int_disk Z_j Z_k = delta_jk`` and a coefficient is the RMS of its term.
 * Noll index j (1-based, the default): radial order n first, then |m| ascending; for
   m != 0 an *even* j carries the cosine term (m > 0) and an *odd* j the sine term (m < 0).
   This reproduces Noll's table exactly: Z2 = 2 rho cos(theta) (tip, x), Z3 = 2 rho
@@ -146,8 +146,10 @@ def radial(n: int, m: int, rho: np.ndarray) -> np.ndarray:
     rho = np.asarray(rho, dtype=np.float64)
     result = np.zeros_like(rho)
     for s in range((n - m) // 2 + 1):
-        coefficient = (-1) ** s * math.factorial(n - s) / (
-            math.factorial(s) * math.factorial((n + m) // 2 - s) * math.factorial((n - m) // 2 - s)
+        coefficient = (
+            (-1) ** s
+            * math.factorial(n - s)
+            / (math.factorial(s) * math.factorial((n + m) // 2 - s) * math.factorial((n - m) // 2 - s))
         )
         result += coefficient * rho ** (n - 2 * s)
     return result

@@ -1,0 +1,166 @@
+"""Blind self-diffusion solver: quality on a tiny case, API contract, cancellation, determinism."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from napari_selfdiff import Cancelled, DeblurConfig, InputError, deblur, iter_deblur
+from napari_selfdiff.engine.solver import kernel_feedback
+from napari_selfdiff.metrics import aligned_scores, mnc
+
+#: Small but real: the fast preset's recipe scaled down to a 48 x 48 image (a few seconds).
+SMALL = DeblurConfig.preset("fast").replace(
+    **{"schedule.steps": 8, "schedule.inner_steps": 40, "image_net.widths": (8, 16), "kernel_net.hidden": 200}
+)
+TINY = DeblurConfig.preset("tiny")
+
+
+@pytest.fixture(scope="module")
+def small_result(small_case):
+    sharp, blurred, psf = small_case
+    return deblur(blurred, 7, SMALL, device="cpu", seed=0, ground_truth=sharp, true_psf=psf)
+
+
+def test_blind_run_improves_psnr_and_recovers_kernel(small_case, small_result):
+    sharp, blurred, psf = small_case
+    before = aligned_scores(blurred, sharp, max_shift=3).psnr
+    after = aligned_scores(small_result.image, sharp, max_shift=3).psnr
+    assert after > before + 1.0, (before, after)
+    assert mnc(small_result.psf, psf) > 0.5
+
+
+def test_result_contract(small_case, small_result):
+    _, blurred, _ = small_case
+    r = small_result
+    assert r.image.shape == blurred.shape and r.image.dtype == np.float32
+    assert r.psf.shape == (7, 7) and r.psf.dtype == np.float32
+    assert r.psf.min() >= 0 and abs(float(r.psf.sum()) - 1) < 1e-5
+    assert [h.step for h in r.history] == list(range(1, 9))
+    assert all(h.psnr is not None and h.mnc is not None for h in r.history)
+    assert r.config == SMALL.to_dict() and r.seed == 0 and r.device.startswith("cpu")
+    sigmas = [h.sigma for h in r.history]
+    assert sigmas == sorted(sigmas, reverse=True)  # largest noise first
+
+
+def test_loss_decreases_within_the_run(small_result):
+    losses = [h.loss for h in small_result.history]
+    assert losses[-1] < losses[0]
+
+
+def test_seeded_runs_are_deterministic(small_case):
+    _, blurred, _ = small_case
+    a = deblur(blurred, 5, TINY, device="cpu", seed=7)
+    b = deblur(blurred, 5, TINY, device="cpu", seed=7)
+    c = deblur(blurred, 5, TINY, device="cpu", seed=8)
+    np.testing.assert_array_equal(a.image, b.image)
+    np.testing.assert_array_equal(a.psf, b.psf)
+    assert not np.array_equal(a.image, c.image)
+
+
+def test_sparsity_term_changes_the_kernel(small_case):
+    _, blurred, _ = small_case
+    plain = deblur(blurred, 7, TINY.replace(kernel_sparsity=0.0), device="cpu", seed=1)
+    sparse = deblur(blurred, 7, TINY.replace(kernel_sparsity=50.0), device="cpu", seed=1)
+
+    def quasi_norm(k):
+        return float(np.sum(np.sqrt(k)))
+
+    assert quasi_norm(sparse.psf) < quasi_norm(plain.psf) - 0.05
+    assert np.abs(sparse.psf - plain.psf).max() > 1e-3
+
+
+def test_kernel_feedback_scale_and_no_collapse(small_result):
+    import torch
+
+    k = torch.softmax(torch.randn(49), 0).reshape(7, 7)
+    z = kernel_feedback(k)
+    assert float(z.max()) == pytest.approx(1.0) and float(z.min()) >= 0
+    # After a whole run the kernel is still spread over several pixels, not a single dot.
+    psf = small_result.psf
+    assert psf.max() < 0.5 and np.count_nonzero(psf > 0.02) >= 4
+
+
+@pytest.mark.parametrize("mode", ["diffusion", "standard"])
+def test_kernel_modes_and_depths(small_case, mode):
+    _, blurred, _ = small_case
+    config = TINY.replace(**{"kernel_net.mode": mode, "kernel_net.depth": 3})
+    r = deblur(blurred, 5, config, device="cpu")
+    assert r.psf.shape == (5, 5) and abs(float(r.psf.sum()) - 1) < 1e-5
+
+
+def test_layouts_rgb_and_stacks(small_case):
+    _, blurred, _ = small_case
+    rgb = np.stack([blurred, blurred * 0.8, blurred * 0.6], axis=-1)
+    r = deblur(rgb, 5, TINY, device="cpu")
+    assert r.image.shape == rgb.shape and r.psf.shape == (5, 5)
+    stack = np.stack([blurred, blurred.T])
+    per_plane = deblur(stack, 5, TINY, device="cpu")
+    assert per_plane.image.shape == stack.shape and per_plane.psf.shape == (2, 5, 5)
+    assert {h.plane for h in per_plane.history} == {0, 1}
+    shared = deblur(stack, 5, TINY.replace(stack_mode="shared"), device="cpu")
+    assert shared.image.shape == stack.shape and shared.psf.shape == (5, 5)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64, np.int16])
+def test_dtype_and_intensity_round_trip(small_case, dtype):
+    _, blurred, _ = small_case
+    scale = {np.uint8: 200, np.uint16: 3000, np.int16: 1000}.get(dtype, 1.0)
+    offset = 50 if dtype in (np.uint16, np.int16) else 0
+    image = (blurred * scale + offset).astype(dtype)
+    r = deblur(image, 5, TINY, device="cpu")
+    assert r.image.dtype == np.float32
+    lo, hi = float(image.min()), float(image.max())
+    span = hi - lo
+    # Mapped back to the input's units: same range up to the sharpening overshoot.
+    assert lo - 0.5 * span < r.image.mean() < hi + 0.5 * span
+    assert abs(float(np.median(r.image)) - float(np.median(image))) < 0.35 * span
+    kept = deblur(image, 5, TINY, device="cpu", keep_dtype=True)
+    assert kept.image.dtype == np.dtype(dtype)
+
+
+def test_cancellation_by_event_and_by_callback(small_case):
+    _, blurred, _ = small_case
+    event = threading.Event()
+    run = iter_deblur(blurred, 5, TINY.replace(**{"schedule.steps": 20}), device="cpu", cancel=event)
+    next(run)
+    event.set()
+    with pytest.raises(Cancelled):
+        next(run)
+    calls = []
+
+    def stop_after_two(progress):
+        calls.append(progress)
+        return len(calls) < 2
+
+    with pytest.raises(Cancelled):
+        deblur(blurred, 5, TINY, device="cpu", progress=stop_after_two)
+    assert len(calls) == 2
+
+
+def test_progress_events_carry_previews(small_case):
+    _, blurred, _ = small_case
+    events = []
+    deblur(blurred, 5, TINY, device="cpu", progress=events.append)
+    ends = [e for e in events if e.psf is not None]
+    assert len(ends) == TINY.schedule.steps
+    assert ends[-1].image.shape == blurred.shape and ends[-1].psf.shape == (5, 5)
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("kernel_size", "match"),
+    [
+        (8, "odd integer >= 3, got 8"),
+        (1, "odd integer >= 3"),
+        (-3, "odd"),
+        (0, "odd"),
+        (31, "at least twice the kernel size"),
+        (5.0, "odd integer"),
+    ],
+)
+def test_bad_kernel_sizes(small_case, kernel_size, match):
+    _, blurred, _ = small_case
+    with pytest.raises(InputError, match=match):
+        deblur(blurred, kernel_size, TINY, device="cpu")
