@@ -1,4 +1,4 @@
-"""Command-line interface: ``napari-selfdiff deblur | deconvolve | psf | blur | demo``.
+"""Command-line interface: ``napari-selfdiff deblur | deconvolve | batch | psf | blur | demo``.
 
 Options are built from the config dataclasses (their defaults are the CLI's defaults).
 ``--help`` imports neither torch nor Qt; the engine is imported when a command runs.
@@ -185,6 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
     blur.add_argument("--seed", type=int, default=0)
     blur.add_argument("-o", "--output", type=Path, required=True)
     blur.add_argument("--overwrite", action="store_true")
+
+    batch = commands.add_parser(
+        "batch", help="deblur many TIFF files on Dask (embedded cluster or --scheduler)"
+    )
+    batch.add_argument("inputs", nargs="+", help='TIFF files or glob patterns, e.g. "data/*.tif"')
+    batch.add_argument("--out", type=Path, required=True, help="output folder")
+    batch.add_argument("-k", "--kernel-size", type=int, required=True, help="odd PSF size K in pixels")
+    batch.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    batch.add_argument(
+        "--workers", type=int, help="workers of the embedded cluster (default: one per GPU, else cores/2)"
+    )
+    batch.add_argument("--force", action="store_true", help="redo files whose outputs are complete")
+    _add_solver_options(batch, None)
 
     demo = commands.add_parser(
         "demo", help="end-to-end run on a synthetic blurred image; writes TIFFs and a figure"
@@ -469,8 +482,58 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import gpu_count, run
+
+    if args.preset is None:
+        args.preset = "paper" if gpu_count() else "fast"
+    config = config_from_args(args)
+    start = time.perf_counter()
+
+    def report(done: int, total: int, record: dict) -> None:
+        width = 28
+        filled = int(width * done / max(total, 1))
+        name = Path(record["input"]).name
+        print(
+            f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {record['status']:7s} {name}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def announce(client: Any) -> None:
+        print(
+            f"dask dashboard: {client.dashboard_link} (scheduler {client.scheduler.address})", file=sys.stderr
+        )
+
+    records = run(
+        args.inputs,
+        args.out,
+        args.kernel_size,
+        config,
+        seed=args.seed,
+        device=args.device,
+        scheduler=args.scheduler,
+        n_workers=args.workers,
+        force=args.force,
+        progress=report,
+        on_client=announce,
+    )
+    failed = [r for r in records if r["status"] == "failed"]
+    minutes = (time.perf_counter() - start) / 60
+    processed = sum(r["status"] == "done" for r in records)
+    skipped = len(records) - processed - len(failed)
+    print(
+        f"{len(records)} files: {processed} done, {skipped} skipped, {len(failed)} failed in {minutes:.2f} min "
+        f"({processed / max(minutes, 1e-9):.1f} files/min); summary in {args.out / 'summary.md'}"
+    )
+    for record in failed:
+        print(f"  FAILED {record['input']}: {record['error']}")
+    return 1 if failed else 0
+
+
 COMMANDS = {
     "deblur": _cmd_deblur,
+    "batch": _cmd_batch,
     "deconvolve": _cmd_deconvolve,
     "psf": _cmd_psf,
     "blur": _cmd_blur,

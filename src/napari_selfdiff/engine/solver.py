@@ -51,6 +51,7 @@ from ..metrics import aligned_scores, mnc
 from .forward import blur_valid, crop_center
 from .intensity import IntensityMap, to_dtype
 from .losses import data_fidelity, kernel_sparsity
+from .memory import OutOfMemory, estimate_bytes, out_of_memory_message
 from .nets import KernelGenerator, UNet
 from .results import Cancelled, DeblurResult, Progress, StepRecord
 from .schedule import reverse_sigmas
@@ -102,6 +103,7 @@ def _build_networks(
                 kernel_size * kernel_size,
                 hidden=config.kernel_net.hidden,
                 depth=config.kernel_net.depth,
+                init_sigma=config.kernel_net.init_width * kernel_size or None,
             ).to(device)
     return unet.to(device), generator
 
@@ -332,6 +334,18 @@ def check_ground_truth(ground_truth: np.ndarray | None, layout: Layout) -> np.nd
     return truth
 
 
+def check_memory(
+    shape: tuple[int, ...], kernel_size: int, config: DeblurConfig, device: torch.device
+) -> None:
+    """Refuse a CUDA run whose estimated need exceeds the free device memory, before any work."""
+    if device.type != "cuda":
+        return
+    needed = estimate_bytes(*shape, kernel_size, config)
+    free, _ = torch.cuda.mem_get_info(device)
+    if needed > free:
+        raise OutOfMemory(out_of_memory_message(needed, free, describe_device(device)))
+
+
 def solve_planes(
     planes: np.ndarray,
     layout: Layout,
@@ -364,6 +378,7 @@ def solve_planes(
     estimates = np.empty_like(planes)
     psfs: list[np.ndarray] = []
     history: list[StepRecord] = []
+    check_memory(planes[groups[0]].shape, kernel_size, config, device)
     for group_index, members in enumerate(groups):
         mapping = IntensityMap.fit(planes[members])
         y = torch.as_tensor(mapping.forward(planes[members]), dtype=torch.float32, device=device)
@@ -378,19 +393,23 @@ def solve_planes(
             def scorer(est: np.ndarray, psf: np.ndarray, group_truth: Any = group_truth) -> dict[str, float]:
                 return evaluate(est, psf, group_truth)
 
-        x, psf, records = yield from _solve(
-            y,
-            kernel_size,
-            config,
-            seed + group_index,
-            plane=group_index,
-            n_planes=len(groups),
-            start=start,
-            cancel=cancel,
-            to_image=to_image,
-            evaluate=scorer,
-            fixed_kernel=kernel,
-        )
+        try:
+            x, psf, records = yield from _solve(
+                y,
+                kernel_size,
+                config,
+                seed + group_index,
+                plane=group_index,
+                n_planes=len(groups),
+                start=start,
+                cancel=cancel,
+                to_image=to_image,
+                evaluate=scorer,
+                fixed_kernel=kernel,
+            )
+        except torch.OutOfMemoryError as error:
+            needed = estimate_bytes(*y.shape, kernel_size, config)
+            raise OutOfMemory(out_of_memory_message(needed, None, str(device))) from error
         estimates[members] = to_image(x)
         psfs.append(psf.cpu().numpy().astype(np.float32))
         history.extend(records)

@@ -27,9 +27,18 @@ class KernelGenerator(nn.Module):
         Width of each hidden layer.
     depth : int
         Number of hidden ReLU layers.
+    init_sigma : float, optional
+        If given, the generator starts near a centred Gaussian of this width (pixels).
     """
 
-    def __init__(self, kernel_size: int, in_features: int, hidden: int = 1000, depth: int = 1) -> None:
+    def __init__(
+        self,
+        kernel_size: int,
+        in_features: int,
+        hidden: int = 1000,
+        depth: int = 1,
+        init_sigma: float | None = None,
+    ) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         layers: list[nn.Module] = []
@@ -37,7 +46,16 @@ class KernelGenerator(nn.Module):
         for _ in range(depth):
             layers += [nn.Linear(previous, hidden), nn.ReLU(inplace=True)]
             previous = hidden
-        layers.append(nn.Linear(previous, kernel_size * kernel_size))
+        last = nn.Linear(previous, kernel_size * kernel_size)
+        if init_sigma is not None:
+            # Start near a centred Gaussian blob instead of a random near-flat kernel: the bias
+            # holds its log-density and the weights are scaled down so the input only perturbs it.
+            r = torch.arange(kernel_size, dtype=torch.float32) - kernel_size // 2
+            log_density = -(r[:, None] ** 2 + r[None, :] ** 2) / (2 * init_sigma**2)
+            with torch.no_grad():
+                last.weight.mul_(0.1)
+                last.bias.copy_(log_density.flatten())
+        layers.append(last)
         self.body = nn.Sequential(*layers)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:

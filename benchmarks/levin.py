@@ -1,0 +1,380 @@
+"""Levin et al. benchmark (motion and optical aberration) for every method in one run.
+
+Usage (from the repository root)::
+
+    python -m benchmarks.levin tables --data ../shared/data/levin --protocol cpu-fast --out docs/benchmarks
+    python -m benchmarks.levin tables --data ../shared/data/levin --protocol gpu-full --device cuda --jobs 4
+    python -m benchmarks.levin evolution --data ../shared/data/levin --out docs/benchmarks
+    python -m benchmarks.levin kernel-sizes --data ../shared/data/levin --out docs/benchmarks
+
+Evaluation (the field's convention, see the data README): PSNR/SSIM on [0, 1] intensities at
+the best integer shift within half the kernel size, ignoring a border of half the kernel
+size; kernel MNC against the true kernel in its convolution orientation (for Levin kernels
+1, 2, 3, 5, 6, 7 the stored kernel rotated by 180 degrees, for 4 and 8 the stored kernel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Levin kernels whose blurred images are a true convolution with the stored kernel rotated by 180
+#: degrees (measured, see the data README); the others are a true convolution with it as stored.
+ROTATED_KERNELS = {1, 2, 3, 5, 6, 7}
+OPTICAL = {"kernel_size": 21, "pupil_pixels": 40.0, "rms_waves": 0.3, "indices": list(range(4, 16)),
+           "noise_sigma": 0.01, "seeds": list(range(8))}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    family: str
+    blurred: np.ndarray
+    sharp: np.ndarray
+    kernel: np.ndarray
+
+
+def _read(path: Path) -> np.ndarray:
+    from skimage.io import imread
+
+    return imread(path).astype(np.float64) / 255.0
+
+
+def _crop(image: np.ndarray, size: int | None) -> np.ndarray:
+    if size is None or size >= min(image.shape):
+        return image
+    top = (image.shape[0] - size) // 2
+    left = (image.shape[1] - size) // 2
+    return image[top : top + size, left : left + size]
+
+
+def motion_cases(root: Path, crop: int | None) -> list[Case]:
+    """The 32 blurred Levin images with their sharp image and convolution-oriented kernel."""
+    cases = []
+    for i in range(1, 5):
+        sharp = _read(root / "gt" / f"im{i}.png")
+        for j in range(1, 9):
+            kernel = _read(root / "gt" / f"kernel{j}.png")
+            kernel = kernel / kernel.sum()
+            if j in ROTATED_KERNELS:
+                kernel = kernel[::-1, ::-1].copy()
+            blurred = _read(root / f"im{i}_kernel{j}_img.png")
+            cases.append(Case(f"im{i}_kernel{j}", "motion", _crop(blurred, crop), _crop(sharp, crop), kernel))
+    return cases
+
+
+def optical_cases(root: Path, crop: int | None) -> list[Case]:
+    """The 4 sharp Levin images blurred by 8 seeded random Zernike PSFs (Noll 4..15) + noise."""
+    from napari_selfdiff.optics import blur, random_aberration, zernike_psf
+
+    cases = []
+    for i in range(1, 5):
+        sharp = _read(root / "gt" / f"im{i}.png")
+        for seed in OPTICAL["seeds"]:
+            coefficients = random_aberration(OPTICAL["rms_waves"], seed=seed, indices=OPTICAL["indices"])
+            psf = zernike_psf(coefficients, OPTICAL["kernel_size"], pupil_pixels=OPTICAL["pupil_pixels"])
+            blurred = blur(sharp, psf, noise_sigma=OPTICAL["noise_sigma"], seed=1000 * i + seed)
+            cases.append(Case(f"im{i}_zernike{seed}", "optical", _crop(blurred, crop), _crop(sharp, crop), psf))
+    return cases
+
+
+Method = Callable[[Case, dict[str, Any]], tuple[np.ndarray, np.ndarray | None]]
+
+
+def _selfdiff(preset: str, **changes: Any) -> Method:
+    def run(case: Case, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        from napari_selfdiff import DeblurConfig, deblur
+
+        config = DeblurConfig.preset(preset).replace(**changes) if changes else DeblurConfig.preset(preset)
+        result = deblur(case.blurred, case.kernel.shape[0], config, device=options["device"], seed=options["seed"])
+        return result.image, result.psf
+
+    return run
+
+
+def _nonblind(method: str) -> Method:
+    def run(case: Case, options: dict[str, Any]) -> tuple[np.ndarray, None]:
+        from napari_selfdiff import deconvolve
+
+        return deconvolve(case.blurred, case.kernel, method, device=options["device"]).image, None
+
+    return run
+
+
+def _classic(case: Case, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    from .baselines import classic_blind_rl
+
+    return classic_blind_rl(case.blurred, case.kernel.shape[0], device=options["device"])
+
+
+def _selfdeblur(case: Case, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    from .baselines import selfdeblur
+
+    return selfdeblur(case.blurred, case.kernel.shape[0], device=options["device"], seed=options["seed"])
+
+
+METHODS: dict[str, Method] = {
+    "blurred": lambda case, options: (case.blurred, None),
+    "rl-true-kernel": _nonblind("richardson_lucy"),
+    "wiener-true-kernel": _nonblind("wiener"),
+    "classic-blind": _classic,
+    "selfdiff-fast": _selfdiff("fast"),
+    "selfdiff-paper": _selfdiff("paper"),
+    "selfdiff-paper-standard": _selfdiff("paper", **{"kernel_net.mode": "standard"}),
+    "selfdiff-paper-kdiff2": _selfdiff("paper", **{"kernel_net.depth": 2}),
+    "selfdiff-paper-kdiff3": _selfdiff("paper", **{"kernel_net.depth": 3}),
+    "selfdiff-paper-kdiff5": _selfdiff("paper", **{"kernel_net.depth": 5}),
+    "selfdiff-paper-T10": _selfdiff("paper", **{"schedule.steps": 10}),
+    "selfdeblur": _selfdeblur,
+}
+PROTOCOLS = {
+    "cpu-fast": ["blurred", "rl-true-kernel", "wiener-true-kernel", "classic-blind", "selfdiff-fast"],
+    "gpu-full": list(METHODS),
+}
+
+
+def score(case: Case, estimate: np.ndarray, kernel: np.ndarray | None) -> dict[str, Any]:
+    """PSNR/SSIM at the best shift within K // 2 (border K // 2 ignored) and kernel MNC."""
+    from napari_selfdiff.metrics import aligned_scores, mnc
+
+    half = case.kernel.shape[0] // 2
+    aligned = aligned_scores(estimate, case.sharp, max_shift=half, border=half)
+    return {"psnr": aligned.psnr, "ssim": aligned.ssim, "shift": list(aligned.shift),
+            "mnc": None if kernel is None else mnc(kernel, case.kernel)}
+
+
+def _run_one(method: str, case: Case, options: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    if options["device"].startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    estimate, kernel = METHODS[method](case, options)
+    seconds = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated() / 2**20 if options["device"].startswith("cuda") else None
+    return {"method": method, "case": case.name, "family": case.family, "seconds": seconds,
+            "peak_gpu_mib": peak, **score(case, estimate, kernel)}
+
+
+def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    families: dict[str, dict[str, dict[str, Any]]] = {}
+    for family in sorted({r["family"] for r in records}):
+        families[family] = {}
+        for method in dict.fromkeys(r["method"] for r in records):
+            rows = [r for r in records if r["family"] == family and r["method"] == method]
+            if not rows:
+                continue
+            mncs = [r["mnc"] for r in rows if r["mnc"] is not None]
+            families[family][method] = {
+                "psnr": float(np.mean([r["psnr"] for r in rows])),
+                "ssim": float(np.mean([r["ssim"] for r in rows])),
+                "mnc": float(np.mean(mncs)) if mncs else None,
+                "seconds": float(np.mean([r["seconds"] for r in rows])),
+                "n": len(rows),
+            }
+    return families
+
+
+def markdown_table(summary: dict[str, dict[str, dict[str, Any]]], header: str) -> str:
+    methods = list(dict.fromkeys(m for family in summary.values() for m in family))
+    families = list(summary)
+    lines = [header, "", "| method | " + " | ".join(f"{f} PSNR / SSIM / MNC (n)" for f in families) + " | s / image |",
+             "|---|" + "---|" * (len(families) + 1)]
+    for method in methods:
+        cells = []
+        for family in families:
+            entry = summary[family].get(method)
+            if entry is None:
+                cells.append("not run")
+                continue
+            mnc_text = f"{entry['mnc']:.3f}" if entry["mnc"] is not None else "-"
+            cells.append(f"{entry['psnr']:.2f} / {entry['ssim']:.3f} / {mnc_text} ({entry['n']})")
+        seconds = np.mean([summary[f][method]["seconds"] for f in families if method in summary[f]])
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {seconds:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _environment(device: str) -> dict[str, Any]:
+    import torch
+
+    import napari_selfdiff
+    from napari_selfdiff._device import describe_device, resolve_device
+
+    return {"device": describe_device(resolve_device(device)), "torch": torch.__version__,
+            "napari_selfdiff": napari_selfdiff.__version__, "python": platform.python_version(),
+            "machine": platform.machine(), "cpu_count": __import__("os").cpu_count()}
+
+
+def cmd_tables(args: argparse.Namespace) -> None:
+    root = Path(args.data)
+    crop = args.crop if args.crop > 0 else None
+    cases = []
+    if "motion" in args.families:
+        cases += motion_cases(root, crop)
+    if "optical" in args.families:
+        cases += optical_cases(root, crop)
+    if args.limit:
+        cases = [c for family in args.families for c in [c for c in cases if c.family == family][: args.limit]]
+    methods = args.methods or PROTOCOLS[args.protocol]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"levin_{args.protocol}"
+    log = out / f"{stem}_records.jsonl"
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+    if args.resume and log.exists():
+        for line in log.read_text().splitlines():
+            record = json.loads(line)
+            done[(record["method"], record["case"])] = record
+    options = {"device": args.device, "seed": args.seed}
+    todo = [(m, c) for m in methods for c in cases if (m, c.name) not in done]
+    print(f"{len(cases)} cases x {len(methods)} methods: {len(todo)} runs to do, {len(done)} resumed", flush=True)
+    with log.open("a") as handle, ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [(m, c, pool.submit(_run_one, m, c, options)) for m, c in todo]
+        for index, (method, case, future) in enumerate(futures, 1):
+            record = future.result()
+            done[(method, case.name)] = record
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            mnc_text = f"{record['mnc']:.3f}" if record["mnc"] is not None else "-"
+            print(f"[{index}/{len(todo)}] {method:22s} {case.name:18s} PSNR {record['psnr']:6.2f} "
+                  f"SSIM {record['ssim']:.3f} MNC {mnc_text} {record['seconds']:6.1f} s", flush=True)
+    records = [done[(m, c.name)] for m in methods for c in cases]
+    summary = summarise(records)
+    environment = _environment(args.device)
+    header = (f"Levin benchmark, protocol `{args.protocol}`"
+              f"{f', {crop} x {crop} centre crops' if crop else ', full 255 x 255 images'}, device "
+              f"{environment['device']}, seed {args.seed}. Mean over cases.")
+    result = {"protocol": args.protocol, "crop": crop, "environment": environment, "optical_generation": OPTICAL,
+              "command": args.command_line, "summary": summary, "records": records}
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    (out / f"{stem}.md").write_text(markdown_table(summary, header))
+    (out / "levin_summary.json").write_text(json.dumps(
+        {"device": environment["device"], "protocol": args.protocol, "families": summary}, indent=1))
+    print(markdown_table(summary, header))
+
+
+def cmd_evolution(args: argparse.Namespace) -> None:
+    """PSNR/SSIM of the estimate over outer steps with the image and kernel at chosen steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from napari_selfdiff import DeblurConfig, iter_deblur
+
+    case = next(c for c in motion_cases(Path(args.data), args.crop or None) if c.name == args.case)
+    config = DeblurConfig.preset(args.preset)
+    snapshots: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    run = iter_deblur(case.blurred, case.kernel.shape[0], config, device=args.device, seed=args.seed,
+                      ground_truth=case.sharp, true_psf=case.kernel)
+    while True:
+        try:
+            event = next(run)
+        except StopIteration as stop:
+            result = stop.value
+            break
+        if event.psf is not None:
+            snapshots[event.step] = (event.image, event.psf)
+    steps = [h.step for h in result.history]
+    wanted = [s for s in args.steps if s in snapshots] or steps[-1:]
+    fig = plt.figure(figsize=(3 * len(wanted), 6.5))
+    grid = fig.add_gridspec(3, len(wanted), height_ratios=[1.4, 1, 0.6])
+    axis = fig.add_subplot(grid[0, :])
+    axis.plot(steps, [h.psnr for h in result.history], "o-", color="tab:red", label="PSNR (dB)")
+    twin = axis.twinx()
+    twin.plot(steps, [h.ssim for h in result.history], "s-", color="tab:blue", label="SSIM")
+    twin.plot(steps, [h.mnc for h in result.history], "^-", color="tab:green", label="kernel MNC")
+    axis.set_xlabel("outer step t (T first)")
+    axis.set_ylabel("PSNR (dB)")
+    twin.set_ylabel("SSIM, MNC")
+    fig.legend(loc="upper left", fontsize=8)
+    for column, step in enumerate(wanted):
+        image, psf = snapshots[step]
+        top = fig.add_subplot(grid[1, column])
+        top.imshow(image, cmap="gray", vmin=0, vmax=1)
+        top.set_title(f"step {step}", fontsize=9)
+        bottom = fig.add_subplot(grid[2, column])
+        bottom.imshow(psf, cmap="magma")
+        top.axis("off")
+        bottom.axis("off")
+    fig.suptitle(f"{case.name}, preset {args.preset}, {result.device}", fontsize=10)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / f"evolution_{args.preset}.png", dpi=100)
+    (out / f"evolution_{args.preset}.json").write_text(json.dumps(
+        {"case": case.name, "command": args.command_line, "history": [h.__dict__ for h in result.history]}, indent=1))
+    print(out / f"evolution_{args.preset}.png")
+
+
+def cmd_kernel_sizes(args: argparse.Namespace) -> None:
+    """Robustness to the assumed kernel size on one image."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from napari_selfdiff import DeblurConfig, deblur
+
+    case = next(c for c in motion_cases(Path(args.data), args.crop or None) if c.name == args.case)
+    rows = []
+    for size in args.sizes:
+        result = deblur(case.blurred, size, DeblurConfig.preset(args.preset), device=args.device, seed=args.seed)
+        rows.append({"kernel_size": size, **score(case, result.image, result.psf), "seconds": result.seconds})
+        print(rows[-1], flush=True)
+    fig, axis = plt.subplots(figsize=(5, 3.2))
+    axis.plot([r["kernel_size"] for r in rows], [r["psnr"] for r in rows], "o-", color="tab:red")
+    axis.axvline(case.kernel.shape[0], color="gray", linestyle="--", label="true size")
+    axis.set_xlabel("assumed kernel size")
+    axis.set_ylabel("PSNR (dB)")
+    axis.set_title(f"{case.name}, preset {args.preset}", fontsize=9)
+    axis.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / f"kernel_sizes_{args.preset}.png", dpi=100)
+    (out / f"kernel_sizes_{args.preset}.json").write_text(json.dumps(
+        {"case": case.name, "command": args.command_line, "rows": rows}, indent=1))
+
+
+def main(argv: list[str] | None = None) -> None:
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.levin", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", required=True, help="folder of the Levin set (never copied into the repo)")
+    common.add_argument("--out", default="docs/benchmarks")
+    common.add_argument("--device", default="cpu")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--crop", type=int, default=128, help="centre crop side (0: full images)")
+    tables = commands.add_parser("tables", parents=[common])
+    tables.add_argument("--protocol", choices=sorted(PROTOCOLS), default="cpu-fast")
+    tables.add_argument("--methods", nargs="*", choices=sorted(METHODS))
+    tables.add_argument("--families", nargs="*", default=["motion", "optical"])
+    tables.add_argument("--limit", type=int, default=0, help="at most this many cases per family (0: all)")
+    tables.add_argument("--jobs", type=int, default=1, help="cases run concurrently (GPU: 4-8)")
+    tables.add_argument("--resume", action="store_true", help="reuse finished runs from the records file")
+    evolution = commands.add_parser("evolution", parents=[common])
+    evolution.add_argument("--case", default="im1_kernel2")
+    evolution.add_argument("--preset", default="fast")
+    evolution.add_argument("--steps", type=int, nargs="*", default=[5, 10, 15, 20, 30])
+    sizes = commands.add_parser("kernel-sizes", parents=[common])
+    sizes.add_argument("--case", default="im1_kernel2")
+    sizes.add_argument("--preset", default="fast")
+    sizes.add_argument("--sizes", type=int, nargs="*", default=[15, 21, 27, 33])
+    args = parser.parse_args(argv)
+    args.command_line = "python -m benchmarks.levin " + " ".join(argv if argv is not None else sys.argv[1:])
+    {"tables": cmd_tables, "evolution": cmd_evolution, "kernel-sizes": cmd_kernel_sizes}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

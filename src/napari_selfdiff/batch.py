@@ -1,0 +1,336 @@
+"""Batch blind deconvolution of many TIFF files on Dask distributed.
+
+One task per file runs :func:`process_file` on a Dask worker: it reads the TIFF, deblurs
+it, writes ``<stem>_deblurred.tif`` and ``<stem>_psf.tif`` atomically and a JSON record
+(``<stem>.json``: input checksum, config, seed, device, seconds, status, error text).
+Failures are recorded, never raised, so one corrupt file or out-of-memory task does not
+stop the others. A re-run skips the files whose record says "done" for the same input
+checksum, kernel size, seed and config (``force=True`` redoes them).
+
+Without a scheduler address an embedded cluster is started: one single-threaded worker
+process per GPU, pinned with ``CUDA_VISIBLE_DEVICES``, or CPU workers sized to the cores.
+A worker that dies mid-task is replaced by its nanny and Dask reschedules the task.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import DeblurConfig
+
+__all__ = [
+    "expand_inputs",
+    "gpu_count",
+    "is_complete",
+    "process_file",
+    "run",
+    "start_cluster",
+    "write_summary",
+]
+
+logger = logging.getLogger(__name__)
+RECORD_VERSION = 1
+
+
+def expand_inputs(patterns: str | Sequence[str]) -> list[Path]:
+    """Files matching glob patterns (or plain paths), sorted and de-duplicated."""
+    patterns = [patterns] if isinstance(patterns, (str, os.PathLike)) else list(patterns)
+    files: dict[str, Path] = {}
+    for pattern in patterns:
+        matches = glob.glob(str(pattern), recursive=True) or (
+            [str(pattern)] if Path(pattern).exists() else []
+        )
+        for match in matches:
+            path = Path(match)
+            if path.is_file():
+                files[str(path.resolve())] = path
+    if not files:
+        raise FileNotFoundError(f"no input files match {patterns}")
+    return [files[key] for key in sorted(files)]
+
+
+def _checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def output_paths(path: Path, out_dir: Path) -> dict[str, Path]:
+    stem = path.name.removesuffix(".tiff").removesuffix(".tif").removesuffix(".ome")
+    return {
+        "image": out_dir / f"{stem}_deblurred.tif",
+        "psf": out_dir / f"{stem}_psf.tif",
+        "record": out_dir / f"{stem}.json",
+    }
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    temporary = path.with_name(f".{path.name}.part")
+    temporary.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(temporary, path)
+
+
+def is_complete(path: Path, out_dir: Path, kernel_size: int, config: DeblurConfig, seed: int) -> bool:
+    """True when ``path`` was already processed with these parameters and its outputs exist."""
+    paths = output_paths(path, out_dir)
+    if not all(p.exists() for p in paths.values()):
+        return False
+    try:
+        record = json.loads(paths["record"].read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return (
+        record.get("status") == "done"
+        and record.get("kernel_size") == kernel_size
+        and record.get("seed") == seed
+        and record.get("config") == json.loads(json.dumps(config.to_dict()))
+        and record.get("input_sha256") == _checksum(path)
+    )
+
+
+def process_file(
+    path: str | Path,
+    out_dir: str | Path,
+    kernel_size: int,
+    config: dict[str, Any],
+    seed: int = 0,
+    device: str = "auto",
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Deblur one TIFF file and write its outputs and record; never raises for a bad input."""
+    path, out_dir = Path(path), Path(out_dir)
+    paths = output_paths(path, out_dir)
+    record: dict[str, Any] = {
+        "version": RECORD_VERSION,
+        "input": str(path),
+        "kernel_size": kernel_size,
+        "seed": seed,
+        "config": config,
+        "status": "failed",
+        "error": None,
+        "host": os.uname().nodename,
+        "worker_pid": os.getpid(),
+    }
+    start = time.perf_counter()
+    try:
+        import torch
+
+        from .engine.solver import deblur
+        from .io.tiff import read_tiff, write_tiff
+
+        if threads:
+            torch.set_num_threads(threads)
+        record["input_sha256"] = _checksum(path)
+        image = read_tiff(path)
+        result = deblur(
+            image.data, kernel_size, DeblurConfig.from_dict(config), device=device, seed=seed, axes=image.axes
+        )
+        provenance = {**result.metadata(), "input": str(path), "input_sha256": record["input_sha256"]}
+        write_tiff(
+            paths["image"],
+            result.image,
+            axes=image.axes,
+            pixel_size=image.pixel_size,
+            z_spacing=image.z_spacing,
+            provenance=provenance,
+            overwrite=True,
+        )
+        write_tiff(
+            paths["psf"],
+            result.psf,
+            axes="ZYX" if result.psf.ndim == 3 else "YX",
+            pixel_size=image.pixel_size,
+            provenance=provenance,
+            overwrite=True,
+        )
+        record.update(status="done", device=result.device, shape=list(image.data.shape))
+    except Exception as error:  # noqa: BLE001 - recorded for the summary; the batch goes on
+        record["error"] = f"{type(error).__name__}: {error}"
+        logger.warning("batch: %s failed: %s", path, record["error"])
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    _write_json_atomic(paths["record"], record)
+    return record
+
+
+def start_cluster(n_workers: int | None = None, threads_per_worker: int | None = None) -> Any:
+    """An embedded Dask cluster: a worker per GPU (pinned), else CPU workers sized to the cores."""
+    from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
+
+    gpus = gpu_count()
+    if gpus:
+        workers = {
+            f"gpu-{index}": {
+                "cls": Nanny,
+                "options": {"nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": str(index)}},
+            }
+            for index in range(n_workers or gpus)
+        }
+        return SpecCluster(
+            scheduler={"cls": Scheduler, "options": {"dashboard_address": ":0"}}, workers=workers
+        )
+    cores = os.cpu_count() or 1
+    n_workers = n_workers or max(1, cores // 2)
+    threads_per_worker = threads_per_worker or max(1, cores // n_workers)
+    return LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        env={"OMP_NUM_THREADS": str(threads_per_worker)},
+    )
+
+
+def gpu_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return 0
+
+
+def run(
+    inputs: str | Sequence[str],
+    out_dir: str | Path,
+    kernel_size: int,
+    config: DeblurConfig | None = None,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    scheduler: str | None = None,
+    client: Any = None,
+    n_workers: int | None = None,
+    force: bool = False,
+    retries: int = 1,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    on_client: Callable[[Any], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Deblur every input file on a Dask cluster; return one record per file.
+
+    Parameters
+    ----------
+    inputs : str or sequence of str
+        Glob patterns or paths of TIFF files.
+    out_dir : path
+        Output folder (created); outputs are ``<stem>_deblurred.tif``, ``<stem>_psf.tif`` and
+        the record ``<stem>.json``; ``summary.csv`` and ``summary.md`` list every file.
+    kernel_size : int
+        Odd PSF size.
+    config : DeblurConfig, optional
+        Solver parameters (default: the "fast" preset without GPUs, "paper" with).
+    seed, device
+        As in :func:`napari_selfdiff.deblur`; ``device="auto"`` resolves on each worker.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``tcp://host:8786``); else an embedded cluster.
+    client : distributed.Client, optional
+        An existing client to use instead (not closed here).
+    n_workers : int, optional
+        Workers of the embedded cluster.
+    force : bool
+        Redo files whose outputs are complete.
+    retries : int
+        Extra attempts of a task that raised on the worker (a dead worker is always retried).
+    progress : callable, optional
+        Called as ``progress(done, total, record)`` after each file.
+    on_client : callable, optional
+        Called with the Dask client once connected (e.g. to print the dashboard address).
+    """
+    from distributed import Client, as_completed
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = expand_inputs(inputs)
+    if config is None:
+        config = DeblurConfig.preset("paper" if gpu_count() else "fast")
+    records: dict[str, dict[str, Any]] = {}
+    todo = []
+    for path in files:
+        if not force and is_complete(path, out, kernel_size, config, seed):
+            record = json.loads(output_paths(path, out)["record"].read_text())
+            records[str(path)] = {**record, "status": "skipped"}
+        else:
+            todo.append(path)
+    total = len(files)
+    done = len(records)
+    if progress is not None:
+        for record in records.values():
+            progress(done, total, record)
+    own_cluster = None
+    if client is None:
+        if scheduler is None:
+            own_cluster = start_cluster(n_workers)
+            client = Client(own_cluster)
+        else:
+            client = Client(scheduler)
+        own_client = True
+    else:
+        own_client = False
+    logger.info("dask dashboard: %s (scheduler %s)", client.dashboard_link, client.scheduler.address)
+    if on_client is not None:
+        on_client(client)
+    config_dict = config.to_dict()
+    futures = []
+    try:
+        futures = [
+            client.submit(
+                process_file,
+                str(path),
+                str(out),
+                kernel_size,
+                config_dict,
+                seed,
+                device,
+                key=f"deblur-{path.name}-{_checksum(path)[:12]}-{time.time_ns()}",
+                pure=False,
+                retries=retries,
+            )
+            for path in todo
+        ]
+        for future in as_completed(futures):
+            record = future.result()
+            records[record["input"]] = record
+            done += 1
+            if progress is not None:
+                progress(done, total, record)
+    except KeyboardInterrupt:
+        client.cancel(futures)
+        raise
+    finally:
+        if own_client:
+            client.close()
+        if own_cluster is not None:
+            own_cluster.close()
+    ordered = [records[str(path)] for path in files]
+    write_summary(ordered, out)
+    return ordered
+
+
+def write_summary(records: Iterable[dict[str, Any]], out_dir: Path) -> tuple[Path, Path]:
+    """``summary.csv`` and ``summary.md`` with one row per file."""
+    records = list(records)
+    columns = ["input", "status", "seconds", "device", "error"]
+    csv_path = Path(out_dir) / "summary.csv"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+    lines = ["| file | status | seconds | device | error |", "|---|---|---|---|---|"]
+    for record in records:
+        lines.append(
+            f"| {Path(record['input']).name} | {record['status']} | {record.get('seconds', '')} | "
+            f"{record.get('device', '')} | {(record.get('error') or '').replace('|', '/')} |"
+        )
+    md_path = Path(out_dir) / "summary.md"
+    md_path.write_text("\n".join(lines) + "\n")
+    return csv_path, md_path
