@@ -67,13 +67,19 @@ def classic_blind_rl(
     for level in range(levels - 1, -1, -1):
         factor = 2**level
         size = max(3, (kernel_size // factor) | 1)
-        y = F.interpolate(y_full[None, None], scale_factor=1 / factor, mode="area")[0, 0] if factor > 1 else y_full
+        y = (
+            F.interpolate(y_full[None, None], scale_factor=1 / factor, mode="area")[0, 0]
+            if factor > 1
+            else y_full
+        )
         if kernel is None:
             r = torch.arange(size, device=device) - size // 2
             g = torch.exp(-(r.float() ** 2) / 2.0)
             kernel = torch.outer(g, g)
         else:
-            kernel = F.interpolate(kernel[None, None], size=(size, size), mode="bilinear", align_corners=True)[0, 0]
+            kernel = F.interpolate(
+                kernel[None, None], size=(size, size), mode="bilinear", align_corners=True
+            )[0, 0]
         kernel = kernel.clamp_min(0) / kernel.sum()
         x = y.clone()
         for _ in range(outer):

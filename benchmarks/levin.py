@@ -30,8 +30,14 @@ import numpy as np
 #: Levin kernels whose blurred images are a true convolution with the stored kernel rotated by 180
 #: degrees (measured, see the data README); the others are a true convolution with it as stored.
 ROTATED_KERNELS = {1, 2, 3, 5, 6, 7}
-OPTICAL = {"kernel_size": 21, "pupil_pixels": 40.0, "rms_waves": 0.3, "indices": list(range(4, 16)),
-           "noise_sigma": 0.01, "seeds": list(range(8))}
+OPTICAL = {
+    "kernel_size": 21,
+    "pupil_pixels": 40.0,
+    "rms_waves": 0.3,
+    "indices": list(range(4, 16)),
+    "noise_sigma": 0.01,
+    "seeds": list(range(8)),
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,9 @@ def optical_cases(root: Path, crop: int | None) -> list[Case]:
             coefficients = random_aberration(OPTICAL["rms_waves"], seed=seed, indices=OPTICAL["indices"])
             psf = zernike_psf(coefficients, OPTICAL["kernel_size"], pupil_pixels=OPTICAL["pupil_pixels"])
             blurred = blur(sharp, psf, noise_sigma=OPTICAL["noise_sigma"], seed=1000 * i + seed)
-            cases.append(Case(f"im{i}_zernike{seed}", "optical", _crop(blurred, crop), _crop(sharp, crop), psf))
+            cases.append(
+                Case(f"im{i}_zernike{seed}", "optical", _crop(blurred, crop), _crop(sharp, crop), psf)
+            )
     return cases
 
 
@@ -95,7 +103,9 @@ def _selfdiff(preset: str, **changes: Any) -> Method:
         from napari_selfdiff import DeblurConfig, deblur
 
         config = DeblurConfig.preset(preset).replace(**changes) if changes else DeblurConfig.preset(preset)
-        result = deblur(case.blurred, case.kernel.shape[0], config, device=options["device"], seed=options["seed"])
+        result = deblur(
+            case.blurred, case.kernel.shape[0], config, device=options["device"], seed=options["seed"]
+        )
         return result.image, result.psf
 
     return run
@@ -148,8 +158,12 @@ def score(case: Case, estimate: np.ndarray, kernel: np.ndarray | None) -> dict[s
 
     half = case.kernel.shape[0] // 2
     aligned = aligned_scores(estimate, case.sharp, max_shift=half, border=half)
-    return {"psnr": aligned.psnr, "ssim": aligned.ssim, "shift": list(aligned.shift),
-            "mnc": None if kernel is None else mnc(kernel, case.kernel)}
+    return {
+        "psnr": aligned.psnr,
+        "ssim": aligned.ssim,
+        "shift": list(aligned.shift),
+        "mnc": None if kernel is None else mnc(kernel, case.kernel),
+    }
 
 
 def _run_one(method: str, case: Case, options: dict[str, Any]) -> dict[str, Any]:
@@ -161,8 +175,14 @@ def _run_one(method: str, case: Case, options: dict[str, Any]) -> dict[str, Any]
     estimate, kernel = METHODS[method](case, options)
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() / 2**20 if options["device"].startswith("cuda") else None
-    return {"method": method, "case": case.name, "family": case.family, "seconds": seconds,
-            "peak_gpu_mib": peak, **score(case, estimate, kernel)}
+    return {
+        "method": method,
+        "case": case.name,
+        "family": case.family,
+        "seconds": seconds,
+        "peak_gpu_mib": peak,
+        **score(case, estimate, kernel),
+    }
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -187,8 +207,12 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
 def markdown_table(summary: dict[str, dict[str, dict[str, Any]]], header: str) -> str:
     methods = list(dict.fromkeys(m for family in summary.values() for m in family))
     families = list(summary)
-    lines = [header, "", "| method | " + " | ".join(f"{f} PSNR / SSIM / MNC (n)" for f in families) + " | s / image |",
-             "|---|" + "---|" * (len(families) + 1)]
+    lines = [
+        header,
+        "",
+        "| method | " + " | ".join(f"{f} PSNR / SSIM / MNC (n)" for f in families) + " | s / image |",
+        "|---|" + "---|" * (len(families) + 1),
+    ]
     for method in methods:
         cells = []
         for family in families:
@@ -209,9 +233,14 @@ def _environment(device: str) -> dict[str, Any]:
     import napari_selfdiff
     from napari_selfdiff._device import describe_device, resolve_device
 
-    return {"device": describe_device(resolve_device(device)), "torch": torch.__version__,
-            "napari_selfdiff": napari_selfdiff.__version__, "python": platform.python_version(),
-            "machine": platform.machine(), "cpu_count": __import__("os").cpu_count()}
+    return {
+        "device": describe_device(resolve_device(device)),
+        "torch": torch.__version__,
+        "napari_selfdiff": napari_selfdiff.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": __import__("os").cpu_count(),
+    }
 
 
 def cmd_tables(args: argparse.Namespace) -> None:
@@ -223,7 +252,9 @@ def cmd_tables(args: argparse.Namespace) -> None:
     if "optical" in args.families:
         cases += optical_cases(root, crop)
     if args.limit:
-        cases = [c for family in args.families for c in [c for c in cases if c.family == family][: args.limit]]
+        cases = [
+            c for family in args.families for c in [c for c in cases if c.family == family][: args.limit]
+        ]
     methods = args.methods or PROTOCOLS[args.protocol]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -236,7 +267,10 @@ def cmd_tables(args: argparse.Namespace) -> None:
             done[(record["method"], record["case"])] = record
     options = {"device": args.device, "seed": args.seed}
     todo = [(m, c) for m in methods for c in cases if (m, c.name) not in done]
-    print(f"{len(cases)} cases x {len(methods)} methods: {len(todo)} runs to do, {len(done)} resumed", flush=True)
+    print(
+        f"{len(cases)} cases x {len(methods)} methods: {len(todo)} runs to do, {len(done)} resumed",
+        flush=True,
+    )
     with log.open("a") as handle, ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [(m, c, pool.submit(_run_one, m, c, options)) for m, c in todo]
         for index, (method, case, future) in enumerate(futures, 1):
@@ -245,20 +279,35 @@ def cmd_tables(args: argparse.Namespace) -> None:
             handle.write(json.dumps(record) + "\n")
             handle.flush()
             mnc_text = f"{record['mnc']:.3f}" if record["mnc"] is not None else "-"
-            print(f"[{index}/{len(todo)}] {method:22s} {case.name:18s} PSNR {record['psnr']:6.2f} "
-                  f"SSIM {record['ssim']:.3f} MNC {mnc_text} {record['seconds']:6.1f} s", flush=True)
+            print(
+                f"[{index}/{len(todo)}] {method:22s} {case.name:18s} PSNR {record['psnr']:6.2f} "
+                f"SSIM {record['ssim']:.3f} MNC {mnc_text} {record['seconds']:6.1f} s",
+                flush=True,
+            )
     records = [done[(m, c.name)] for m in methods for c in cases]
     summary = summarise(records)
     environment = _environment(args.device)
-    header = (f"Levin benchmark, protocol `{args.protocol}`"
-              f"{f', {crop} x {crop} centre crops' if crop else ', full 255 x 255 images'}, device "
-              f"{environment['device']}, seed {args.seed}. Mean over cases.")
-    result = {"protocol": args.protocol, "crop": crop, "environment": environment, "optical_generation": OPTICAL,
-              "command": args.command_line, "summary": summary, "records": records}
+    header = (
+        f"Levin benchmark, protocol `{args.protocol}`"
+        f"{f', {crop} x {crop} centre crops' if crop else ', full 255 x 255 images'}, device "
+        f"{environment['device']}, seed {args.seed}. Mean over cases."
+    )
+    result = {
+        "protocol": args.protocol,
+        "crop": crop,
+        "environment": environment,
+        "optical_generation": OPTICAL,
+        "command": args.command_line,
+        "summary": summary,
+        "records": records,
+    }
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
     (out / f"{stem}.md").write_text(markdown_table(summary, header))
-    (out / "levin_summary.json").write_text(json.dumps(
-        {"device": environment["device"], "protocol": args.protocol, "families": summary}, indent=1))
+    (out / "levin_summary.json").write_text(
+        json.dumps(
+            {"device": environment["device"], "protocol": args.protocol, "families": summary}, indent=1
+        )
+    )
     print(markdown_table(summary, header))
 
 
@@ -274,8 +323,15 @@ def cmd_evolution(args: argparse.Namespace) -> None:
     case = next(c for c in motion_cases(Path(args.data), args.crop or None) if c.name == args.case)
     config = DeblurConfig.preset(args.preset)
     snapshots: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    run = iter_deblur(case.blurred, case.kernel.shape[0], config, device=args.device, seed=args.seed,
-                      ground_truth=case.sharp, true_psf=case.kernel)
+    run = iter_deblur(
+        case.blurred,
+        case.kernel.shape[0],
+        config,
+        device=args.device,
+        seed=args.seed,
+        ground_truth=case.sharp,
+        true_psf=case.kernel,
+    )
     while True:
         try:
             event = next(run)
@@ -310,8 +366,16 @@ def cmd_evolution(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / f"evolution_{args.preset}.png", dpi=100)
-    (out / f"evolution_{args.preset}.json").write_text(json.dumps(
-        {"case": case.name, "command": args.command_line, "history": [h.__dict__ for h in result.history]}, indent=1))
+    (out / f"evolution_{args.preset}.json").write_text(
+        json.dumps(
+            {
+                "case": case.name,
+                "command": args.command_line,
+                "history": [h.__dict__ for h in result.history],
+            },
+            indent=1,
+        )
+    )
     print(out / f"evolution_{args.preset}.png")
 
 
@@ -327,7 +391,9 @@ def cmd_kernel_sizes(args: argparse.Namespace) -> None:
     case = next(c for c in motion_cases(Path(args.data), args.crop or None) if c.name == args.case)
     rows = []
     for size in args.sizes:
-        result = deblur(case.blurred, size, DeblurConfig.preset(args.preset), device=args.device, seed=args.seed)
+        result = deblur(
+            case.blurred, size, DeblurConfig.preset(args.preset), device=args.device, seed=args.seed
+        )
         rows.append({"kernel_size": size, **score(case, result.image, result.psf), "seconds": result.seconds})
         print(rows[-1], flush=True)
     fig, axis = plt.subplots(figsize=(5, 3.2))
@@ -341,8 +407,9 @@ def cmd_kernel_sizes(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / f"kernel_sizes_{args.preset}.png", dpi=100)
-    (out / f"kernel_sizes_{args.preset}.json").write_text(json.dumps(
-        {"case": case.name, "command": args.command_line, "rows": rows}, indent=1))
+    (out / f"kernel_sizes_{args.preset}.json").write_text(
+        json.dumps({"case": case.name, "command": args.command_line, "rows": rows}, indent=1)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
