@@ -524,7 +524,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     skipped = len(records) - processed - len(failed)
     print(
         f"{len(records)} files: {processed} done, {skipped} skipped, {len(failed)} failed "
-        f"in {minutes:.2f} min ({processed / max(minutes, 1e-9):.1f} files/min); summary in {args.out / 'summary.md'}"
+        f"in {minutes:.2f} min ({processed / max(minutes, 1e-9):.1f} files/min); "
+        f"summary in {args.out / 'summary.md'}"
     )
     for record in failed:
         print(f"  FAILED {record['input']}: {record['error']}")
