@@ -20,12 +20,15 @@ import hashlib
 import json
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .config import DeblurConfig
+from .errors import Cancelled
 
 __all__ = [
     "expand_inputs",
@@ -215,6 +218,7 @@ def run(
     retries: int = 1,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     on_client: Callable[[Any], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[dict[str, Any]]:
     """Deblur every input file on a Dask cluster; return one record per file.
 
@@ -245,6 +249,9 @@ def run(
         Called as ``progress(done, total, record)`` after each file.
     on_client : callable, optional
         Called with the Dask client once connected (e.g. to print the dashboard address).
+    cancel : threading.Event, optional
+        When set, the remaining tasks are cancelled after the next file finishes and
+        :class:`~napari_selfdiff.errors.Cancelled` is raised (finished outputs stay).
     """
     from distributed import Client, as_completed
 
@@ -298,6 +305,9 @@ def run(
             for path in todo
         ]
         for future in as_completed(futures):
+            if cancel is not None and cancel.is_set():
+                client.cancel(futures)
+                raise Cancelled("the batch was cancelled; finished files keep their outputs")
             record = future.result()
             records[record["input"]] = record
             done += 1
@@ -334,3 +344,41 @@ def write_summary(records: Iterable[dict[str, Any]], out_dir: Path) -> tuple[Pat
     md_path = Path(out_dir) / "summary.md"
     md_path.write_text("\n".join(lines) + "\n")
     return csv_path, md_path
+
+
+def iter_batch(
+    inputs: str | Sequence[str],
+    out_dir: str | Path,
+    kernel_size: int,
+    config: DeblurConfig | None = None,
+    **options: Any,
+) -> Any:
+    """:func:`run` as a generator of Progress events (one per file), returning the records.
+
+    The batch runs in a helper thread; this generator relays its progress, so a GUI thread
+    worker can drive it exactly like :func:`napari_selfdiff.engine.solver.iter_deblur`.
+    """
+    from .engine.results import Progress
+
+    events: queue.Queue = queue.Queue()
+    start = time.perf_counter()
+
+    def progress(done: int, total: int, record: dict[str, Any]) -> None:
+        events.put(("progress", done, total))
+
+    def work() -> None:
+        try:
+            events.put(("done", run(inputs, out_dir, kernel_size, config, progress=progress, **options)))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the consumer's thread
+            events.put(("error", error))
+
+    threading.Thread(target=work, daemon=True).start()
+    while True:
+        kind, *payload = events.get()
+        if kind == "progress":
+            done, total = payload
+            yield Progress(done - 1, total, 1, 1, 1, 1, float("nan"), time.perf_counter() - start)
+        elif kind == "done":
+            return payload[0]
+        else:
+            raise payload[0]

@@ -251,3 +251,30 @@ def test_screenshots(viewer, qtbot, case):
         viewer.reset_view()
         _shoot(viewer, name)
         viewer.window.remove_dock_widget(dock)
+
+
+def test_apply_to_folder_runs_the_batch(viewer, qtbot, tmp_path, case, monkeypatch):
+    from napari_selfdiff._napari import blind
+    from napari_selfdiff.io.tiff import write_tiff
+
+    infos = []
+    monkeypatch.setattr(blind, "show_info", infos.append)
+    source, target = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    target.mkdir()
+    for index in range(2):
+        write_tiff(source / f"plane{index}.tif", case.blurred)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    widget.kernel_size.value = 5
+    use_tiny_custom(widget)
+    widget.device.value = "cpu"
+    widget.folder_in.value, widget.folder_out.value = source, target
+    widget.folder_button.clicked.emit()
+    wait_for_worker(qtbot, widget, timeout=180_000)
+    assert sorted(p.name for p in target.glob("*_deblurred.tif")) == [
+        "plane0_deblurred.tif",
+        "plane1_deblurred.tif",
+    ]
+    assert (target / "summary.md").exists()
+    assert infos and "2 files" in infos[-1]
+    assert len(viewer.layers) == 0  # a folder run adds no layer

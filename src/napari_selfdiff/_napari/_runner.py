@@ -17,6 +17,7 @@ from napari.utils.notifications import show_error, show_info
 from ..errors import Cancelled
 
 RunFactory = Callable[[threading.Event], Generator[Any, None, Any]]
+ResultHandler = Callable[[Any], "str | None"]
 
 
 def _format_seconds(seconds: float) -> str:
@@ -49,7 +50,7 @@ class RunnerWidget(Container):
         return self.worker is not None
 
     # Subclasses implement these two.
-    def prepare(self) -> tuple[RunFactory, Callable[[Any], None]]:  # pragma: no cover - abstract
+    def prepare(self) -> tuple[RunFactory, ResultHandler]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def on_progress(self, event: Any) -> None:
@@ -68,7 +69,7 @@ class RunnerWidget(Container):
             return
         self.start(make_run, on_result)
 
-    def start(self, make_run: RunFactory, on_result: Callable[[Any], None]) -> None:
+    def start(self, make_run: RunFactory, on_result: ResultHandler) -> None:
         """Run ``make_run(cancel_event)`` in a thread worker; ``on_result`` gets its return value."""
         cancel = threading.Event()
         self._cancel_event = cancel
@@ -110,14 +111,14 @@ class RunnerWidget(Container):
         )
         self.on_progress(event)
 
-    def _on_returned(self, result: Any, on_result: Callable[[Any], None]) -> None:
+    def _on_returned(self, result: Any, on_result: ResultHandler) -> None:
         self.cleanup()
         try:
-            on_result(result)
+            message = on_result(result)
         except Exception as error:  # noqa: BLE001 - any failure here must reach the user, not the event loop
             show_error(f"napari-selfdiff: could not add the result: {error}")
             return
-        self.status.value = f"done in {_format_seconds(result.seconds)} on {result.device}"
+        self.status.value = message or f"done in {_format_seconds(result.seconds)} on {result.device}"
 
     def _on_errored(self, error: Exception) -> None:
         self.cleanup()

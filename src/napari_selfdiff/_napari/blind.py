@@ -1,11 +1,24 @@
 """Blind deconvolution dock widget: the sharp image and the PSF from one image layer."""
 
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, SpinBox, create_widget
+from pathlib import Path
+
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+    create_widget,
+)
 from napari.layers import Image
+from napari.utils.notifications import show_error, show_info
 
 import napari
 
 from .._device import describe_device, resolve_device
+from ..batch import iter_batch
 from ..config import DEFAULT_KERNEL_SIZE, PRESETS, DeblurConfig
 from ..engine.solver import iter_deblur
 from ._layers import contrast_limits, layer_array, layer_axes, spatial_properties
@@ -137,6 +150,12 @@ class BlindDeconvolutionWidget(RunnerWidget):
             options={"tooltip": "optional sharp image: PSNR/SSIM shown per outer step"},
         )
         self.plot = EvolutionPlot()
+        self.folder_in = FileEdit(
+            mode="d", label="input folder", tooltip="apply to every *.tif in this folder"
+        )
+        self.folder_out = FileEdit(mode="d", label="output folder")
+        self.folder_button = PushButton(text="Apply to folder...")
+        self.folder_button.changed.connect(self._on_folder_clicked)
         self.extend(
             [
                 self.image,
@@ -148,6 +167,9 @@ class BlindDeconvolutionWidget(RunnerWidget):
                 self.seed,
                 self.ground_truth,
                 *self._controls(),
+                self.folder_in,
+                self.folder_out,
+                self.folder_button,
             ]
         )
         self.native.layout().addWidget(self.plot)
@@ -211,6 +233,36 @@ class BlindDeconvolutionWidget(RunnerWidget):
             if preview in self.viewer.layers:
                 self.viewer.layers.remove(preview)
         self._previews.clear()
+
+    def _on_folder_clicked(self) -> None:
+        """Deblur every TIFF of the input folder with the form's settings, on Dask, in the background."""
+        if self.running:
+            return
+        source, target = Path(self.folder_in.value), Path(self.folder_out.value)
+        files = sorted([*source.glob("*.tif"), *source.glob("*.tiff")]) if source.is_dir() else []
+        if not files:
+            show_error(f"napari-selfdiff: no .tif files in {str(source)!r}")
+            return
+        if source.resolve() == target.resolve():
+            show_error("napari-selfdiff: choose an output folder other than the input folder")
+            return
+        config = self.solver.config(self.stack_mode.value)
+        kernel_size, device, seed = int(self.kernel_size.value), self.device.value, int(self.seed.value)
+
+        def make_run(cancel):
+            return iter_batch(
+                [str(f) for f in files], target, kernel_size, config, seed=seed, device=device, cancel=cancel
+            )
+
+        def on_result(records) -> str:
+            failed = [r for r in records if r["status"] == "failed"]
+            message = (
+                f"{len(records)} files: {len(records) - len(failed)} done or skipped, {len(failed)} failed"
+            )
+            show_info(f"napari-selfdiff: {message}; outputs and summary.md in {target}")
+            return message
+
+        self.start(make_run, on_result)
 
     def _add_result(self, result) -> None:
         layer = self._source
