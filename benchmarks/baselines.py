@@ -50,7 +50,7 @@ def classic_blind_rl(
     kernel_size: int,
     *,
     levels: int = 3,
-    outer: int = 12,
+    outer: int = 8,
     image_iterations: int = 5,
     kernel_iterations: int = 5,
     device: str = "cpu",

@@ -147,7 +147,7 @@ METHODS: dict[str, Method] = {
     "selfdeblur": _selfdeblur,
 }
 PROTOCOLS = {
-    "cpu-fast": ["blurred", "rl-true-kernel", "wiener-true-kernel", "classic-blind", "selfdiff-fast"],
+    "cpu-fast": ["blurred", "rl-true-kernel", "wiener-true-kernel", "selfdiff-fast", "classic-blind"],
     "gpu-full": list(METHODS),
 }
 
@@ -267,6 +267,9 @@ def cmd_tables(args: argparse.Namespace) -> None:
             done[(record["method"], record["case"])] = record
     options = {"device": args.device, "seed": args.seed}
     todo = [(m, c) for m in methods for c in cases if (m, c.name) not in done]
+    if args.summarise_only:
+        todo = []
+        methods = [m for m in methods if any((m, c.name) in done for c in cases)]
     print(
         f"{len(cases)} cases x {len(methods)} methods: {len(todo)} runs to do, {len(done)} resumed",
         flush=True,
@@ -284,7 +287,7 @@ def cmd_tables(args: argparse.Namespace) -> None:
                 f"SSIM {record['ssim']:.3f} MNC {mnc_text} {record['seconds']:6.1f} s",
                 flush=True,
             )
-    records = [done[(m, c.name)] for m in methods for c in cases]
+    records = [done[(m, c.name)] for m in methods for c in cases if (m, c.name) in done]
     summary = summarise(records)
     environment = _environment(args.device)
     header = (
@@ -430,6 +433,11 @@ def main(argv: list[str] | None = None) -> None:
     tables.add_argument("--limit", type=int, default=0, help="at most this many cases per family (0: all)")
     tables.add_argument("--jobs", type=int, default=1, help="cases run concurrently (GPU: 4-8)")
     tables.add_argument("--resume", action="store_true", help="reuse finished runs from the records file")
+    tables.add_argument(
+        "--summarise-only",
+        action="store_true",
+        help="write the tables from the records file without running anything (partial runs)",
+    )
     evolution = commands.add_parser("evolution", parents=[common])
     evolution.add_argument("--case", default="im1_kernel2")
     evolution.add_argument("--preset", default="fast")

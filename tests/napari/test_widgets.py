@@ -97,7 +97,9 @@ def test_blind_widget_invalid_kernel_notifies_and_adds_nothing(viewer, qtbot, ca
     assert errors and "kernel_size" in errors[0] and "31" in errors[0]
 
 
-def test_blind_widget_cancel(viewer, qtbot, case, monkeypatch):
+@pytest.mark.parametrize("when", ["first", "middle", "last"])
+def test_blind_widget_cancel(viewer, qtbot, case, monkeypatch, when):
+    """Cancel during the first inner iteration, mid-run and on the last outer step."""
     from napari_selfdiff._napari import _runner
 
     infos = []
@@ -107,17 +109,24 @@ def test_blind_widget_cancel(viewer, qtbot, case, monkeypatch):
     widget.image.value = layer
     widget.kernel_size.value = 7
     widget.solver.preset.value = "custom"
-    widget.solver.steps.value = 50
-    widget.solver.inner_steps.value = 50
+    widget.solver.steps.value = 3
+    widget.solver.inner_steps.value = 400
     widget.solver.net_width.value = 4
     widget.device.value = "cpu"
     widget.run_button.clicked.emit()
-    qtbot.waitUntil(lambda: widget.progress_bar.value > 0, timeout=60_000)
+    if when == "middle":
+        qtbot.waitUntil(lambda: "step 2/3" in widget.status.value, timeout=60_000)
+    elif when == "last":
+        qtbot.waitUntil(lambda: "step 3/3" in widget.status.value, timeout=90_000)
     widget.cancel_button.clicked.emit()
     wait_for_worker(qtbot, widget, timeout=30_000)
-    assert [lay.name for lay in viewer.layers] == ["blurred"]
+    assert [lay.name for lay in viewer.layers] == ["blurred"]  # no result, previews removed
     assert widget.status.value == "cancelled" and widget.run_button.enabled
     assert any("cancelled" in message for message in infos)
+    widget.solver.preset.value = "tiny"  # the viewer and the widget stay usable
+    widget.run_button.clicked.emit()
+    wait_for_worker(qtbot, widget)
+    assert "blurred deblurred" in viewer.layers
 
 
 def test_nonblind_widget(viewer, qtbot, case):
