@@ -52,3 +52,17 @@ def contrast_limits(data: np.ndarray) -> tuple[float, float]:
     if high <= low:
         low, high = float(finite.min()), float(finite.max())
     return float(low), float(high if high > low else low + 1.0)
+
+
+def add_result_layer(viewer, layer: Image, result, suffix: str) -> dict:
+    """Add ``result.image`` as ``"<layer> <suffix>"`` with the input's geometry; return the metadata."""
+    metadata = {"napari_selfdiff": {**result.metadata(), "source_layer": layer.name}}
+    viewer.add_image(
+        result.image,
+        name=f"{layer.name} {suffix}",
+        rgb=layer.rgb,
+        contrast_limits=contrast_limits(result.image),
+        metadata=metadata,
+        **spatial_properties(layer),
+    )
+    return metadata

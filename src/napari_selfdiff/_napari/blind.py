@@ -21,7 +21,7 @@ from .._device import describe_device, resolve_device
 from ..batch import iter_batch
 from ..config import DEFAULT_KERNEL_SIZE, PRESETS, DeblurConfig
 from ..engine.solver import iter_deblur
-from ._layers import contrast_limits, layer_array, layer_axes, spatial_properties
+from ._layers import add_result_layer, contrast_limits, layer_array, layer_axes, spatial_properties
 from ._plot import EvolutionPlot
 from ._runner import RunnerWidget
 
@@ -266,15 +266,7 @@ class BlindDeconvolutionWidget(RunnerWidget):
 
     def _add_result(self, result) -> None:
         layer = self._source
-        metadata = {"napari_selfdiff": {**result.metadata(), "source_layer": layer.name}}
-        self.viewer.add_image(
-            result.image,
-            name=f"{layer.name} deblurred",
-            rgb=layer.rgb,
-            contrast_limits=contrast_limits(result.image),
-            metadata=metadata,
-            **spatial_properties(layer),
-        )
+        metadata = add_result_layer(self.viewer, layer, result, "deblurred")
         psf_scale = tuple(layer.scale)[-result.psf.ndim :] if not layer.rgb else tuple(layer.scale)[-2:]
         self.viewer.add_image(
             result.psf, name=f"{layer.name} PSF", colormap="magma", scale=psf_scale, metadata=metadata

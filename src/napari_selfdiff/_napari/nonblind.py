@@ -6,7 +6,7 @@ from napari.layers import Image
 import napari
 
 from ..engine.nonblind import METHODS, iter_deconvolve
-from ._layers import contrast_limits, layer_array, layer_axes, spatial_properties
+from ._layers import add_result_layer, layer_array, layer_axes
 from ._runner import RunnerWidget
 from .blind import SolverFields, available_devices
 
@@ -74,13 +74,4 @@ class NonBlindDeconvolutionWidget(RunnerWidget):
         return make_run, self._add_result
 
     def _add_result(self, result) -> None:
-        layer = self._source
-        metadata = {"napari_selfdiff": {**result.metadata(), "source_layer": layer.name}}
-        self.viewer.add_image(
-            result.image,
-            name=f"{layer.name} {result.method}",
-            rgb=layer.rgb,
-            contrast_limits=contrast_limits(result.image),
-            metadata=metadata,
-            **spatial_properties(layer),
-        )
+        add_result_layer(self.viewer, self._source, result, result.method)

@@ -64,18 +64,21 @@ class ZernikePsfWidget(Container):
         self.random_button = PushButton(text="random aberration")
         self.reset_button = PushButton(text="reset")
         self.summary = Label(value="")
+        optics = [
+            self.wavelength,
+            self.na,
+            self.immersion,
+            self.pixel_size,
+            self.psf_size,
+            self.oversample,
+            self.three_d,
+            self.z_start,
+            self.z_stop,
+            self.z_step,
+        ]
         super().__init__(
             widgets=[
-                self.wavelength,
-                self.na,
-                self.immersion,
-                self.pixel_size,
-                self.psf_size,
-                self.oversample,
-                self.three_d,
-                self.z_start,
-                self.z_stop,
-                self.z_step,
+                *optics,
                 self.table,
                 self.rms,
                 self.seed,
@@ -89,19 +92,7 @@ class ZernikePsfWidget(Container):
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.update_psf)
-        for widget in (
-            self.wavelength,
-            self.na,
-            self.immersion,
-            self.pixel_size,
-            self.psf_size,
-            self.oversample,
-            self.three_d,
-            self.z_start,
-            self.z_stop,
-            self.z_step,
-            *self.coefficients.values(),
-        ):
+        for widget in (*optics, *self.coefficients.values()):
             widget.changed.connect(self._schedule)
         self.three_d.changed.connect(self._show_z)
         self.random_button.changed.connect(self.randomise)
