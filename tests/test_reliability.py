@@ -129,7 +129,8 @@ def test_simulated_cuda_out_of_memory_becomes_a_clear_message(monkeypatch, rng):
 
 def test_memory_estimate_grows_with_size_and_network():
     paper, fast = DeblurConfig.preset("paper"), DeblurConfig.preset("fast")
-    assert estimate_bytes(1, 1, 512, 512, 15, paper) > 3 * estimate_bytes(1, 1, 256, 256, 15, paper)
+    assert estimate_bytes(1, 1, 512, 512, 15, paper) > 2 * estimate_bytes(1, 1, 256, 256, 15, paper)
+    assert estimate_bytes(4, 1, 256, 256, 15, paper) > 2 * estimate_bytes(1, 1, 256, 256, 15, paper)
     assert estimate_bytes(1, 1, 256, 256, 15, paper) > 10 * estimate_bytes(1, 1, 256, 256, 15, fast)
 
 

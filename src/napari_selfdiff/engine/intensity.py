@@ -16,6 +16,9 @@ import numpy as np
 
 __all__ = ["IntensityMap", "to_dtype"]
 
+#: Brightest (and darkest) pixels always left out of the range, whatever the image size.
+OUTLIER_PIXELS = 4
+
 
 @dataclass(frozen=True)
 class IntensityMap:
@@ -28,6 +31,7 @@ class IntensityMap:
     @classmethod
     def fit(cls, values: np.ndarray, margin: float = 0.1, quantile: float = 1e-4) -> IntensityMap:
         """Fit the map to the robust range of ``values``; constant images are rejected."""
+        quantile = min(max(quantile, OUTLIER_PIXELS / max(values.size, 1)), 0.01)
         low, high = np.quantile(values, [quantile, 1.0 - quantile])
         if not high > low:
             low, high = float(values.min()), float(values.max())
