@@ -28,8 +28,8 @@ def test_unet_is_trainable():
         loss = (net(x) - target).square().sum()
         loss.backward()
         opt.step()
-        first = first if first is not None else float(loss)
-    assert float(loss) < 0.5 * first
+        first = first if first is not None else float(loss.detach())
+    assert float(loss.detach()) < 0.5 * first
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 5])

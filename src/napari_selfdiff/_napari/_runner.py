@@ -41,6 +41,15 @@ class RunnerWidget(Container):
         self.status = Label(value="idle")
         self.run_button.changed.connect(self._on_run_clicked)
         self.cancel_button.changed.connect(self.cancel)
+        self._alive = True
+        self.native.destroyed.connect(self._on_destroyed)
+
+    def _on_destroyed(self, *_: object) -> None:
+        # The dock or the viewer was closed during a run: stop the engine and ignore the
+        # worker's remaining signals (their Qt widgets no longer exist).
+        self._alive = False
+        if self._cancel_event is not None:
+            self._cancel_event.set()
 
     def _controls(self) -> list:
         return [self.run_button, self.cancel_button, self.progress_bar, self.status]
@@ -103,6 +112,8 @@ class RunnerWidget(Container):
             self.status.value = "cancelling..."
 
     def _on_yielded(self, event: Any) -> None:
+        if not self._alive:
+            return
         self.progress_bar.value = int(1000 * event.fraction)
         plane = f"plane {event.plane + 1}/{event.n_planes} · " if event.n_planes > 1 else ""
         self.status.value = (
@@ -112,6 +123,8 @@ class RunnerWidget(Container):
         self.on_progress(event)
 
     def _on_returned(self, result: Any, on_result: ResultHandler) -> None:
+        if not self._alive:
+            return
         self.cleanup()
         try:
             message = on_result(result)
@@ -121,6 +134,8 @@ class RunnerWidget(Container):
         self.status.value = message or f"done in {_format_seconds(result.seconds)} on {result.device}"
 
     def _on_errored(self, error: Exception) -> None:
+        if not self._alive:
+            return
         self.cleanup()
         if isinstance(error, Cancelled):
             show_info("napari-selfdiff: run cancelled; nothing was added")
@@ -136,6 +151,8 @@ class RunnerWidget(Container):
         self.status.value = "failed"
 
     def _on_finished(self) -> None:
+        if not self._alive:
+            return
         self.worker = None
         self._cancel_event = None
         self.run_button.enabled = True
