@@ -130,7 +130,7 @@ def process_file(
         import torch
 
         from .engine.solver import deblur
-        from .io.tiff import read_tiff, write_tiff
+        from .io.tiff import read_tiff, write_like, write_tiff
 
         if threads:
             torch.set_num_threads(threads)
@@ -140,15 +140,7 @@ def process_file(
             image.data, kernel_size, DeblurConfig.from_dict(config), device=device, seed=seed, axes=image.axes
         )
         provenance = {**result.metadata(), "input": str(path), "input_sha256": record["input_sha256"]}
-        write_tiff(
-            paths["image"],
-            result.image,
-            axes=image.axes,
-            pixel_size=image.pixel_size,
-            z_spacing=image.z_spacing,
-            provenance=provenance,
-            overwrite=True,
-        )
+        write_like(paths["image"], result.image, image, provenance=provenance, overwrite=True)
         write_tiff(
             paths["psf"],
             result.psf,

@@ -242,7 +242,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     if args.input is None or args.kernel_size is None or args.output is None:
         raise ValueError("deblur needs INPUT, --kernel-size K and -o OUTPUT")
     from .engine.solver import iter_deblur
-    from .io.tiff import read_tiff, write_tiff
+    from .io.tiff import read_tiff, write_like, write_tiff
 
     psf_out = args.psf_out or args.output.with_name(args.output.stem + "_psf.tif")
     _check_paths([args.input], [args.output, psf_out], args.overwrite)
@@ -266,15 +266,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         )
     )
     provenance = {**result.metadata(), "input": str(args.input)}
-    write_tiff(
-        args.output,
-        result.image,
-        axes=image.axes,
-        pixel_size=image.pixel_size,
-        z_spacing=image.z_spacing,
-        provenance=provenance,
-        overwrite=args.overwrite,
-    )
+    write_like(args.output, result.image, image, provenance=provenance, overwrite=args.overwrite)
     psf_axes = "ZYX" if result.psf.ndim == 3 else "YX"
     write_tiff(
         psf_out,
@@ -300,7 +292,7 @@ def _resolved_config(args: argparse.Namespace, device: Any = None) -> DeblurConf
 
 def _cmd_deconvolve(args: argparse.Namespace) -> int:
     from .engine.nonblind import iter_deconvolve
-    from .io.tiff import read_tiff, write_tiff
+    from .io.tiff import read_tiff, write_like
 
     _check_paths([args.input, args.psf], [args.output], args.overwrite)
     image = read_tiff(args.input)
@@ -320,15 +312,8 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
             keep_dtype=args.keep_dtype,
         )
     )
-    write_tiff(
-        args.output,
-        result.image,
-        axes=image.axes,
-        pixel_size=image.pixel_size,
-        z_spacing=image.z_spacing,
-        provenance={**result.metadata(), "input": str(args.input), "psf": str(args.psf)},
-        overwrite=args.overwrite,
-    )
+    provenance = {**result.metadata(), "input": str(args.input), "psf": str(args.psf)}
+    write_like(args.output, result.image, image, provenance=provenance, overwrite=args.overwrite)
     print(f"wrote {args.output} in {result.seconds:.1f} s")
     return 0
 
@@ -388,7 +373,7 @@ def _cmd_psf(args: argparse.Namespace) -> int:
 
 
 def _cmd_blur(args: argparse.Namespace) -> int:
-    from .io.tiff import read_tiff, write_tiff
+    from .io.tiff import read_tiff, write_like
     from .optics import blur
 
     _check_paths([args.input, args.psf], [args.output], args.overwrite)
@@ -402,12 +387,10 @@ def _cmd_blur(args: argparse.Namespace) -> int:
         seed=args.seed,
         axes=image.axes,
     )
-    write_tiff(
+    write_like(
         args.output,
         out,
-        axes=image.axes,
-        pixel_size=image.pixel_size,
-        z_spacing=image.z_spacing,
+        image,
         provenance={
             "method": "blur",
             "psf": str(args.psf),

@@ -25,7 +25,7 @@ import tifffile
 
 from .._checks import InputError
 
-__all__ = ["MAX_BYTES", "TiffImage", "read_tiff", "write_tiff"]
+__all__ = ["MAX_BYTES", "TiffImage", "read_tiff", "write_like", "write_tiff"]
 
 #: Largest uncompressed image read without ``max_bytes`` raised (decompression-bomb guard).
 MAX_BYTES = 16 * 1024**3
@@ -231,6 +231,26 @@ def write_tiff(
         overwrite,
     )
     return path
+
+
+def write_like(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    source: TiffImage,
+    *,
+    provenance: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``data`` with the axes, pixel size and Z spacing of the image it was made from."""
+    return write_tiff(
+        path,
+        data,
+        axes=source.axes,
+        pixel_size=source.pixel_size,
+        z_spacing=source.z_spacing,
+        provenance=provenance,
+        overwrite=overwrite,
+    )
 
 
 def _json_default(value: Any) -> Any:
