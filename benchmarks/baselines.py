@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from napari_selfdiff._device import make_generator
+from napari_selfdiff.config import ComputeConfig
+from napari_selfdiff.engine.compute import plan_execution
 from napari_selfdiff.engine.forward import blur_valid, crop_center
 from napari_selfdiff.engine.intensity import IntensityMap
 from napari_selfdiff.engine.nets import KernelGenerator, UNet
@@ -125,6 +127,7 @@ def selfdeblur(
     MSE loss for the first 1000 iterations and 1 - SSIM afterwards.
     """
     torch_device = torch.device(device)
+    plan = plan_execution(ComputeConfig(), torch_device)  # the same execution options as the solver
     mapping = IntensityMap.fit(blurred)
     y = torch.as_tensor(mapping.forward(blurred), dtype=torch.float32, device=torch_device)[None, None]
     height, width = y.shape[-2:]
@@ -133,24 +136,32 @@ def selfdeblur(
         torch.manual_seed(seed)
         unet = UNet(1, widths, 1).to(torch_device)
         generator = KernelGenerator(kernel_size, 200, hidden=1000, depth=1).to(torch_device)
+    network = plan.prepare_network(unet)
     rng = make_generator(seed, torch_device)
     image_code = torch.rand((1, 1, height + pad, width + pad), generator=rng, device=torch_device) * 0.1
     kernel_code = torch.rand(200, generator=rng, device=torch_device)
-    optimiser = torch.optim.Adam(
+    optimiser = plan.optimiser(
         [{"params": unet.parameters(), "lr": 1e-2}, {"params": generator.parameters(), "lr": 1e-4}]
     )
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, milestones=[2000, 3000, 4000], gamma=0.5)
-    for step in range(iterations):
-        optimiser.zero_grad(set_to_none=True)
-        perturbed = image_code + 1e-3 * torch.randn(image_code.shape, generator=rng, device=torch_device)
-        estimate = unet(perturbed)
-        kernel = generator(kernel_code)
-        prediction = blur_valid(estimate, kernel)
-        loss = F.mse_loss(prediction, y) if step < 1000 else 1.0 - _ssim(prediction, y)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-    with torch.no_grad():
-        estimate = crop_center(unet(image_code), (height, width))[0, 0]
-        kernel = generator(kernel_code)
+
+    def estimate_image(code: torch.Tensor) -> torch.Tensor:
+        plan.mark_step()
+        with plan.autocast():
+            return network(plan.prepare_input(code)).float()
+
+    with plan.backend_flags():
+        for step in range(iterations):
+            optimiser.zero_grad(set_to_none=True)
+            perturbed = image_code + 1e-3 * torch.randn(image_code.shape, generator=rng, device=torch_device)
+            estimate = estimate_image(perturbed)
+            kernel = generator(kernel_code)
+            prediction = blur_valid(estimate, kernel)
+            loss = F.mse_loss(prediction, y) if step < 1000 else 1.0 - _ssim(prediction, y)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+        with torch.no_grad():
+            estimate = crop_center(estimate_image(image_code), (height, width))[0, 0]
+            kernel = generator(kernel_code)
     return mapping.inverse(estimate.cpu().numpy().astype(np.float64)), kernel.cpu().numpy()

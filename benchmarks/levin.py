@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import platform
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,6 +154,14 @@ PROTOCOLS = {
 }
 
 
+def spread(cases: list[Case], count: int) -> list[Case]:
+    """``count`` cases evenly spaced through the list (for 8 of the 32 Levin cases: every
+    image and every kernel once), so a subset is not one image's or one kernel's."""
+    if count >= len(cases):
+        return cases
+    return [cases[i] for i in np.round(np.linspace(0, len(cases) - 1, count)).astype(int)]
+
+
 def score(case: Case, estimate: np.ndarray, kernel: np.ndarray | None) -> dict[str, Any]:
     """PSNR/SSIM at the best shift within K // 2 (border K // 2 ignored) and kernel MNC."""
     from napari_selfdiff.metrics import aligned_scores, mnc
@@ -166,15 +176,24 @@ def score(case: Case, estimate: np.ndarray, kernel: np.ndarray | None) -> dict[s
     }
 
 
-def _run_one(method: str, case: Case, options: dict[str, Any]) -> dict[str, Any]:
+def _run_one(method: str, case: Case, options: dict[str, Any]) -> dict[str, Any] | None:
+    """One method on one case with its scores, time and peak GPU memory (None: out of budget)."""
     import torch
 
-    if options["device"].startswith("cuda"):
+    if time.time() > options["deadline"]:
+        return None
+    if options["threads"]:
+        torch.set_num_threads(options["threads"])
+    cuda = options["device"].startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     estimate, kernel = METHODS[method](case, options)
+    if cuda:
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated() / 2**20 if options["device"].startswith("cuda") else None
+    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
     return {
         "method": method,
         "case": case.name,
@@ -183,6 +202,26 @@ def _run_one(method: str, case: Case, options: dict[str, Any]) -> dict[str, Any]
         "peak_gpu_mib": peak,
         **score(case, estimate, kernel),
     }
+
+
+def _results(
+    todo: list[tuple[str, Case]], options: dict[str, Any], jobs: int
+) -> Iterator[tuple[str, Case, dict[str, Any] | None]]:
+    """Run each (method, case), in this process or in ``jobs`` spawned worker processes.
+
+    Spawned, not forked: CUDA cannot be used in a forked child. Several processes on one GPU
+    fill the gaps each run leaves between its kernel launches.
+    """
+    if jobs <= 1:
+        for method, case in todo:
+            yield method, case, _run_one(method, case, options)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {pool.submit(_run_one, m, c, options): (m, c) for m, c in todo}
+        for future in as_completed(futures):
+            method, case = futures[future]
+            yield method, case, future.result()
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -253,7 +292,9 @@ def cmd_tables(args: argparse.Namespace) -> None:
         cases += optical_cases(root, crop)
     if args.limit:
         cases = [
-            c for family in args.families for c in [c for c in cases if c.family == family][: args.limit]
+            c
+            for family in args.families
+            for c in spread([c for c in cases if c.family == family], args.limit)
         ]
     methods = args.methods or PROTOCOLS[args.protocol]
     out = Path(args.out)
@@ -265,7 +306,9 @@ def cmd_tables(args: argparse.Namespace) -> None:
         for line in log.read_text().splitlines():
             record = json.loads(line)
             done[(record["method"], record["case"])] = record
-    options = {"device": args.device, "seed": args.seed}
+    deadline = time.time() + args.budget_s
+    threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else 0
+    options = {"device": args.device, "seed": args.seed, "deadline": deadline, "threads": threads}
     todo = [(m, c) for m in methods for c in cases if (m, c.name) not in done]
     if args.summarise_only:
         todo = []
@@ -274,10 +317,10 @@ def cmd_tables(args: argparse.Namespace) -> None:
         f"{len(cases)} cases x {len(methods)} methods: {len(todo)} runs to do, {len(done)} resumed",
         flush=True,
     )
-    with log.open("a") as handle, ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [(m, c, pool.submit(_run_one, m, c, options)) for m, c in todo]
-        for index, (method, case, future) in enumerate(futures, 1):
-            record = future.result()
+    with log.open("a") as handle:
+        for index, (method, case, record) in enumerate(_results(todo, options, args.jobs), 1):
+            if record is None:
+                continue
             done[(method, case.name)] = record
             handle.write(json.dumps(record) + "\n")
             handle.flush()
@@ -430,8 +473,18 @@ def main(argv: list[str] | None = None) -> None:
     tables.add_argument("--protocol", choices=sorted(PROTOCOLS), default="cpu-fast")
     tables.add_argument("--methods", nargs="*", choices=sorted(METHODS))
     tables.add_argument("--families", nargs="*", default=["motion", "optical"])
-    tables.add_argument("--limit", type=int, default=0, help="at most this many cases per family (0: all)")
-    tables.add_argument("--jobs", type=int, default=1, help="cases run concurrently (GPU: 4-8)")
+    tables.add_argument(
+        "--limit", type=int, default=0, help="this many evenly spread cases per family (0: all)"
+    )
+    tables.add_argument(
+        "--jobs", type=int, default=1, help="cases run concurrently in worker processes (GPU: 4-8)"
+    )
+    tables.add_argument(
+        "--budget-s",
+        type=float,
+        default=float("inf"),
+        help="start no run after this many seconds (finish the table later with --resume)",
+    )
     tables.add_argument("--resume", action="store_true", help="reuse finished runs from the records file")
     tables.add_argument(
         "--summarise-only",

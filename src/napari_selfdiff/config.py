@@ -15,10 +15,19 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["PRESETS", "DeblurConfig", "ImageNetConfig", "KernelNetConfig", "ScheduleConfig"]
+__all__ = [
+    "PRESETS",
+    "ComputeConfig",
+    "DeblurConfig",
+    "ImageNetConfig",
+    "KernelNetConfig",
+    "ScheduleConfig",
+]
 
 KernelMode = Literal["diffusion", "standard"]
 StackMode = Literal["per-plane", "shared"]
+Precision = Literal["auto", "float32", "tf32", "bfloat16"]
+CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune-no-cudagraphs"]
 
 
 class ConfigError(ValueError):
@@ -169,6 +178,83 @@ class KernelNetConfig:
 
 
 @dataclass(frozen=True)
+class ComputeConfig:
+    """How the arithmetic is executed: it changes speed, not the algorithm.
+
+    The reference path of the speed benchmark is :meth:`reference` (eager, strict float32);
+    the defaults are the optimised path, kept because the speed benchmark measured each of
+    them to pay on an H100 without moving PSNR by more than 0.2 dB (``docs/benchmarks``).
+    Every option except ``precision`` on CPU acts on CUDA devices only.
+
+    Parameters
+    ----------
+    precision : {"auto", "float32", "tf32", "bfloat16"}
+        Arithmetic of the image U-Net. ``"bfloat16"`` runs its convolutions under autocast
+        (BatchNorm, the kernel generator with its softmax, the blur and the loss stay in
+        float32); ``"tf32"`` lets float32 convolutions and matrix products use TF32 tensor
+        cores; ``"float32"`` forbids TF32. ``"auto"``: TF32 on CUDA GPUs that have it,
+        float32 elsewhere. float16 is not offered: its 5-bit exponent would need loss
+        scaling, while bfloat16 keeps float32's range.
+    channels_last : bool
+        Store the U-Net's feature maps in NHWC order, the layout of the tensor-core kernels.
+    compile : {"off", "default", "reduce-overhead", "max-autotune-no-cudagraphs"}
+        ``torch.compile`` mode for the image U-Net (``"reduce-overhead"`` adds CUDA graphs).
+        Compilation costs tens of seconds once per run shape.
+    fused_optimizer : bool
+        Adam as one fused CUDA kernel per step instead of one launch per tensor.
+    cudnn_benchmark : bool
+        Let cuDNN time its convolution algorithms once per shape and keep the fastest.
+    cuda_graph : bool
+        Capture one whole inner iteration (forward, loss, backward, Adam step) as a CUDA
+        graph and replay it: the host then launches one graph instead of hundreds of
+        kernels per iteration. Shapes are static within a solve, so one capture (two when
+        the kernel is frozen part-way) serves every iteration.
+    """
+
+    precision: Precision = "auto"
+    channels_last: bool = False
+    compile: CompileMode = "off"
+    fused_optimizer: bool = True
+    cudnn_benchmark: bool = True
+    cuda_graph: bool = True
+
+    def __post_init__(self) -> None:
+        _require(
+            self.precision in ("auto", "float32", "tf32", "bfloat16"),
+            "precision",
+            self.precision,
+            "'auto', 'float32', 'tf32' or 'bfloat16'",
+        )
+        _require(
+            self.compile in ("off", "default", "reduce-overhead", "max-autotune-no-cudagraphs"),
+            "compile",
+            self.compile,
+            "'off', 'default', 'reduce-overhead' or 'max-autotune-no-cudagraphs'",
+        )
+        for name in ("channels_last", "fused_optimizer", "cudnn_benchmark", "cuda_graph"):
+            value = getattr(self, name)
+            _require(isinstance(value, bool), name, value, "True or False")
+        _require(
+            not (self.cuda_graph and self.compile == "reduce-overhead"),
+            "compile",
+            self.compile,
+            "other than 'reduce-overhead' when cuda_graph=True (both capture CUDA graphs)",
+        )
+
+    @classmethod
+    def reference(cls) -> ComputeConfig:
+        """Eager strict float32 with no layout, fusion or autotuning: the paper-faithful path."""
+        return cls(
+            precision="float32",
+            channels_last=False,
+            compile="off",
+            fused_optimizer=False,
+            cudnn_benchmark=False,
+            cuda_graph=False,
+        )
+
+
+@dataclass(frozen=True)
 class DeblurConfig:
     """Every parameter of the blind self-diffusion solver (DeblurSDI).
 
@@ -198,6 +284,8 @@ class DeblurConfig:
         For (Z, Y, X) stacks: one PSF per plane, or one PSF shared by all planes.
     progress_every : int
         Inner iterations between progress events (events imply a host synchronisation).
+    compute : ComputeConfig
+        Precision, memory layout, compilation and kernel options (speed, not the algorithm).
     """
 
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -211,12 +299,14 @@ class DeblurConfig:
     kernel_freeze_fraction: float = 0.0
     stack_mode: StackMode = "per-plane"
     progress_every: int = 10
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     def __post_init__(self) -> None:
         for name, cls in (
             ("schedule", ScheduleConfig),
             ("image_net", ImageNetConfig),
             ("kernel_net", KernelNetConfig),
+            ("compute", ComputeConfig),
         ):
             value = getattr(self, name)
             if isinstance(value, dict):

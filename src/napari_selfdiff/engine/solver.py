@@ -48,6 +48,7 @@ from .._checks import InputError, Layout, NanPolicy, check_kernel_size, from_pla
 from .._device import describe_device, make_generator, resolve_device
 from ..config import DeblurConfig
 from ..metrics import aligned_scores, mnc
+from .compute import IterationRunner, plan_execution
 from .forward import blur_valid, crop_center
 from .intensity import IntensityMap, to_dtype
 from .losses import data_fidelity, kernel_sparsity
@@ -131,11 +132,13 @@ def _solve(
     batch, channels, height, width = y.shape
     pad = kernel_size - 1
     schedule = config.schedule
+    plan = plan_execution(config.compute, device)
     unet, generator = _build_networks(config, channels, kernel_size, seed, device, fixed_kernel is None)
+    network = plan.prepare_network(unet)
     groups = [{"params": unet.parameters(), "lr": config.lr}]
     if generator is not None:
         groups.append({"params": generator.parameters(), "lr": config.kernel_lr})
-    optimiser = torch.optim.Adam(groups)
+    optimiser = plan.optimiser(groups)
     rng = make_generator(seed, device)
     x = torch.randn((batch, channels, height + pad, width + pad), generator=rng, device=device)
     z = torch.randn(kernel_size * kernel_size, generator=rng, device=device)
@@ -145,37 +148,63 @@ def _solve(
     frozen_from = n_steps - round(config.kernel_freeze_fraction * n_steps)
     records: list[StepRecord] = []
     kernel = fixed_kernel
+
+    # Every input of an inner iteration lives in a buffer at a fixed address, refilled at
+    # each outer step, so a captured CUDA graph of the iteration reads the new values.
+    x_hat = plan.prepare_input(torch.empty_like(x))
+    z_hat = torch.empty_like(z)
+    kernel_buffer = torch.zeros((kernel_size, kernel_size), device=device)
+    if kernel is not None:
+        kernel_buffer.copy_(kernel)
+
+    def estimate_image(network_input: torch.Tensor) -> torch.Tensor:
+        plan.mark_step()
+        with plan.autocast():
+            return network(network_input).float()
+
+    def compute_loss(frozen: bool) -> torch.Tensor:
+        estimate = estimate_image(x_hat)
+        kernel = kernel_buffer if frozen else generator(z_hat)
+        loss = data_fidelity(blur_valid(estimate, kernel), y, config.gradient_weight)
+        if config.kernel_sparsity > 0 and not frozen:
+            loss = loss + config.kernel_sparsity * kernel_sparsity(kernel, config.sparsity_p)
+        return loss
+
+    runner = IterationRunner(plan, optimiser, compute_loss)
+
     for index, sigma in enumerate(sigmas):
         step_start = time.perf_counter()
         step = index + 1
-        x_hat = x + float(sigma) * torch.randn(x.shape, generator=rng, device=device)
+        x_hat.copy_(x + float(sigma) * torch.randn(x.shape, generator=rng, device=device))
         if standard:
-            z_hat = z  # SelfDeblur-style fixed code
+            z_hat.copy_(z)  # SelfDeblur-style fixed code
         else:
-            z_hat = z + schedule.kernel_noise_scale * float(sigma) * torch.randn(
-                z.shape, generator=rng, device=device
+            z_hat.copy_(
+                z
+                + schedule.kernel_noise_scale
+                * float(sigma)
+                * torch.randn(z.shape, generator=rng, device=device)
             )
         frozen = generator is None or (index >= frozen_from and kernel is not None)
         if frozen and generator is not None:
             generator.requires_grad_(False)
-        for inner in range(1, n_inner + 1):
-            _check_cancel(cancel)
-            optimiser.zero_grad(set_to_none=True)
-            estimate = unet(x_hat)
-            if not frozen:
-                kernel = generator(z_hat)
-            loss = data_fidelity(blur_valid(estimate, kernel), y, config.gradient_weight)
-            if config.kernel_sparsity > 0 and not frozen:
-                loss = loss + config.kernel_sparsity * kernel_sparsity(kernel, config.sparsity_p)
-            loss.backward()
-            optimiser.step()
-            if inner % config.progress_every == 0 and inner != n_inner:
+            kernel_buffer.copy_(kernel)
+        inner = 0
+        while inner < n_inner:
+            # No host synchronisation in here: the loss stays on the device until it is
+            # reported, so the GPU queue never drains between iterations.
+            count = min(config.progress_every, n_inner - inner)
+            with plan.backend_flags():
+                loss = runner.run(count, frozen, lambda: _check_cancel(cancel))
+            inner += count
+            if inner != n_inner:
                 yield Progress(
-                    plane, n_planes, step, n_steps, inner, n_inner, float(loss.detach()),
+                    plane, n_planes, step, n_steps, inner, n_inner, float(loss),
                     time.perf_counter() - start, float(sigma),
                 )  # fmt: skip
-        with torch.no_grad():
-            x = unet(x_hat)
+        with torch.no_grad(), plan.backend_flags():
+            # A copy: under CUDA graphs the network's output buffer is reused by the next call.
+            x = estimate_image(x_hat).clone()
             if not frozen:
                 kernel = generator(z_hat)
             final_loss = float(data_fidelity(blur_valid(x, kernel), y, config.gradient_weight))
@@ -318,7 +347,11 @@ def iter_deblur(
         seed=seed,
         device=describe_device(torch_device),
         seconds=time.perf_counter() - start,
-        extra={"kernel_size": kernel_size, "axes": layout.axes},
+        extra={
+            "kernel_size": kernel_size,
+            "axes": layout.axes,
+            "compute": plan_execution(config.compute, torch_device).describe(),
+        },
     )
 
 

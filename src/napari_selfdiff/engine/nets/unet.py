@@ -6,8 +6,9 @@ pooling down; bilinear upsampling, concatenation of the skip connection and two 
 conv pairs up; a 1x1 output convolution followed by a sigmoid so the estimate lies in
 [0, 1]. Non-local (self-attention) blocks sit at the deepest levels.
 
-BatchNorm always runs on the statistics of the current batch (training mode): the
-network is fitted to one image, never evaluated on another.
+BatchNorm always runs on the statistics of the current batch: the network is fitted to
+one image, never evaluated on another, so it keeps no running statistics (which also
+spares the compiled and CUDA-graph paths a buffer update per layer).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ class _ConvPair(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(
             nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect", bias=False),
-            nn.BatchNorm2d(out_channels),
+            nn.BatchNorm2d(out_channels, track_running_stats=False),
             nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels, 3, padding=1, padding_mode="reflect", bias=False),
-            nn.BatchNorm2d(out_channels),
+            nn.BatchNorm2d(out_channels, track_running_stats=False),
             nn.ReLU(inplace=True),
         )
 
@@ -108,4 +109,7 @@ class UNet(nn.Module):
             skip = skips.pop()
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = self.decoders[level](torch.cat([x, skip], dim=1))
-        return torch.sigmoid(self.head(x))[..., :h, :w]
+        # The 1x1 output layer and the sigmoid run in float32 even under autocast: the
+        # estimate feeds the data term directly, and bfloat16 would quantise it to 1/256.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return torch.sigmoid(self.head(x.float()))[..., :h, :w]

@@ -1,0 +1,517 @@
+"""Speed of self-diffusion: the paper-faithful reference path against the optimised path, in one run.
+
+Usage (from the repository root; ``PYTHONPATH=src`` where the package is not installed)::
+
+    python -m benchmarks.speed --device cuda --out docs/benchmarks
+    python -m benchmarks.speed --device cpu --sections cpu-fast --out docs/benchmarks
+
+Sections, run in the order variants, scaling, quality, stack, within one process so every
+figure comes from one machine state:
+
+``variants``
+    The paper preset on a 256 x 256 case with each execution option added in turn
+    (reference, TF32, bfloat16, + channels-last, + fused Adam and cuDNN autotuning,
+    + torch.compile, + CUDA graphs). Each is timed over ``--probe-steps`` outer steps of
+    ``--probe-inner`` iterations; the first outer step, which holds cuDNN autotuning and
+    compilation, is reported as set-up and left out of the iteration rate. (torch.compile
+    was measured in an earlier run and did not pay: ``raw/speed_cuda_first_run.md``.)
+    The optimised path of the next sections is the package's default ``ComputeConfig()``.
+``quality``
+    Full paper-preset runs (T = 30, S = 200) of the reference and the optimised path on the
+    same fixed synthetic cases and seeds: seconds, iterations per second, peak memory,
+    PSNR/SSIM (aligned as in the Levin protocol) and kernel MNC, and their differences.
+``scaling``
+    Image sides 128, 256, 512, 1024 (one plane) and shared-PSF stacks of 1, 8, 32 planes of
+    256 x 256, both paths, timed like ``variants``; the seconds of a full run are projected
+    as set-up + 6000 x seconds per iteration and marked ``"projected": true`` (no PSNR).
+``stack``
+    One full optimised run of a 32-plane 256 x 256 stack in shared-PSF mode (the issue's
+    target: under two minutes on one H100), with its PSNR.
+``cpu-fast``
+    The "fast" preset on the 128 x 128 demo-sized case, full run, on the CPU threads.
+
+Outputs under ``--out``: ``speed_<protocol>.json`` (everything, with the environment),
+``speed_<protocol>.md`` (tables) and ``speed_summary.json`` (``{"runs": [...]}``, one row per
+measured or projected run). A ``--budget-s`` stops starting new runs once exceeded, so a
+run on a leased machine ends with its files written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FULL_ITERATIONS = 30 * 200
+VARIANTS: dict[str, dict[str, Any]] = {
+    "reference": {
+        "precision": "float32",
+        "channels_last": False,
+        "compile": "off",
+        "fused_optimizer": False,
+        "cudnn_benchmark": False,
+        "cuda_graph": False,
+    },
+    "tf32": {"precision": "tf32"},
+    "bf16": {"precision": "bfloat16"},
+    "tf32+fused+cudnn": {"precision": "tf32", "fused_optimizer": True, "cudnn_benchmark": True},
+    "tf32+fused+cudnn+graph": {
+        "precision": "tf32",
+        "fused_optimizer": True,
+        "cudnn_benchmark": True,
+        "cuda_graph": True,
+    },
+    "bf16+fused+cudnn+graph": {
+        "precision": "bfloat16",
+        "fused_optimizer": True,
+        "cudnn_benchmark": True,
+        "cuda_graph": True,
+    },
+    "bf16+channels_last+fused+cudnn+graph": {
+        "precision": "bfloat16",
+        "channels_last": True,
+        "fused_optimizer": True,
+        "cudnn_benchmark": True,
+        "cuda_graph": True,
+    },
+}
+#: The optimised path: the package's default execution options (what users get).
+OPTIMISED = "defaults"
+CASES = ("camera", "astronaut", "coffee")
+
+
+class Budget:
+    """Wall-clock budget: runs are started only while time is left."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.perf_counter() + seconds
+
+    def left(self) -> bool:
+        return time.perf_counter() < self.deadline
+
+
+def make_case(name: str, size: int, planes: int = 1, kernel_size: int = 15, seed: int = 0):
+    """A seeded synthetic case: a grey skimage picture at ``size``, camera shake, noise 0.01.
+
+    Planes of a stack are shifted copies of the picture (a slowly moving specimen) blurred
+    by one shared kernel.
+    """
+    from skimage import data
+    from skimage.color import rgb2gray
+    from skimage.transform import resize
+
+    from napari_selfdiff.optics import blur, motion_kernel
+
+    image = getattr(data, name)()
+    image = rgb2gray(image) if image.ndim == 3 else image.astype(np.float64) / 255.0
+    side = min(image.shape)
+    image = image[:side, :side]
+    if size != side:
+        image = resize(image, (size, size), anti_aliasing=size < side)
+    sharp = np.stack([np.roll(image, (2 * p, 3 * p), axis=(0, 1)) for p in range(planes)])
+    kernel = motion_kernel(kernel_size, seed=seed + 1)
+    blurred = blur(sharp, kernel, noise_sigma=0.01, seed=seed)
+    if planes == 1:
+        return sharp[0], blurred[0], kernel
+    return sharp, blurred, kernel
+
+
+def _compute(name: str):
+    from napari_selfdiff.config import ComputeConfig
+
+    if name == OPTIMISED:
+        return ComputeConfig()
+    return ComputeConfig(**{**VARIANTS["reference"], **VARIANTS[name]})
+
+
+def _config(preset: str, variant: str, planes: int = 1, **schedule: int):
+    from napari_selfdiff import DeblurConfig
+
+    config = DeblurConfig.preset(preset).replace(compute=_compute(variant))
+    if planes > 1:
+        config = config.replace(stack_mode="shared")
+    if schedule:
+        config = config.replace(**{f"schedule.{key}": value for key, value in schedule.items()})
+    return config
+
+
+def _synchronise(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _peak_mib(device: str) -> float | None:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+
+
+def _reset_peak(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def full_run(case: tuple, config, device: str, seed: int) -> dict[str, Any]:
+    """One complete solve with its time, memory and scores."""
+    from napari_selfdiff import deblur
+    from napari_selfdiff.metrics import aligned_scores, mnc
+
+    sharp, blurred, kernel = case
+    _reset_peak(device)
+    _synchronise(device)
+    start = time.perf_counter()
+    result = deblur(blurred, kernel.shape[0], config, device=device, seed=seed)
+    _synchronise(device)
+    seconds = time.perf_counter() - start
+    half = kernel.shape[0] // 2
+    pairs = zip(result.image, sharp, strict=True) if sharp.ndim == 3 else [(result.image, sharp)]
+    scores = [aligned_scores(e, s, max_shift=half, border=half) for e, s in pairs]
+    iterations = config.schedule.steps * config.schedule.inner_steps
+    return {
+        "seconds": seconds,
+        "iterations_per_s": iterations / seconds,
+        "peak_mib": _peak_mib(device),
+        "psnr": float(np.mean([s.psnr for s in scores])),
+        "ssim": float(np.mean([s.ssim for s in scores])),
+        "mnc": mnc(result.psf, kernel),
+        "compute": result.extra.get("compute"),
+    }
+
+
+def probe_run(case: tuple, config, device: str, seed: int) -> dict[str, Any]:
+    """Time a short schedule; the first outer step (autotuning, compilation) is set-up."""
+    from napari_selfdiff import iter_deblur
+
+    _, blurred, kernel = case
+    _reset_peak(device)
+    _synchronise(device)
+    run = iter_deblur(blurred, kernel.shape[0], config, device=device, seed=seed)
+    step_ends: list[float] = []
+    start = time.perf_counter()
+    while True:
+        try:
+            event = next(run)
+        except StopIteration:
+            break
+        if event.inner == event.n_inner:  # end of an outer step: the loss was synchronised
+            step_ends.append(time.perf_counter() - start)
+    inner = config.schedule.inner_steps
+    per_iteration = (step_ends[-1] - step_ends[0]) / (inner * (len(step_ends) - 1))
+    setup = step_ends[0] - inner * per_iteration
+    return {
+        "probe_iterations": inner * len(step_ends),
+        "seconds_per_iteration": per_iteration,
+        "iterations_per_s": 1.0 / per_iteration,
+        "setup_seconds": setup,
+        "projected_full_seconds": setup + FULL_ITERATIONS * per_iteration,
+        "peak_mib": _peak_mib(device),
+    }
+
+
+def _guarded(rows: list[dict[str, Any]], row: dict[str, Any], work) -> None:
+    """Run ``work`` into ``row``; a failure is recorded, not fatal (one variant may not compile)."""
+    try:
+        row.update(work())
+    except Exception as error:  # noqa: BLE001 - the benchmark reports every failure and goes on
+        row["error"] = f"{type(error).__name__}: {error}"[:500]
+    rows.append(row)
+    print(json.dumps(row), flush=True)
+
+
+def run_variants(args, report, budget) -> None:
+    case = make_case("camera", 256)
+    rows = report.setdefault("variants", [])
+    for name in VARIANTS:
+        if not budget.left():
+            break
+        config = _config("paper", name, steps=args.probe_steps, inner_steps=args.probe_inner)
+        _guarded(rows, {"variant": name, "size": 256}, lambda c=config: probe_run(case, c, args.device, 0))
+    timed = [r for r in rows if "error" not in r]
+    reference = next((r for r in timed if r["variant"] == "reference"), None)
+    for row in timed:
+        if reference is not None:
+            row["speedup"] = reference["seconds_per_iteration"] / row["seconds_per_iteration"]
+
+
+def run_quality(args, report, budget, optimised: str) -> None:
+    rows = report.setdefault("quality", [])
+    for index, name in enumerate(CASES[: args.quality_cases]):
+        case = make_case(name, 256, seed=index)
+        for path, variant in (("reference", "reference"), ("optimised", optimised)):
+            if not budget.left():
+                return
+            row = {
+                "case": name,
+                "path": path,
+                "variant": variant,
+                "size": 256,
+                "planes": 1,
+                "preset": "paper",
+            }
+            _guarded(
+                rows, row, lambda v=variant, c=case, i=index: full_run(c, _config("paper", v), args.device, i)
+            )
+
+
+def run_scaling(args, report, budget, optimised: str) -> None:
+    rows = report.setdefault("scaling", [])
+    shapes = [(size, 1) for size in args.sizes] + [(256, planes) for planes in args.planes if planes > 1]
+    for size, planes in shapes:
+        case = make_case("camera", size, planes)
+        for path, variant in (("optimised", optimised), ("reference", "reference")):
+            if not budget.left():
+                return
+            config = _config("paper", variant, planes, steps=args.probe_steps, inner_steps=args.probe_inner)
+            row = {"path": path, "variant": variant, "size": size, "planes": planes, "preset": "paper"}
+            _guarded(rows, row, lambda c=case, cfg=config: probe_run(c, cfg, args.device, 0))
+
+
+def run_stack(args, report, budget, optimised: str) -> None:
+    if not budget.left():
+        return
+    rows = report.setdefault("stack", [])
+    case = make_case("camera", 256, 32)
+    row = {"path": "optimised", "variant": optimised, "size": 256, "planes": 32, "preset": "paper"}
+    _guarded(rows, row, lambda: full_run(case, _config("paper", optimised, 32), args.device, 0))
+
+
+def run_cpu_fast(args, report, budget) -> None:
+    from napari_selfdiff import DeblurConfig
+    from napari_selfdiff.demo import make_demo_case
+
+    if not budget.left():
+        return
+    demo = make_demo_case()
+    rows = report.setdefault("cpu_fast", [])
+    row = {"path": "optimised", "variant": OPTIMISED, "size": 128, "planes": 1, "preset": "fast"}
+    config = DeblurConfig.preset("fast")
+
+    def work() -> dict[str, Any]:
+        from napari_selfdiff.metrics import aligned_scores
+
+        scores = full_run((demo.sharp, demo.blurred, demo.psf), config, args.device, 0)
+        blurred = aligned_scores(demo.blurred, demo.sharp, max_shift=7, border=7)
+        return {**scores, "blurred_psnr": blurred.psnr, "blurred_ssim": blurred.ssim}
+
+    _guarded(rows, row, work)
+
+
+def summary_runs(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``speed_summary.json`` rows: every measured full run and every projection."""
+    device = report["environment"]["device"]
+    runs = []
+    for section in ("quality", "stack", "cpu_fast"):
+        for row in report.get(section, []):
+            if "error" not in row:
+                runs.append(
+                    {
+                        "device": device, "path": row["path"], "preset": row["preset"],
+                        "size": row["size"], "planes": row["planes"], "seconds": row["seconds"],
+                        "psnr": row["psnr"], "ssim": row["ssim"], "peak_mib": row["peak_mib"],
+                        "projected": False, "case": row.get("case", "camera"),
+                    }
+                )  # fmt: skip
+    for row in report.get("scaling", []):
+        if "error" not in row:
+            runs.append(
+                {
+                    "device": device, "path": row["path"], "preset": row["preset"], "size": row["size"],
+                    "planes": row["planes"], "seconds": row["projected_full_seconds"], "psnr": None,
+                    "peak_mib": row["peak_mib"], "projected": True,
+                    "iterations_per_s": row["iterations_per_s"],
+                }
+            )  # fmt: skip
+    return runs
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _table(title: str, columns: list[str], rows: list[dict[str, Any]], cells) -> list[str]:
+    """A markdown section: one row per run, failed runs with their error."""
+    lines = [f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| failed: {row['error'][:100]} |" + " |" * (len(columns) - 1))
+        else:
+            lines.append("| " + " | ".join(cells(row)) + " |")
+    return [*lines, ""]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    env = report["environment"]
+    lines = [
+        f"# Speed benchmark, protocol `{report['protocol']}`",
+        "",
+        f"Device: {env['device']}; torch {env['torch']}; command: `{report['command']}`.",
+        "",
+        "Peak memory includes the workspaces cuDNN tries while autotuning (`cudnn_benchmark`).",
+        "",
+    ]
+    probe = report["probe"]
+    lines += _table(
+        f"Execution options (paper preset, 256 x 256, probe of {probe['steps']} x {probe['inner']} "
+        "iterations)",
+        ["variant", "ms / iteration", "speed-up", "set-up s", "projected full run s", "peak MiB"],
+        report.get("variants", []),
+        lambda r: [
+            r["variant"],
+            f"{1000 * r['seconds_per_iteration']:.2f}",
+            _fmt(r.get("speedup"), ".2f"),
+            f"{r['setup_seconds']:.1f}",
+            f"{r['projected_full_seconds']:.1f}",
+            _fmt(r["peak_mib"], ".0f"),
+        ],
+    )
+    lines += [f"Optimised path: `{report.get('optimised_variant')}`.", ""]
+    lines += _table(
+        "Reference vs optimised, full paper preset (T = 30, S = 200), 256 x 256",
+        ["case", "path", "s / image", "it / s", "peak MiB", "PSNR", "SSIM", "MNC"],
+        report.get("quality", []),
+        lambda r: [
+            r["case"],
+            r["path"],
+            f"{r['seconds']:.1f}",
+            f"{r['iterations_per_s']:.0f}",
+            _fmt(r["peak_mib"], ".0f"),
+            f"{r['psnr']:.2f}",
+            f"{r['ssim']:.3f}",
+            f"{r['mnc']:.3f}",
+        ],
+    )
+    lines += [f"{key}: {value:.3f}  " for key, value in report.get("quality_delta", {}).items()] + [""]
+    lines += _table(
+        "Scaling (projected full paper-preset runs from timed probes)",
+        ["size", "planes", "path", "ms / iteration", "projected s", "peak MiB"],
+        report.get("scaling", []),
+        lambda r: [
+            str(r["size"]),
+            str(r["planes"]),
+            r["path"],
+            f"{1000 * r['seconds_per_iteration']:.2f}",
+            f"{r['projected_full_seconds']:.1f}",
+            _fmt(r["peak_mib"], ".0f"),
+        ],
+    )
+    lines += _table(
+        "Full runs of stacks and of the CPU preset",
+        ["size", "planes", "preset", "path", "s", "PSNR", "SSIM", "MNC", "blurred PSNR"],
+        report.get("stack", []) + report.get("cpu_fast", []),
+        lambda r: [
+            str(r["size"]),
+            str(r["planes"]),
+            r["preset"],
+            r["path"],
+            f"{r['seconds']:.1f}",
+            f"{r['psnr']:.2f}",
+            f"{r['ssim']:.3f}",
+            f"{r['mnc']:.3f}",
+            _fmt(r.get("blurred_psnr"), ".2f"),
+        ],
+    )
+    return "\n".join(lines)
+
+
+def quality_delta(report: dict[str, Any]) -> dict[str, float]:
+    """Mean PSNR/SSIM/seconds of the optimised path minus (or over) the reference, paired by case."""
+    rows = [r for r in report.get("quality", []) if "error" not in r]
+    pairs = [
+        (a, b)
+        for a in rows
+        for b in rows
+        if a["case"] == b["case"] and a["path"] == "optimised" and b["path"] == "reference"
+    ]
+    if not pairs:
+        return {}
+    return {
+        "psnr_difference_db (optimised - reference)": float(
+            np.mean([a["psnr"] - b["psnr"] for a, b in pairs])
+        ),
+        "ssim_difference": float(np.mean([a["ssim"] - b["ssim"] for a, b in pairs])),
+        "speedup (reference s / optimised s)": float(
+            np.mean([b["seconds"] / a["seconds"] for a, b in pairs])
+        ),
+    }
+
+
+def environment(device: str) -> dict[str, Any]:
+    import torch
+
+    import napari_selfdiff
+    from napari_selfdiff._device import describe_device, resolve_device
+
+    return {
+        "device": describe_device(resolve_device(device)),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "napari_selfdiff": napari_selfdiff.__version__,
+        "python": platform.python_version(),
+        "cpu_count": __import__("os").cpu_count(),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--out", default="docs/benchmarks")
+    parser.add_argument(
+        "--protocol", default=None, help="name of the output files (default: the device type)"
+    )
+    parser.add_argument(
+        "--sections", nargs="*", default=["variants", "quality", "scaling", "stack"],
+        choices=["variants", "quality", "scaling", "stack", "cpu-fast"],
+    )  # fmt: skip
+    parser.add_argument("--quality-cases", type=int, default=2)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[128, 256, 512, 1024])
+    parser.add_argument("--planes", type=int, nargs="*", default=[1, 8, 32])
+    parser.add_argument("--probe-steps", type=int, default=3)
+    parser.add_argument("--probe-inner", type=int, default=50)
+    parser.add_argument("--budget-s", type=float, default=3600.0)
+    args = parser.parse_args(argv)
+    budget = Budget(args.budget_s)
+    protocol = args.protocol or args.device.split(":")[0]
+    report: dict[str, Any] = {
+        "protocol": protocol,
+        "command": "python -m benchmarks.speed " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "environment": environment(args.device),
+        "probe": {"steps": args.probe_steps, "inner": args.probe_inner},
+        "full_iterations": FULL_ITERATIONS,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def write() -> None:
+        report["quality_delta"] = quality_delta(report)
+        (out / f"speed_{protocol}.json").write_text(json.dumps(report, indent=1))
+        (out / f"speed_{protocol}.md").write_text(markdown(report))
+        (out / "speed_summary.json").write_text(json.dumps({"runs": summary_runs(report)}, indent=1))
+
+    optimised = OPTIMISED
+    report["optimised_variant"] = f"{OPTIMISED}: {_compute(OPTIMISED)}"
+    if "variants" in args.sections:
+        run_variants(args, report, budget)
+        write()
+    for section, runner in (("scaling", run_scaling), ("quality", run_quality), ("stack", run_stack)):
+        if section in args.sections:
+            runner(args, report, budget, optimised)
+            write()
+    if "cpu-fast" in args.sections:
+        run_cpu_fast(args, report, budget)
+        write()
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""CUDA-only checks of the optimised execution path (skipped where PyTorch sees no GPU).
+
+CI has no GPU; these run on the lent H100 with ``python -m pytest tests/test_gpu.py``.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+import torch
+
+from napari_selfdiff import DeblurConfig, deblur
+from napari_selfdiff.config import ComputeConfig
+from napari_selfdiff.demo import make_demo_case
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _config(**compute: object) -> DeblurConfig:
+    # Short schedule that still crosses the kernel-freeze point (a second graph capture).
+    return DeblurConfig.preset("fast").replace(
+        compute=ComputeConfig(**{**ComputeConfig.reference().__dict__, **compute}),
+        **{
+            "schedule.steps": 3,
+            "schedule.inner_steps": 12,
+            "kernel_freeze_fraction": 0.34,
+            "progress_every": 6,
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def case():
+    return make_demo_case(size=64, kernel_size=9)
+
+
+def test_cuda_graph_replays_the_eager_iterations(case):
+    # cuDNN's backward kernels are not bitwise deterministic, so two eager runs already
+    # differ a little; the graph must stay within a small multiple of that floor.
+    eager = [deblur(case.blurred, 9, _config(fused_optimizer=True), device="cuda", seed=3) for _ in range(2)]
+    graph = deblur(case.blurred, 9, _config(fused_optimizer=True, cuda_graph=True), device="cuda", seed=3)
+    assert graph.extra["compute"]["cuda_graph"] is True
+    floor = np.abs(eager[1].image - eager[0].image).mean()
+    assert np.abs(graph.image - eager[0].image).mean() <= 5 * floor + 1e-4
+    assert np.abs(graph.psf - eager[0].psf).sum() <= 5 * np.abs(eager[1].psf - eager[0].psf).sum() + 1e-3
+
+
+def test_bfloat16_path_is_finite_and_close(case):
+    reference = deblur(case.blurred, 9, _config(), device="cuda", seed=1)
+    fast = deblur(case.blurred, 9, _config(precision="bfloat16", cuda_graph=True), device="cuda", seed=1)
+    assert np.isfinite(fast.image).all() and np.isfinite(fast.psf).all()
+    assert abs(float(fast.psf.sum()) - 1.0) < 1e-4
+    assert np.abs(fast.image - reference.image).mean() < 0.05
+
+
+def test_repeated_runs_do_not_grow_cuda_memory(case):
+    def run() -> None:
+        deblur(case.blurred, 9, DeblurConfig.preset("tiny"), device="cuda", seed=0)
+        gc.collect()
+        torch.cuda.synchronize()
+
+    run()
+    baseline = torch.cuda.memory_allocated()
+    for _ in range(10):
+        run()
+    assert torch.cuda.memory_allocated() - baseline < 1 << 20
