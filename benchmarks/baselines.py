@@ -116,12 +116,14 @@ def selfdeblur(
     *,
     iterations: int = 5000,
     widths: tuple[int, ...] = (64, 128, 256, 512, 1024),
+    attention_levels: int = 1,
     seed: int = 0,
     device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
     """SelfDeblur-style baseline (Ren et al., CVPR 2020) on this package's networks.
 
-    Same image U-Net as the paper preset, a fixed random code into the kernel generator (no
+    Same image U-Net as the paper preset (``widths``, ``attention_levels``; the benchmark's
+    ``selfdeblur-fast`` uses the fast preset's), a fixed random code into the kernel generator (no
     noise schedule, no feedback), Adam with lr 0.01 (image) and 1e-4 (kernel), a small
     perturbation (std 1e-3) of the fixed image input each iteration as in its public code,
     MSE loss for the first 1000 iterations and 1 - SSIM afterwards.
@@ -134,7 +136,7 @@ def selfdeblur(
     pad = kernel_size - 1
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        unet = UNet(1, widths, 1).to(torch_device)
+        unet = UNet(1, widths, attention_levels).to(torch_device)
         generator = KernelGenerator(kernel_size, 200, hidden=1000, depth=1).to(torch_device)
     network = plan.prepare_network(unet)
     rng = make_generator(seed, torch_device)

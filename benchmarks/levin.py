@@ -128,10 +128,25 @@ def _classic(case: Case, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarra
     return classic_blind_rl(case.blurred, case.kernel.shape[0], device=options["device"])
 
 
-def _selfdeblur(case: Case, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    from .baselines import selfdeblur
+def _selfdeblur(preset: str) -> Method:
+    """SelfDeblur-style baseline on the image network of a preset (the schedule's effect isolated)."""
 
-    return selfdeblur(case.blurred, case.kernel.shape[0], device=options["device"], seed=options["seed"])
+    def run(case: Case, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        from napari_selfdiff import DeblurConfig
+
+        from .baselines import selfdeblur
+
+        net = DeblurConfig.preset(preset).image_net
+        return selfdeblur(
+            case.blurred,
+            case.kernel.shape[0],
+            widths=net.widths,
+            attention_levels=net.attention_levels,
+            device=options["device"],
+            seed=options["seed"],
+        )
+
+    return run
 
 
 METHODS: dict[str, Method] = {
@@ -146,10 +161,18 @@ METHODS: dict[str, Method] = {
     "selfdiff-paper-kdiff3": _selfdiff("paper", **{"kernel_net.depth": 3}),
     "selfdiff-paper-kdiff5": _selfdiff("paper", **{"kernel_net.depth": 5}),
     "selfdiff-paper-T10": _selfdiff("paper", **{"schedule.steps": 10}),
-    "selfdeblur": _selfdeblur,
+    "selfdeblur": _selfdeblur("paper"),
+    "selfdeblur-fast": _selfdeblur("fast"),
 }
 PROTOCOLS = {
-    "cpu-fast": ["blurred", "rl-true-kernel", "wiener-true-kernel", "selfdiff-fast", "classic-blind"],
+    "cpu-fast": [
+        "blurred",
+        "rl-true-kernel",
+        "wiener-true-kernel",
+        "selfdiff-fast",
+        "classic-blind",
+        "selfdeblur-fast",
+    ],
     "gpu-full": list(METHODS),
 }
 

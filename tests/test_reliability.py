@@ -1,6 +1,7 @@
 """Adversarial inputs: every bad input gets a clear error; every good one a finite result."""
 
 import gc
+import itertools
 import resource
 
 import numpy as np
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from napari_selfdiff import DeblurConfig, InputError, deblur, deconvolve
 from napari_selfdiff.engine import solver as solver_module
 from napari_selfdiff.engine.memory import OutOfMemory, estimate_bytes
+from napari_selfdiff.engine.tiling import blend_tiles, tile_slices, tile_starts
 
 TINY = DeblurConfig.preset("tiny").replace(**{"schedule.steps": 2, "schedule.inner_steps": 2})
 HYPOTHESIS_EXAMPLES = 30
@@ -52,18 +54,26 @@ def test_4d_with_explicit_axes_works(rng):
     assert result.image.shape == image.shape and result.psf.shape == (2, 5, 5)
 
 
+PRECISIONS = ["float32", "bfloat16"]  # bfloat16 autocast runs on CPU too (the GPU path's numerics)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("scale", [1e-6, 1.0, 1e6])
-def test_extreme_intensity_ranges_stay_finite(rng, scale):
+def test_extreme_intensity_ranges_stay_finite(rng, scale, precision):
     image = rng.random((32, 32)) * scale
-    result = deblur(image, 5, TINY, device="cpu")
-    assert np.isfinite(result.image).all()
+    result = deblur(image, 5, TINY.replace(**{"compute.precision": precision}), device="cpu")
+    assert result.extra["compute"]["precision"] == precision
+    assert np.isfinite(result.image).all() and np.isfinite(result.psf).all()
+    assert abs(float(result.psf.sum()) - 1) < 1e-5
     assert abs(np.median(result.image) - np.median(image)) < 0.5 * scale
 
 
-def test_uint16_with_saturated_pixels(rng):
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_uint16_with_saturated_pixels(rng, precision):
     image = (rng.random((32, 32)) * 3000 + 100).astype(np.uint16)
     image[5, 5] = image[10, 20] = 65535
-    result = deblur(image, 5, TINY, device="cpu", keep_dtype=True)
+    config = TINY.replace(**{"compute.precision": precision})
+    result = deblur(image, 5, config, device="cpu", keep_dtype=True)
     assert result.image.dtype == np.uint16
     assert np.percentile(result.image, 50) < 5000  # hot pixels do not compress the contrast
 
@@ -145,3 +155,37 @@ def test_repeated_runs_do_not_grow_memory(rng):
     gc.collect()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert after - before < 50_000  # kB: peak RSS grows by less than 50 MB over 20 runs
+
+
+@pytest.mark.parametrize(
+    ("shape", "tile", "overlap"), [((70, 90), 32, 10), ((64, 64), 64, 8), ((50, 33), 24, 12)]
+)
+def test_tiles_cover_and_blend_back_exactly(rng, shape, tile, overlap):
+    image = rng.random((2, *shape))
+    slices = list(tile_slices(shape, tile, overlap))
+    covered = np.zeros(shape, dtype=int)
+    for rows, cols in slices:
+        covered[rows, cols] += 1
+    assert covered.min() >= 1
+    starts = tile_starts(shape[1], tile, overlap)
+    assert all(b - a <= tile - overlap for a, b in itertools.pairwise(starts))
+    blended = blend_tiles(image.shape, [((r, c), image[..., r, c]) for r, c in slices], overlap)
+    np.testing.assert_allclose(blended, image, atol=1e-12)
+
+
+def test_out_of_memory_retries_in_tiles_when_asked(monkeypatch, rng):
+    def small_device(shape, kernel_size, config, device):
+        if shape[-1] > 40:
+            raise OutOfMemory("not enough memory on cpu: this run needs about 9.0 GiB")
+
+    monkeypatch.setattr(solver_module, "check_memory", small_device)
+    image = rng.random((72, 72))
+    with pytest.raises(OutOfMemory, match="needs about"):
+        deblur(image, 5, TINY, device="cpu")
+    events = []
+    result = deblur(image, 5, TINY, device="cpu", on_out_of_memory="tile", progress=events.append)
+    assert result.extra["tiling"]["tile"] <= 40 and result.extra["tiling"]["overlap"] == 10
+    assert result.image.shape == image.shape and np.isfinite(result.image).all()
+    assert result.psf.shape == (5, 5) and abs(float(result.psf.sum()) - 1) < 1e-5
+    fractions = [event.fraction for event in events]
+    assert fractions == sorted(fractions) and fractions[0] > 0 and fractions[-1] == 1.0

@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     deblur.add_argument(
         "--print-config", action="store_true", help="print the resolved configuration as JSON and exit"
     )
+    deblur.add_argument(
+        "--tile-on-oom",
+        action="store_true",
+        help="if the image does not fit in device memory, retry in overlapping tiles sharing one PSF",
+    )
     _add_solver_options(deblur, None)
     _add_output_options(deblur)
 
@@ -263,6 +268,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
             seed=args.seed,
             axes=image.axes,
             keep_dtype=args.keep_dtype,
+            on_out_of_memory="tile" if args.tile_on_oom else "raise",
         )
     )
     provenance = {**result.metadata(), "input": str(args.input)}

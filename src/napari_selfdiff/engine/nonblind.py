@@ -145,7 +145,7 @@ def iter_deconvolve(
     if method == "selfdiff":
         config = config if config is not None else default_config(torch_device)
         estimates, _, history = yield from solve_planes(
-            planes, layout, kernel.shape[0], config, torch_device, seed,
+            planes, kernel.shape[0], config, torch_device, seed,
             start=start, cancel=cancel, truth=truth, fixed_psf=kernel,
         )  # fmt: skip
         parameters["config"] = config.to_dict()

@@ -35,11 +35,13 @@ drive this same loop, so progress and cancellation behave the same everywhere.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import gc
 import logging
 import threading
 import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -56,6 +58,7 @@ from .memory import OutOfMemory, estimate_bytes, out_of_memory_message
 from .nets import KernelGenerator, UNet
 from .results import Cancelled, DeblurResult, Progress, StepRecord
 from .schedule import reverse_sigmas
+from .tiling import blend_tiles, choose_tile, tile_slices
 
 __all__ = ["deblur", "default_config", "drive", "iter_deblur", "kernel_feedback", "solve_planes"]
 
@@ -271,6 +274,7 @@ def iter_deblur(
     nan_policy: NanPolicy = "raise",
     keep_dtype: bool = False,
     cancel: threading.Event | None = None,
+    on_out_of_memory: Literal["raise", "tile"] = "raise",
 ) -> Generator[Progress, None, DeblurResult]:
     """Blind deconvolution by self-diffusion, as a generator of :class:`Progress` events.
 
@@ -299,6 +303,11 @@ def iter_deblur(
         Return the image in the input's dtype (integers rounded and clipped) instead of float32.
     cancel : threading.Event, optional
         Set it to stop the run within one inner iteration; :class:`Cancelled` is raised.
+    on_out_of_memory : {"raise", "tile"}
+        When the run does not fit in device memory (estimated before starting, or a CUDA
+        out-of-memory error during it): raise :class:`OutOfMemory` with the estimate and
+        the options, or retry in overlapping tiles sharing one PSF (:mod:`.tiling`); the
+        result's ``extra["tiling"]`` then records the tile size and overlap.
 
     Yields
     ------
@@ -316,6 +325,8 @@ def iter_deblur(
     ------
     InputError
         The image, kernel size or ground truth break the contract (message says which).
+    OutOfMemory
+        The run does not fit in device memory and ``on_out_of_memory="raise"``.
     TypeError
         The image dtype is boolean, complex or not numeric.
     Cancelled
@@ -327,18 +338,38 @@ def iter_deblur(
     truth = check_ground_truth(ground_truth, layout)
     torch_device = resolve_device(device)
     config = config if config is not None else default_config(torch_device)
-    estimates, psfs, history = yield from solve_planes(
-        planes,
-        layout,
-        kernel_size,
-        config,
-        torch_device,
-        seed,
-        start=start,
-        cancel=cancel,
-        truth=truth,
-        true_psf=true_psf,
-    )
+    run = solve_planes(
+        planes, kernel_size, config, torch_device, seed,
+        start=start, cancel=cancel, truth=truth, true_psf=true_psf,
+    )  # fmt: skip
+    tiling: dict[str, int] | None = None
+    failure = None
+    try:
+        estimates, psfs, history = yield from run
+    except OutOfMemory as error:
+        if on_out_of_memory != "tile":
+            raise
+        failure = str(error)
+    if failure is not None:
+        # Outside the except clause, so the failed run's frames (and its device tensors)
+        # are no longer held by the traceback when the memory is handed back.
+        del run
+        gc.collect()
+        if torch_device.type == "cuda":
+            torch.cuda.empty_cache()
+        overlap = 2 * kernel_size
+        tile = min(layout.height, layout.width)
+        while True:  # smaller tiles until one fits (tile_for raises below four kernel sizes)
+            tile = tile_for(planes, kernel_size, config, torch_device, below=tile)
+            logger.warning("%s; retrying in %d x %d tiles overlapping by %d px", failure, tile, tile, overlap)
+            try:
+                estimates, psfs, history = yield from solve_tiled(
+                    planes, kernel_size, config, torch_device, seed, tile, overlap, start=start, cancel=cancel
+                )
+                break
+            except OutOfMemory as error:
+                failure = str(error)
+        tiling = {"tile": tile, "overlap": overlap}
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
         psf=psfs[0] if len(psfs) == 1 else np.stack(psfs),
@@ -351,6 +382,7 @@ def iter_deblur(
             "kernel_size": kernel_size,
             "axes": layout.axes,
             "compute": plan_execution(config.compute, torch_device).describe(),
+            "tiling": tiling,
         },
     )
 
@@ -381,7 +413,6 @@ def check_memory(
 
 def solve_planes(
     planes: np.ndarray,
-    layout: Layout,
     kernel_size: int,
     config: DeblurConfig,
     device: torch.device,
@@ -399,11 +430,7 @@ def solve_planes(
     map, networks and seed ``seed + group``. Returns the estimates (Z, C, H, W) in input
     intensities, the PSF of each group and the history.
     """
-    groups = (
-        [np.arange(planes.shape[0])]
-        if config.stack_mode == "shared"
-        else [np.array([i]) for i in range(planes.shape[0])]
-    )
+    groups = plane_groups(planes.shape[0], config)
     evaluate = _evaluator(truth, true_psf, kernel_size)
     kernel = None
     if fixed_psf is not None:
@@ -446,6 +473,95 @@ def solve_planes(
         estimates[members] = to_image(x)
         psfs.append(psf.cpu().numpy().astype(np.float32))
         history.extend(records)
+    return estimates, psfs, history
+
+
+def plane_groups(count: int, config: DeblurConfig) -> list[np.ndarray]:
+    """Indices of the planes solved together: all of them in shared mode, else one each."""
+    if config.stack_mode == "shared":
+        return [np.arange(count)]
+    return [np.array([i]) for i in range(count)]
+
+
+def tile_for(
+    planes: np.ndarray, kernel_size: int, config: DeblurConfig, device: torch.device, below: int
+) -> int:
+    """Largest tile side smaller than ``below`` whose solve fits.
+
+    On CUDA the budget is the free device memory with 10 % headroom; where free memory
+    cannot be read, half of what the whole image needed.
+    """
+    batch = planes.shape[0] if config.stack_mode == "shared" else 1
+    channels, height, width = planes.shape[1:]
+    if device.type == "cuda":
+        budget = 0.9 * torch.cuda.mem_get_info(device)[0]
+    else:
+        budget = 0.5 * estimate_bytes(batch, channels, height, width, kernel_size, config)
+
+    def fits(tile: int) -> bool:
+        return estimate_bytes(batch, channels, tile, tile, kernel_size, config) <= budget
+
+    try:
+        return choose_tile(below, kernel_size, fits)
+    except ValueError as error:
+        raise OutOfMemory(f"cannot tile this run: {error}") from None
+
+
+def solve_tiled(
+    planes: np.ndarray,
+    kernel_size: int,
+    config: DeblurConfig,
+    device: torch.device,
+    seed: int,
+    tile: int,
+    overlap: int,
+    *,
+    start: float,
+    cancel: threading.Event | None = None,
+) -> Generator[Progress, None, tuple[np.ndarray, list[np.ndarray], list[StepRecord]]]:
+    """Blind PSF on the centre tile of each group, then every tile non-blind, blended.
+
+    See :mod:`.tiling`. Progress events are renumbered so ``plane``/``n_planes`` count the
+    sub-runs (per group: one blind, then one per tile) and the fraction done stays right.
+    """
+    height, width = planes.shape[-2:]
+    groups = plane_groups(planes.shape[0], config)
+    slices = list(tile_slices((height, width), tile, overlap))
+    top, left = (height - min(tile, height)) // 2, (width - min(tile, width)) // 2
+    centre = (slice(top, top + tile), slice(left, left + tile))
+    total = len(groups) * (1 + len(slices))
+    estimates = np.empty_like(planes)
+    psfs: list[np.ndarray] = []
+    history: list[StepRecord] = []
+    counter = iter(range(total))
+
+    def renumbered(run: Generator[Progress, None, Any]) -> Generator[Progress, None, Any]:
+        index = next(counter)
+        with contextlib.closing(run):
+            while True:
+                try:
+                    event = next(run)
+                except StopIteration as stop:
+                    return stop.value
+                yield dataclasses.replace(event, plane=index, n_planes=total)
+
+    for group_index, members in enumerate(groups):
+        group = planes[members]
+        _, group_psfs, records = yield from renumbered(
+            solve_planes(group[..., centre[0], centre[1]], kernel_size, config, device,
+                         seed + group_index, start=start, cancel=cancel)
+        )  # fmt: skip
+        history.extend(records)
+        pieces = []
+        for rows, cols in slices:
+            tile_estimate, _, records = yield from renumbered(
+                solve_planes(group[..., rows, cols], kernel_size, config, device, seed + group_index,
+                             start=start, cancel=cancel, fixed_psf=group_psfs[0])
+            )  # fmt: skip
+            history.extend(records)
+            pieces.append(((rows, cols), tile_estimate))
+        estimates[members] = blend_tiles(group.shape, pieces, overlap)
+        psfs.append(group_psfs[0])
     return estimates, psfs, history
 
 
