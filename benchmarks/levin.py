@@ -412,7 +412,7 @@ def cmd_evolution(args: argparse.Namespace) -> None:
     steps = [h.step for h in result.history]
     wanted = [s for s in args.steps if s in snapshots] or steps[-1:]
     fig = plt.figure(figsize=(3 * len(wanted), 6.5))
-    grid = fig.add_gridspec(3, len(wanted), height_ratios=[1.4, 1, 0.6])
+    grid = fig.add_gridspec(3, len(wanted), height_ratios=[1.4, 1, 0.6], hspace=0.5)
     axis = fig.add_subplot(grid[0, :])
     axis.plot(steps, [h.psnr for h in result.history], "o-", color="tab:red", label="PSNR (dB)")
     twin = axis.twinx()
