@@ -164,3 +164,14 @@ def test_bad_kernel_sizes(small_case, kernel_size, match):
     _, blurred, _ = small_case
     with pytest.raises(InputError, match=match):
         deblur(blurred, kernel_size, TINY, device="cpu")
+
+
+def test_plateau_tolerance_ends_outer_steps_early(small_case):
+    _, blurred, _ = small_case
+    config = TINY.replace(**{"schedule.inner_steps": 12, "progress_every": 2})
+    full = deblur(blurred, 5, config, device="cpu", seed=0)
+    assert [h.iterations for h in full.history] == [12] * config.schedule.steps
+    # A tolerance near 1 declares a plateau at the first comparison (after 2 x 2 iterations).
+    early = deblur(blurred, 5, config.replace(**{"schedule.plateau_tolerance": 0.99}), device="cpu", seed=0)
+    assert [h.iterations for h in early.history] == [4] * config.schedule.steps
+    assert np.isfinite(early.image).all() and abs(float(early.psf.sum()) - 1) < 1e-5

@@ -63,6 +63,11 @@ class ScheduleConfig:
     kernel_noise_scale : float
         Ratio mu of the noise added to the kernel code to the image noise:
         ``z^_t = z_t + mu * sigma_t * eps``.
+    plateau_tolerance : float
+        Adaptive inner iterations: an outer step ends early once the loss fell by less
+        than this fraction over the last ``progress_every`` iterations (0: always S
+        iterations, as the paper). The loss is read at progress events anyway, so the
+        check costs no extra synchronisation.
     """
 
     steps: int = 30
@@ -70,6 +75,7 @@ class ScheduleConfig:
     beta_start: float = 1e-4
     beta_end: float = 2e-2
     kernel_noise_scale: float = 0.15
+    plateau_tolerance: float = 0.0
 
     def __post_init__(self) -> None:
         _require(_is_int(self.steps) and self.steps >= 1, "steps", self.steps, "an integer >= 1")
@@ -96,6 +102,12 @@ class ScheduleConfig:
             "kernel_noise_scale",
             self.kernel_noise_scale,
             "a finite number >= 0",
+        )
+        _require(
+            _is_number(self.plateau_tolerance) and 0 <= self.plateau_tolerance < 1,
+            "plateau_tolerance",
+            self.plateau_tolerance,
+            "a number in [0, 1)",
         )
 
 

@@ -61,6 +61,7 @@ class StepRecord:
     psnr: float | None = None
     ssim: float | None = None
     mnc: float | None = None
+    iterations: int = 0
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,7 @@ def _solve(
             generator.requires_grad_(False)
             kernel_buffer.copy_(kernel)
         inner = 0
+        previous = None
         while inner < n_inner:
             # No host synchronisation in here: the loss stays on the device until it is
             # reported, so the GPU queue never drains between iterations.
@@ -200,11 +201,24 @@ def _solve(
             with plan.backend_flags():
                 loss = runner.run(count, frozen, lambda: _check_cancel(cancel))
             inner += count
-            if inner != n_inner:
-                yield Progress(
-                    plane, n_planes, step, n_steps, inner, n_inner, float(loss),
-                    time.perf_counter() - start, float(sigma),
-                )  # fmt: skip
+            if inner == n_inner:
+                break
+            value = float(loss)
+            yield Progress(
+                plane,
+                n_planes,
+                step,
+                n_steps,
+                inner,
+                n_inner,
+                value,
+                time.perf_counter() - start,
+                float(sigma),
+            )
+            plateaued = previous is not None and previous - value < schedule.plateau_tolerance * previous
+            if schedule.plateau_tolerance > 0 and plateaued:
+                break  # adaptive inner iterations (off by default: the paper runs all S)
+            previous = value
         with torch.no_grad(), plan.backend_flags():
             # A copy: under CUDA graphs the network's output buffer is reused by the next call.
             x = estimate_image(x_hat).clone()
@@ -217,7 +231,15 @@ def _solve(
         psf = kernel.detach().cpu().numpy().astype(np.float32)
         scores = evaluate(preview, psf) if evaluate is not None else {}
         records.append(
-            StepRecord(plane, step, float(sigma), final_loss, time.perf_counter() - step_start, **scores)
+            StepRecord(
+                plane,
+                step,
+                float(sigma),
+                final_loss,
+                time.perf_counter() - step_start,
+                **scores,
+                iterations=inner,
+            )
         )
         yield Progress(
             plane, n_planes, step, n_steps, n_inner, n_inner, final_loss,
