@@ -67,7 +67,10 @@ class ScheduleConfig:
         Adaptive inner iterations: an outer step ends early once the loss fell by less
         than this fraction over the last ``progress_every`` iterations (0: always S
         iterations, as the paper). The loss is read at progress events anyway, so the
-        check costs no extra synchronisation.
+        check costs no extra synchronisation. Measured with the fast preset on two
+        synthetic 128 x 128 camera-shake cases (camera, astronaut): 0.002 saved 12 % of
+        the iterations and lost 0.16 and 0.41 dB, 0.005 saved 15 % and lost 0.29 and
+        0.35 dB; it is therefore off in every preset.
     """
 
     steps: int = 30
