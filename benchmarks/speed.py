@@ -32,8 +32,8 @@ figure comes from one machine state:
 
 Outputs under ``--out``: ``speed_<protocol>.json`` (everything, with the environment),
 ``speed_<protocol>.md`` (tables) and ``speed_summary.json`` (``{"runs": [...]}``, one row per
-measured or projected run). A ``--budget-s`` stops starting new runs once exceeded, so a
-run on a leased machine ends with its files written.
+measured or projected run, accumulated across devices). A ``--budget-s`` stops starting new
+runs once exceeded, so a run on a leased machine ends with its files written.
 """
 
 from __future__ import annotations
@@ -335,6 +335,18 @@ def summary_runs(report: dict[str, Any]) -> list[dict[str, Any]]:
     return runs
 
 
+def merged_runs(out: Path, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """This run's summary rows plus the rows of other devices already in ``speed_summary.json``.
+
+    The summary accumulates one set of rows per device (a CPU run does not erase the GPU's);
+    a new run on a device replaces that device's rows.
+    """
+    path = out / "speed_summary.json"
+    device = report["environment"]["device"]
+    earlier = json.loads(path.read_text())["runs"] if path.exists() else []
+    return [row for row in earlier if row["device"] != device] + summary_runs(report)
+
+
 def _fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -496,7 +508,7 @@ def main(argv: list[str] | None = None) -> None:
         report["quality_delta"] = quality_delta(report)
         (out / f"speed_{protocol}.json").write_text(json.dumps(report, indent=1))
         (out / f"speed_{protocol}.md").write_text(markdown(report))
-        (out / "speed_summary.json").write_text(json.dumps({"runs": summary_runs(report)}, indent=1))
+        (out / "speed_summary.json").write_text(json.dumps({"runs": merged_runs(out, report)}, indent=1))
 
     optimised = OPTIMISED
     report["optimised_variant"] = f"{OPTIMISED}: {_compute(OPTIMISED)}"

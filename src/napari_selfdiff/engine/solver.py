@@ -35,6 +35,7 @@ drive this same loop, so progress and cancellation behave the same everywhere.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import gc
 import logging
@@ -45,12 +46,13 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from torch import nn
 
 from .._checks import InputError, Layout, NanPolicy, check_kernel_size, from_planes, to_planes
 from .._device import describe_device, make_generator, resolve_device
 from ..config import DeblurConfig
 from ..metrics import aligned_scores, mnc
-from .compute import IterationRunner, plan_execution
+from .compute import ExecutionPlan, IterationRunner, plan_execution
 from .forward import blur_valid, crop_center
 from .intensity import IntensityMap, to_dtype
 from .losses import data_fidelity, kernel_sparsity
@@ -112,51 +114,101 @@ def _build_networks(
     return unet.to(device), generator
 
 
+class _Ensemble:
+    """P independent copies of a network evaluated in one batched call.
+
+    One copy is called directly (the layout and compilation options apply). Several are
+    stacked with :func:`torch.func.stack_module_state` and evaluated with
+    :func:`torch.vmap` over :func:`torch.func.functional_call`, so P planes cost one pass
+    of batched kernels instead of P passes. Adam is elementwise, so one Adam over the
+    stacked parameters is exactly P independent Adams, and the summed loss gives each
+    copy only its own gradient.
+    """
+
+    def __init__(self, modules: list[nn.Module], plan: ExecutionPlan) -> None:
+        self.plan = plan
+        if len(modules) == 1:
+            self.single: Callable[[torch.Tensor], torch.Tensor] | None = plan.prepare_network(modules[0])
+            self.parameters = list(modules[0].parameters())
+            return
+        self.single = None
+        params, buffers = torch.func.stack_module_state(modules)
+        base = copy.deepcopy(modules[0]).to("meta")
+
+        def one(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+            return torch.func.functional_call(base, (p, b), (x,))
+
+        self.state = (params, buffers)
+        self.batched = torch.vmap(one)
+        self.parameters = list(params.values())
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Evaluate copy p on ``inputs[p]``; inputs and outputs carry a leading P axis."""
+        if self.single is not None:
+            return self.single(self.plan.prepare_input(inputs[0]))[None]
+        return self.batched(*self.state, inputs)
+
+    def requires_grad_(self, requires_grad: bool) -> None:
+        for parameter in self.parameters:
+            parameter.requires_grad_(requires_grad)
+
+
 def _solve(
-    y: torch.Tensor,
+    ys: list[torch.Tensor],
     kernel_size: int,
     config: DeblurConfig,
-    seed: int,
+    seeds: list[int],
     *,
-    plane: int,
+    first_plane: int,
     n_planes: int,
     start: float,
     cancel: threading.Event | None,
-    to_image: Callable[[torch.Tensor], np.ndarray],
-    evaluate: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None,
+    to_images: list[Callable[[torch.Tensor], np.ndarray]],
+    evaluates: list[Callable[[np.ndarray, np.ndarray], dict[str, float]] | None],
     fixed_kernel: torch.Tensor | None = None,
 ) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, list[StepRecord]]]:
-    """Run the self-diffusion loop on one normalised observation ``y`` (B, C, H, W).
+    """Run the self-diffusion loop on P independent normalised observations at once.
 
-    With ``fixed_kernel`` the operator is known and only the image network is trained:
-    the original (non-blind) self-diffusion of Luo et al.
+    Each ``ys[p]`` (B, C, H, W) gets its own networks, noise stream and Adam state, seeded
+    ``seeds[p]``; P = 1 is the plain run. With ``fixed_kernel`` the operator is known and
+    only the image network is trained: the original (non-blind) self-diffusion of Luo
+    et al. Returns the estimates (P, B, C, H, W), the kernels (P, K, K) and the history
+    (``plane`` = ``first_plane + p``).
     """
+    y = torch.stack(ys)
     device = y.device
-    batch, channels, height, width = y.shape
+    problems, batch, channels, height, width = y.shape
     pad = kernel_size - 1
     schedule = config.schedule
     plan = plan_execution(config.compute, device)
-    unet, generator = _build_networks(config, channels, kernel_size, seed, device, fixed_kernel is None)
-    network = plan.prepare_network(unet)
-    groups = [{"params": unet.parameters(), "lr": config.lr}]
+    blind = fixed_kernel is None
+    built = [_build_networks(config, channels, kernel_size, seed, device, blind) for seed in seeds]
+    network = _Ensemble([unet for unet, _ in built], plan)
+    generator = _Ensemble([gen for _, gen in built], plan) if blind else None
+    groups = [{"params": network.parameters, "lr": config.lr}]
     if generator is not None:
-        groups.append({"params": generator.parameters(), "lr": config.kernel_lr})
+        groups.append({"params": generator.parameters, "lr": config.kernel_lr})
     optimiser = plan.optimiser(groups)
-    rng = make_generator(seed, device)
-    x = torch.randn((batch, channels, height + pad, width + pad), generator=rng, device=device)
-    z = torch.randn(kernel_size * kernel_size, generator=rng, device=device)
+    rngs = [make_generator(seed, device) for seed in seeds]
+
+    def draw(shape: tuple[int, ...]) -> torch.Tensor:
+        # One draw per problem from its own stream: P = 1 reproduces the plain run exactly.
+        return torch.stack([torch.randn(shape, generator=rng, device=device) for rng in rngs])
+
+    x = draw((batch, channels, height + pad, width + pad))
+    z = draw((kernel_size * kernel_size,))
     standard = config.kernel_net.mode == "standard" or generator is None
     sigmas = reverse_sigmas(schedule.steps, schedule.beta_start, schedule.beta_end)
     n_steps, n_inner = schedule.steps, schedule.inner_steps
     frozen_from = n_steps - round(config.kernel_freeze_fraction * n_steps)
     records: list[StepRecord] = []
-    kernel = fixed_kernel
+    kernel = None if fixed_kernel is None else fixed_kernel.expand(problems, -1, -1)
 
     # Every input of an inner iteration lives in a buffer at a fixed address, refilled at
     # each outer step, so a captured CUDA graph of the iteration reads the new values.
-    x_hat = plan.prepare_input(torch.empty_like(x))
+    x_hat = torch.empty_like(x)
     z_hat = torch.empty_like(z)
-    kernel_buffer = torch.zeros((kernel_size, kernel_size), device=device)
+    kernel_buffer = torch.zeros((problems, kernel_size, kernel_size), device=device)
     if kernel is not None:
         kernel_buffer.copy_(kernel)
 
@@ -165,12 +217,16 @@ def _solve(
         with plan.autocast():
             return network(network_input).float()
 
+    def data_term(estimate: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+        prediction = torch.stack([blur_valid(estimate[p], kernels[p]) for p in range(problems)])
+        return data_fidelity(prediction, y, config.gradient_weight)
+
     def compute_loss(frozen: bool) -> torch.Tensor:
-        estimate = estimate_image(x_hat)
-        kernel = kernel_buffer if frozen else generator(z_hat)
-        loss = data_fidelity(blur_valid(estimate, kernel), y, config.gradient_weight)
+        # The sum over problems: each copy's parameters receive only their own gradient.
+        kernels = kernel_buffer if frozen else generator(z_hat)
+        loss = data_term(estimate_image(x_hat), kernels)
         if config.kernel_sparsity > 0 and not frozen:
-            loss = loss + config.kernel_sparsity * kernel_sparsity(kernel, config.sparsity_p)
+            loss = loss + config.kernel_sparsity * kernel_sparsity(kernels, config.sparsity_p)
         return loss
 
     runner = IterationRunner(plan, optimiser, compute_loss)
@@ -178,16 +234,11 @@ def _solve(
     for index, sigma in enumerate(sigmas):
         step_start = time.perf_counter()
         step = index + 1
-        x_hat.copy_(x + float(sigma) * torch.randn(x.shape, generator=rng, device=device))
+        x_hat.copy_(x + float(sigma) * draw(x.shape[1:]))
         if standard:
             z_hat.copy_(z)  # SelfDeblur-style fixed code
         else:
-            z_hat.copy_(
-                z
-                + schedule.kernel_noise_scale
-                * float(sigma)
-                * torch.randn(z.shape, generator=rng, device=device)
-            )
+            z_hat.copy_(z + schedule.kernel_noise_scale * float(sigma) * draw(z.shape[1:]))
         frozen = generator is None or (index >= frozen_from and kernel is not None)
         if frozen and generator is not None:
             generator.requires_grad_(False)
@@ -205,47 +256,38 @@ def _solve(
                 break
             value = float(loss)
             yield Progress(
-                plane,
-                n_planes,
-                step,
-                n_steps,
-                inner,
-                n_inner,
-                value,
-                time.perf_counter() - start,
-                float(sigma),
-            )
+                first_plane, n_planes, step, n_steps, inner, n_inner, value,
+                time.perf_counter() - start, float(sigma),
+            )  # fmt: skip
             plateaued = previous is not None and previous - value < schedule.plateau_tolerance * previous
             if schedule.plateau_tolerance > 0 and plateaued:
                 break  # adaptive inner iterations (off by default: the paper runs all S)
             previous = value
         with torch.no_grad(), plan.backend_flags():
-            # A copy: under CUDA graphs the network's output buffer is reused by the next call.
+            # A copy: under torch.compile's "reduce-overhead" graphs the output buffer is reused.
             x = estimate_image(x_hat).clone()
             if not frozen:
                 kernel = generator(z_hat)
-            final_loss = float(data_fidelity(blur_valid(x, kernel), y, config.gradient_weight))
+            final_losses = [float(data_fidelity(blur_valid(x[p], kernel[p]), y[p], config.gradient_weight))
+                            for p in range(problems)]  # fmt: skip
         if not standard:
-            z = kernel_feedback(kernel)
-        preview = to_image(crop_center(x, (height, width)))
-        psf = kernel.detach().cpu().numpy().astype(np.float32)
-        scores = evaluate(preview, psf) if evaluate is not None else {}
-        records.append(
-            StepRecord(
-                plane,
-                step,
-                float(sigma),
-                final_loss,
-                time.perf_counter() - step_start,
-                **scores,
-                iterations=inner,
+            z = torch.stack([kernel_feedback(k) for k in kernel])
+        for p in range(problems):
+            preview = to_images[p](crop_center(x[p], (height, width)))
+            psf = kernel[p].detach().cpu().numpy().astype(np.float32)
+            scores = evaluates[p](preview, psf) if evaluates[p] is not None else {}
+            elapsed = time.perf_counter() - step_start
+            records.append(
+                StepRecord(
+                    first_plane + p, step, float(sigma), final_losses[p], elapsed, **scores, iterations=inner
+                )
             )
-        )
-        yield Progress(
-            plane, n_planes, step, n_steps, n_inner, n_inner, final_loss,
-            time.perf_counter() - start, float(sigma), image=_planes_to_image(preview[0]), psf=psf,
-            psnr=scores.get("psnr"), ssim=scores.get("ssim"),
-        )  # fmt: skip
+            yield Progress(
+                first_plane + p, n_planes, step, n_steps, n_inner, n_inner, final_losses[p],
+                time.perf_counter() - start, float(sigma), image=_planes_to_image(preview[0]), psf=psf,
+                psnr=scores.get("psnr"), ssim=scores.get("ssim"),
+            )  # fmt: skip
+    records.sort(key=lambda record: record.plane)  # stable: plane by plane, steps in order
     return crop_center(x, (height, width)), kernel.detach(), records
 
 
@@ -460,42 +502,79 @@ def solve_planes(
     estimates = np.empty_like(planes)
     psfs: list[np.ndarray] = []
     history: list[StepRecord] = []
-    check_memory(planes[groups[0]].shape, kernel_size, config, device)
-    for group_index, members in enumerate(groups):
-        mapping = IntensityMap.fit(planes[members])
-        y = torch.as_tensor(mapping.forward(planes[members]), dtype=torch.float32, device=device)
-
-        def to_image(x: torch.Tensor, mapping: IntensityMap = mapping) -> np.ndarray:
-            return mapping.inverse(x.detach().cpu().numpy().astype(np.float64))
-
-        scorer = None
-        if evaluate is not None:
-            group_truth = truth[members] if truth is not None else None
-
-            def scorer(est: np.ndarray, psf: np.ndarray, group_truth: Any = group_truth) -> dict[str, float]:
-                return evaluate(est, psf, group_truth)
-
+    together = planes_per_batch(len(groups), planes[groups[0]].shape, kernel_size, config, device)
+    for first_group in range(0, len(groups), together):
+        batch = groups[first_group : first_group + together]
+        mappings = [IntensityMap.fit(planes[members]) for members in batch]
+        ys = [
+            torch.as_tensor(mapping.forward(planes[members]), dtype=torch.float32, device=device)
+            for mapping, members in zip(mappings, batch, strict=True)
+        ]
+        to_images = [_image_converter(mapping) for mapping in mappings]
+        evaluates = [
+            None if evaluate is None else _group_scorer(evaluate, None if truth is None else truth[members])
+            for members in batch
+        ]
         try:
-            x, psf, records = yield from _solve(
-                y,
+            x, kernels, records = yield from _solve(
+                ys,
                 kernel_size,
                 config,
-                seed + group_index,
-                plane=group_index,
+                [seed + first_group + p for p in range(len(batch))],
+                first_plane=first_group,
                 n_planes=len(groups),
                 start=start,
                 cancel=cancel,
-                to_image=to_image,
-                evaluate=scorer,
+                to_images=to_images,
+                evaluates=evaluates,
                 fixed_kernel=kernel,
             )
         except torch.OutOfMemoryError as error:
-            needed = estimate_bytes(*y.shape, kernel_size, config)
+            needed = estimate_bytes(len(batch) * ys[0].shape[0], *ys[0].shape[1:], kernel_size, config)
             raise OutOfMemory(out_of_memory_message(needed, None, str(device))) from error
-        estimates[members] = to_image(x)
-        psfs.append(psf.cpu().numpy().astype(np.float32))
+        for p, members in enumerate(batch):
+            estimates[members] = to_images[p](x[p])
+            psfs.append(kernels[p].cpu().numpy().astype(np.float32))
         history.extend(records)
     return estimates, psfs, history
+
+
+def planes_per_batch(
+    n_groups: int, group_shape: tuple[int, ...], kernel_size: int, config: DeblurConfig, device: torch.device
+) -> int:
+    """How many plane groups to solve together.
+
+    ``config.compute.batch_planes`` (at most the number of groups), halved until a batch
+    fits in free CUDA memory; then the memory check of one batch, which raises
+    :class:`OutOfMemory` if even a single group does not fit.
+    """
+    together = min(config.compute.batch_planes, n_groups)
+    batch, *rest = group_shape
+    if device.type == "cuda":
+        free = torch.cuda.mem_get_info(device)[0]
+        while together > 1 and estimate_bytes(together * batch, *rest, kernel_size, config) > free:
+            together //= 2
+    check_memory((together * batch, *rest), kernel_size, config, device)
+    return together
+
+
+def _image_converter(mapping: IntensityMap) -> Callable[[torch.Tensor], np.ndarray]:
+    """Normalised tensor -> array in the input's intensities."""
+
+    def to_image(x: torch.Tensor) -> np.ndarray:
+        return mapping.inverse(x.detach().cpu().numpy().astype(np.float64))
+
+    return to_image
+
+
+def _group_scorer(
+    evaluate: Callable[[np.ndarray, np.ndarray, np.ndarray | None], dict[str, float]],
+    group_truth: np.ndarray | None,
+) -> Callable[[np.ndarray, np.ndarray], dict[str, float]]:
+    def scorer(estimate: np.ndarray, psf: np.ndarray) -> dict[str, float]:
+        return evaluate(estimate, psf, group_truth)
+
+    return scorer
 
 
 def plane_groups(count: int, config: DeblurConfig) -> list[np.ndarray]:
