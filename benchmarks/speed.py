@@ -3,9 +3,9 @@
 Usage (from the repository root; ``PYTHONPATH=src`` where the package is not installed)::
 
     python -m benchmarks.speed --device cuda --out docs/benchmarks
-    python -m benchmarks.speed --device cpu --sections cpu-fast --out docs/benchmarks
+    python -m benchmarks.speed --device cpu --sections batching cpu-fast --preset fast --sizes 64 128
 
-Sections, run in the order variants, scaling, quality, stack, within one process so every
+Sections, run in the order variants, scaling, quality, stack, batching, within one process so every
 figure comes from one machine state:
 
 ``variants``
@@ -27,6 +27,10 @@ figure comes from one machine state:
 ``stack``
     One full optimised run of a 32-plane 256 x 256 stack in shared-PSF mode (the issue's
     target: under two minutes on one H100), with its PSNR.
+``batching``
+    A per-plane stack of ``--batch-planes`` planes at each ``--sizes`` side, solved plane by
+    plane and all planes at once (``compute.batch_planes``), with ``--preset``, timed over a
+    probe schedule.
 ``cpu-fast``
     The "fast" preset on the 128 x 128 demo-sized case, full run, on the CPU threads.
 
@@ -286,6 +290,35 @@ def run_stack(args, report, budget, optimised: str) -> None:
     _guarded(rows, row, lambda: full_run(case, _config("paper", optimised, 32), args.device, 0))
 
 
+def run_batching(args, report, budget, optimised: str) -> None:
+    """A per-plane stack solved plane by plane and ``--batch-planes`` planes at a time."""
+    from napari_selfdiff import DeblurConfig, deblur
+
+    rows = report.setdefault("batching", [])
+    for size in args.sizes:
+        case = make_case("camera", size, args.batch_planes)
+        for together in (1, args.batch_planes):
+            if not budget.left():
+                return
+            config = DeblurConfig.preset(args.preset).replace(
+                **{
+                    "schedule.steps": args.probe_steps,
+                    "schedule.inner_steps": args.probe_inner,
+                    "compute.batch_planes": together,
+                }
+            )
+
+            def work(config=config, case=case) -> dict[str, Any]:
+                _synchronise(args.device)
+                start = time.perf_counter()
+                deblur(case[1], case[2].shape[0], config, device=args.device, seed=0)
+                _synchronise(args.device)
+                return {"seconds": time.perf_counter() - start}
+
+            row = {"size": size, "planes": args.batch_planes, "batch_planes": together, "preset": args.preset}
+            _guarded(rows, row, work)
+
+
 def run_cpu_fast(args, report, budget) -> None:
     from napari_selfdiff import DeblurConfig
     from napari_selfdiff.demo import make_demo_case
@@ -418,6 +451,19 @@ def markdown(report: dict[str, Any]) -> str:
         ],
     )
     lines += _table(
+        f"Per-plane stacks, plane by plane vs batched (probe of {probe['steps']} x {probe['inner']} "
+        "iterations per plane)",
+        ["size", "planes", "preset", "planes per batch", "s"],
+        report.get("batching", []),
+        lambda r: [
+            str(r["size"]),
+            str(r["planes"]),
+            r["preset"],
+            str(r["batch_planes"]),
+            f"{r['seconds']:.1f}",
+        ],
+    )
+    lines += _table(
         "Full runs of stacks and of the CPU preset",
         ["size", "planes", "preset", "path", "s", "PSNR", "SSIM", "MNC", "blurred PSNR"],
         report.get("stack", []) + report.get("cpu_fast", []),
@@ -483,13 +529,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--sections", nargs="*", default=["variants", "quality", "scaling", "stack"],
-        choices=["variants", "quality", "scaling", "stack", "cpu-fast"],
+        choices=["variants", "quality", "scaling", "stack", "batching", "cpu-fast"],
     )  # fmt: skip
     parser.add_argument("--quality-cases", type=int, default=2)
     parser.add_argument("--sizes", type=int, nargs="*", default=[128, 256, 512, 1024])
     parser.add_argument("--planes", type=int, nargs="*", default=[1, 8, 32])
     parser.add_argument("--probe-steps", type=int, default=3)
     parser.add_argument("--probe-inner", type=int, default=50)
+    parser.add_argument("--preset", default="paper", help="preset of the batching section")
+    parser.add_argument("--batch-planes", type=int, default=8, help="stack depth of the batching section")
     parser.add_argument("--budget-s", type=float, default=3600.0)
     args = parser.parse_args(argv)
     budget = Budget(args.budget_s)
@@ -515,7 +563,13 @@ def main(argv: list[str] | None = None) -> None:
     if "variants" in args.sections:
         run_variants(args, report, budget)
         write()
-    for section, runner in (("scaling", run_scaling), ("quality", run_quality), ("stack", run_stack)):
+    sections = (
+        ("scaling", run_scaling),
+        ("quality", run_quality),
+        ("stack", run_stack),
+        ("batching", run_batching),
+    )
+    for section, runner in sections:
         if section in args.sections:
             runner(args, report, budget, optimised)
             write()
