@@ -385,7 +385,9 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def _table(title: str, columns: list[str], rows: list[dict[str, Any]], cells) -> list[str]:
-    """A markdown section: one row per run, failed runs with their error."""
+    """A markdown section: one row per run, failed runs with their error (none: no section)."""
+    if not rows:
+        return []
     lines = [f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         if "error" in row:
@@ -420,7 +422,8 @@ def markdown(report: dict[str, Any]) -> str:
             _fmt(r["peak_mib"], ".0f"),
         ],
     )
-    lines += [f"Optimised path: `{report.get('optimised_variant')}`.", ""]
+    if report.get("variants"):
+        lines += [f"Optimised path: `{report.get('optimised_variant')}`.", ""]
     lines += _table(
         "Reference vs optimised, full paper preset (T = 30, S = 200), 256 x 256",
         ["case", "path", "s / image", "it / s", "peak MiB", "PSNR", "SSIM", "MNC"],
@@ -436,7 +439,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"{r['mnc']:.3f}",
         ],
     )
-    lines += [f"{key}: {value:.3f}  " for key, value in report.get("quality_delta", {}).items()] + [""]
+    if report.get("quality_delta"):
+        lines += [f"{key}: {value:.3f}  " for key, value in report["quality_delta"].items()] + [""]
     lines += _table(
         "Scaling (projected full paper-preset runs from timed probes)",
         ["size", "planes", "path", "ms / iteration", "projected s", "peak MiB"],
