@@ -52,7 +52,7 @@ from .._checks import InputError, Layout, NanPolicy, check_kernel_size, from_pla
 from .._device import describe_device, make_generator, resolve_device
 from ..config import DeblurConfig
 from ..metrics import aligned_scores, mnc
-from .compute import ExecutionPlan, IterationRunner, plan_execution
+from .compute import IterationRunner, plan_execution
 from .forward import blur_valid, crop_center
 from .intensity import IntensityMap, to_dtype
 from .losses import data_fidelity, kernel_sparsity
@@ -117,18 +117,21 @@ def _build_networks(
 class _Ensemble:
     """P independent copies of a network evaluated in one batched call.
 
-    One copy is called directly (the layout and compilation options apply). Several are
-    stacked with :func:`torch.func.stack_module_state` and evaluated with
-    :func:`torch.vmap` over :func:`torch.func.functional_call`, so P planes cost one pass
-    of batched kernels instead of P passes. Adam is elementwise, so one Adam over the
-    stacked parameters is exactly P independent Adams, and the summed loss gives each
-    copy only its own gradient.
+    One copy is called directly, after ``prepare`` (the execution plan's layout and
+    compilation, for the image network). Several are stacked with
+    :func:`torch.func.stack_module_state` and evaluated with :func:`torch.vmap` over
+    :func:`torch.func.functional_call`, so P planes cost one pass of batched kernels
+    instead of P passes. Adam is elementwise, so one Adam over the stacked parameters is
+    exactly P independent Adams, and the summed loss gives each copy only its own gradient.
     """
 
-    def __init__(self, modules: list[nn.Module], plan: ExecutionPlan) -> None:
-        self.plan = plan
+    def __init__(
+        self,
+        modules: list[nn.Module],
+        prepare: Callable[[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = lambda module: module,
+    ) -> None:
         if len(modules) == 1:
-            self.single: Callable[[torch.Tensor], torch.Tensor] | None = plan.prepare_network(modules[0])
+            self.single: Callable[[torch.Tensor], torch.Tensor] | None = prepare(modules[0])
             self.parameters = list(modules[0].parameters())
             return
         self.single = None
@@ -145,7 +148,7 @@ class _Ensemble:
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
         """Evaluate copy p on ``inputs[p]``; inputs and outputs carry a leading P axis."""
         if self.single is not None:
-            return self.single(self.plan.prepare_input(inputs[0]))[None]
+            return self.single(inputs[0])[None]
         return self.batched(*self.state, inputs)
 
     def requires_grad_(self, requires_grad: bool) -> None:
@@ -183,8 +186,8 @@ def _solve(
     plan = plan_execution(config.compute, device)
     blind = fixed_kernel is None
     built = [_build_networks(config, channels, kernel_size, seed, device, blind) for seed in seeds]
-    network = _Ensemble([unet for unet, _ in built], plan)
-    generator = _Ensemble([gen for _, gen in built], plan) if blind else None
+    network = _Ensemble([unet for unet, _ in built], plan.prepare_network)
+    generator = _Ensemble([gen for _, gen in built]) if blind else None
     groups = [{"params": network.parameters, "lr": config.lr}]
     if generator is not None:
         groups.append({"params": generator.parameters, "lr": config.kernel_lr})
@@ -206,7 +209,8 @@ def _solve(
 
     # Every input of an inner iteration lives in a buffer at a fixed address, refilled at
     # each outer step, so a captured CUDA graph of the iteration reads the new values.
-    x_hat = torch.empty_like(x)
+    # A single problem's input buffer is laid out once for the network (channels-last).
+    x_hat = plan.prepare_input(torch.empty_like(x[0]))[None] if problems == 1 else torch.empty_like(x)
     z_hat = torch.empty_like(z)
     kernel_buffer = torch.zeros((problems, kernel_size, kernel_size), device=device)
     if kernel is not None:
