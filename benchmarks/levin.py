@@ -149,6 +149,17 @@ def _selfdeblur(preset: str) -> Method:
     return run
 
 
+def _ablations(preset: str, other_steps: int) -> dict[str, Method]:
+    """The paper's ablation on a preset: the "standard" kernel generator (fixed random code,
+    no kernel diffusion), k-diff depths 2, 3 and 5 (the preset has 1) and another number of
+    outer steps T (the paper compares T = 10 with its 30; the fast preset has 10, so 30)."""
+    return {
+        f"selfdiff-{preset}-standard": _selfdiff(preset, **{"kernel_net.mode": "standard"}),
+        **{f"selfdiff-{preset}-kdiff{d}": _selfdiff(preset, **{"kernel_net.depth": d}) for d in (2, 3, 5)},
+        f"selfdiff-{preset}-T{other_steps}": _selfdiff(preset, **{"schedule.steps": other_steps}),
+    }
+
+
 METHODS: dict[str, Method] = {
     "blurred": lambda case, options: (case.blurred, None),
     "rl-true-kernel": _nonblind("richardson_lucy"),
@@ -156,11 +167,8 @@ METHODS: dict[str, Method] = {
     "classic-blind": _classic,
     "selfdiff-fast": _selfdiff("fast"),
     "selfdiff-paper": _selfdiff("paper"),
-    "selfdiff-paper-standard": _selfdiff("paper", **{"kernel_net.mode": "standard"}),
-    "selfdiff-paper-kdiff2": _selfdiff("paper", **{"kernel_net.depth": 2}),
-    "selfdiff-paper-kdiff3": _selfdiff("paper", **{"kernel_net.depth": 3}),
-    "selfdiff-paper-kdiff5": _selfdiff("paper", **{"kernel_net.depth": 5}),
-    "selfdiff-paper-T10": _selfdiff("paper", **{"schedule.steps": 10}),
+    **_ablations("paper", other_steps=10),
+    **_ablations("fast", other_steps=30),
     "selfdeblur": _selfdeblur("paper"),
     "selfdeblur-fast": _selfdeblur("fast"),
 }
@@ -172,6 +180,7 @@ PROTOCOLS = {
         "selfdiff-fast",
         "classic-blind",
         "selfdeblur-fast",
+        *_ablations("fast", other_steps=30),
     ],
     "gpu-full": list(METHODS),
 }
