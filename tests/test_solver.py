@@ -177,6 +177,34 @@ def test_plateau_tolerance_ends_outer_steps_early(small_case):
     assert np.isfinite(early.image).all() and abs(float(early.psf.sum()) - 1) < 1e-5
 
 
+def test_coarse_start_solves_half_resolution_then_full(small_case, monkeypatch):
+    # The first round(0.5 * 8) = 4 outer steps must train on the 24 x 24 problem (kernel
+    # 5 x 5: extended 28 x 28), the rest on the 48 x 48 one (extended 54 x 54), and the
+    # run must still deblur and find the kernel.
+    import napari_selfdiff.engine.solver as solver
+
+    sharp, blurred, psf = small_case
+    seen: list[tuple[int, int]] = []
+
+    class RecordingUNet(solver.UNet):
+        def forward(self, x):
+            seen.append(tuple(x.shape[-2:]))
+            return super().forward(x)
+
+    monkeypatch.setattr(solver, "UNet", RecordingUNet)
+    config = SMALL.replace(**{"schedule.coarse_fraction": 0.5})
+    steps: list[tuple[int, tuple[int, ...]]] = []
+    run = iter_deblur(blurred, 7, config, device="cpu", seed=0, ground_truth=sharp)
+    result = solver.drive(run, lambda e: e.image is None or steps.append((e.step, e.image.shape)))
+    per_step = config.schedule.inner_steps + 1  # S iterations and the estimate's forward pass
+    assert seen[: 4 * per_step] == [(28, 28)] * (4 * per_step)
+    assert set(seen[4 * per_step :]) == {(54, 54)}
+    assert steps == [(t, (48, 48)) for t in range(1, 9)]  # previews at full size throughout
+    before = aligned_scores(blurred, sharp, max_shift=3).psnr
+    assert aligned_scores(result.image, sharp, max_shift=3).psnr > before + 1.0
+    assert mnc(result.psf, psf) > 0.5 and result.psf.shape == (7, 7)
+
+
 def test_batched_planes_match_plane_by_plane_runs(small_case):
     # Batched planes use grouped convolutions, so rounding differs at ~1e-7; Adam then
     # amplifies it over many iterations. A short run must agree to rounding: a mix-up of

@@ -58,6 +58,7 @@ from .intensity import IntensityMap, to_dtype
 from .losses import data_fidelity, kernel_sparsity
 from .memory import OutOfMemory, estimate_bytes, out_of_memory_message
 from .nets import KernelGenerator, UNet
+from .pyramid import coarse_level, fine_level
 from .results import Cancelled, DeblurResult, Progress, StepRecord
 from .schedule import reverse_sigmas
 from .tiling import blend_tiles, choose_tile, tile_slices
@@ -181,8 +182,11 @@ def _solve(
     y = torch.stack(ys)
     device = y.device
     problems, batch, channels, height, width = y.shape
-    pad = kernel_size - 1
     schedule = config.schedule
+    # Coarse-to-fine start (off in the paper): the first steps on the half-resolution problem.
+    coarse_steps = min(round(schedule.coarse_fraction * schedule.steps), schedule.steps - 1)
+    levels = [coarse_level(y, kernel_size)] if coarse_steps else []
+    levels.append(fine_level(y, kernel_size))
     plan = plan_execution(config.compute, device)
     blind = fixed_kernel is None
     built = [_build_networks(config, channels, kernel_size, seed, device, blind) for seed in seeds]
@@ -198,7 +202,7 @@ def _solve(
         # One draw per problem from its own stream: P = 1 reproduces the plain run exactly.
         return torch.stack([torch.randn(shape, generator=rng, device=device) for rng in rngs])
 
-    x = draw((batch, channels, height + pad, width + pad))
+    x = draw((batch, channels, *levels[0].extended_shape))
     z = draw((kernel_size * kernel_size,))
     standard = config.kernel_net.mode == "standard" or generator is None
     sigmas = reverse_sigmas(schedule.steps, schedule.beta_start, schedule.beta_end)
@@ -207,10 +211,14 @@ def _solve(
     records: list[StepRecord] = []
     kernel = None if fixed_kernel is None else fixed_kernel.expand(problems, -1, -1)
 
-    # Every input of an inner iteration lives in a buffer at a fixed address, refilled at
-    # each outer step, so a captured CUDA graph of the iteration reads the new values.
-    # A single problem's input buffer is laid out once for the network (channels-last).
-    x_hat = plan.prepare_input(torch.empty_like(x[0]))[None] if problems == 1 else torch.empty_like(x)
+    # Every input of an inner iteration lives in a buffer at a fixed address (one per
+    # level), refilled at each outer step, so a captured CUDA graph of the iteration reads
+    # the new values. A single problem's input buffer is laid out once for the network
+    # (channels-last).
+    x_hats = []
+    for level in levels:
+        empty = torch.empty((problems, batch, channels, *level.extended_shape), device=device)
+        x_hats.append(plan.prepare_input(empty[0])[None] if problems == 1 else empty)
     z_hat = torch.empty_like(z)
     kernel_buffer = torch.zeros((problems, kernel_size, kernel_size), device=device)
     if kernel is not None:
@@ -221,14 +229,17 @@ def _solve(
         with plan.autocast():
             return network(network_input).float()
 
-    def data_term(estimate: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    def data_term(estimate: torch.Tensor, kernels: torch.Tensor, level_index: int) -> torch.Tensor:
+        level = levels[level_index]
+        kernels = level.kernel(kernels)
         prediction = torch.stack([blur_valid(estimate[p], kernels[p]) for p in range(problems)])
-        return data_fidelity(prediction, y, config.gradient_weight)
+        return level.weight * data_fidelity(prediction, level.y, config.gradient_weight)
 
-    def compute_loss(frozen: bool) -> torch.Tensor:
+    def compute_loss(variant: tuple[int, bool]) -> torch.Tensor:
         # The sum over problems: each copy's parameters receive only their own gradient.
+        level_index, frozen = variant
         kernels = kernel_buffer if frozen else generator(z_hat)
-        loss = data_term(estimate_image(x_hat), kernels)
+        loss = data_term(estimate_image(x_hats[level_index]), kernels, level_index)
         if config.kernel_sparsity > 0 and not frozen:
             loss = loss + config.kernel_sparsity * kernel_sparsity(kernels, config.sparsity_p)
         return loss
@@ -238,6 +249,10 @@ def _solve(
     for index, sigma in enumerate(sigmas):
         step_start = time.perf_counter()
         step = index + 1
+        level_index = 0 if index < coarse_steps else len(levels) - 1
+        level, x_hat = levels[level_index], x_hats[level_index]
+        if coarse_steps and index == coarse_steps:
+            x = levels[0].to_fine(x)  # the coarse estimate, interpolated to full resolution
         x_hat.copy_(x + float(sigma) * draw(x.shape[1:]))
         if standard:
             z_hat.copy_(z)  # SelfDeblur-style fixed code
@@ -254,7 +269,7 @@ def _solve(
             # reported, so the GPU queue never drains between iterations.
             count = min(config.progress_every, n_inner - inner)
             with plan.backend_flags():
-                loss = runner.run(count, frozen, lambda: _check_cancel(cancel))
+                loss = runner.run(count, (level_index, frozen), lambda: _check_cancel(cancel))
             inner += count
             if inner == n_inner:
                 break
@@ -272,12 +287,17 @@ def _solve(
             x = estimate_image(x_hat).clone()
             if not frozen:
                 kernel = generator(z_hat)
-            final_losses = [float(data_fidelity(blur_valid(x[p], kernel[p]), y[p], config.gradient_weight))
-                            for p in range(problems)]  # fmt: skip
+            level_kernel = level.kernel(kernel)
+            final_losses = [
+                level.weight
+                * float(data_fidelity(blur_valid(x[p], level_kernel[p]), level.y[p], config.gradient_weight))
+                for p in range(problems)
+            ]
+            previews = crop_center(level.to_fine(x), (height, width))
         if not standard:
             z = torch.stack([kernel_feedback(k) for k in kernel])
         for p in range(problems):
-            preview = to_images[p](crop_center(x[p], (height, width)))
+            preview = to_images[p](previews[p])
             psf = kernel[p].detach().cpu().numpy().astype(np.float32)
             scores = evaluates[p](preview, psf) if evaluates[p] is not None else {}
             elapsed = time.perf_counter() - step_start
