@@ -97,6 +97,23 @@ def test_blind_widget_invalid_kernel_notifies_and_adds_nothing(viewer, qtbot, ca
     assert errors and "kernel_size" in errors[0] and "31" in errors[0]
 
 
+def test_custom_solver_fields_make_the_config(viewer):
+    from napari_selfdiff import DeblurConfig
+
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    solver = widget.solver
+    solver.preset.value = "fast"
+    assert solver.config("per-plane") == DeblurConfig.preset("fast")
+    solver.preset.value = "custom"
+    solver.steps.value, solver.net_width.value = 12, 16
+    solver.depth.value, solver.coarse_fraction.value = 3, 0.5
+    config = solver.config("shared")
+    assert (config.schedule.steps, config.image_net.widths) == (12, (16, 32, 64))
+    assert (config.kernel_net.depth, config.schedule.coarse_fraction) == (3, 0.5)
+    assert config.stack_mode == "shared"
+    assert config.lr == DeblurConfig.preset("fast").lr  # untouched fields keep the preset's values
+
+
 @pytest.mark.parametrize("when", ["first", "middle", "last"])
 def test_blind_widget_cancel(viewer, qtbot, case, monkeypatch, when):
     """Cancel during the first inner iteration, mid-run and on the last outer step."""

@@ -65,6 +65,13 @@ class SolverFields(Container):
         self.depth = SpinBox(
             label="k-diff depth", min=1, max=8, tooltip="hidden layers of the kernel generator"
         )
+        self.coarse_fraction = FloatSpinBox(
+            label="coarse start",
+            min=0,
+            max=0.9,
+            step=0.1,
+            tooltip="fraction of the outer steps solved at half resolution first (faster; 0: off)",
+        )
         self.custom = [
             self.steps,
             self.inner_steps,
@@ -73,6 +80,7 @@ class SolverFields(Container):
             self.lr,
             self.net_width,
             self.depth,
+            self.coarse_fraction,
         ]
         super().__init__(widgets=[self.preset, *self.custom], labels=True)
         self._base = default
@@ -88,6 +96,7 @@ class SolverFields(Container):
         self.lr.value = config.lr
         self.net_width.value = config.image_net.widths[0]
         self.depth.value = config.kernel_net.depth
+        self.coarse_fraction.value = config.schedule.coarse_fraction
 
     def _on_preset(self, name: str) -> None:
         if name != CUSTOM:
@@ -111,6 +120,7 @@ class SolverFields(Container):
                 "lr": self.lr.value,
                 "image_net.widths": tuple(self.net_width.value * 2**i for i in range(levels)),
                 "kernel_net.depth": self.depth.value,
+                "schedule.coarse_fraction": self.coarse_fraction.value,
                 "stack_mode": stack_mode,
             }
         )
