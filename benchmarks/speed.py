@@ -3,10 +3,11 @@
 Usage (from the repository root; ``PYTHONPATH=src`` where the package is not installed)::
 
     python -m benchmarks.speed --device cuda --out docs/benchmarks
-    python -m benchmarks.speed --device cpu --sections batching cpu-fast --preset fast --sizes 64 128
+    python -m benchmarks.speed --device cpu --sections batching cpu-fast coarse --preset fast \
+        --sizes 64 128 --coarse-size 128 --quality-cases 3
 
-Sections, run in the order variants, scaling, quality, stack, batching, within one process so every
-figure comes from one machine state:
+Sections, run in the order variants, scaling, quality, stack, batching, cpu-fast, coarse, within one
+process so every figure comes from one machine state:
 
 ``variants``
     The paper preset on a 256 x 256 case with each execution option added in turn
@@ -33,6 +34,10 @@ figure comes from one machine state:
     probe schedule.
 ``cpu-fast``
     The "fast" preset on the 128 x 128 demo-sized case, full run, on the CPU threads.
+``coarse``
+    The coarse-to-fine start (``schedule.coarse_fraction``): full runs of ``--preset`` on the
+    ``--quality-cases`` fixed cases at ``--coarse-size``, without it and with the first half
+    of the outer steps at half resolution, same seeds: seconds and PSNR/SSIM/MNC of each.
 
 Outputs under ``--out``: ``speed_<protocol>.json`` (everything, with the environment),
 ``speed_<protocol>.md`` (tables) and ``speed_summary.json`` (``{"runs": [...]}``, one row per
@@ -340,6 +345,40 @@ def run_cpu_fast(args, report, budget) -> None:
     _guarded(rows, row, work)
 
 
+def run_coarse(args, report, budget) -> None:
+    """Full runs with and without the coarse-to-fine start on the same cases and seeds."""
+    from napari_selfdiff import DeblurConfig
+
+    rows = report.setdefault("coarse", [])
+    for index, name in enumerate(CASES[: args.quality_cases]):
+        case = make_case(name, args.coarse_size, seed=index)
+        if index == 0:  # untimed: the first run in a process pays for thread pools and allocations
+            full_run(case, DeblurConfig.preset("tiny"), args.device, 0)
+        for fraction in (0.0, 0.5):
+            if not budget.left():
+                return
+            config = DeblurConfig.preset(args.preset).replace(**{"schedule.coarse_fraction": fraction})
+            row = {"case": name, "preset": args.preset, "size": args.coarse_size, "coarse_fraction": fraction}
+            _guarded(rows, row, lambda c=case, cfg=config, i=index: full_run(c, cfg, args.device, i))
+
+
+def coarse_delta(report: dict[str, Any]) -> dict[str, float]:
+    """Mean PSNR difference and time ratio of the coarse start against none, paired by case."""
+    rows = [r for r in report.get("coarse", []) if "error" not in r]
+    pairs = [
+        (a, b)
+        for a in rows
+        for b in rows
+        if a["case"] == b["case"] and a["coarse_fraction"] > 0 and b["coarse_fraction"] == 0
+    ]
+    if not pairs:
+        return {}
+    return {
+        "psnr_difference_db (coarse - none)": float(np.mean([a["psnr"] - b["psnr"] for a, b in pairs])),
+        "speedup (none s / coarse s)": float(np.mean([b["seconds"] / a["seconds"] for a, b in pairs])),
+    }
+
+
 def summary_runs(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The ``speed_summary.json`` rows: every measured full run and every projection."""
     device = report["environment"]["device"]
@@ -483,6 +522,23 @@ def markdown(report: dict[str, Any]) -> str:
             _fmt(r.get("blurred_psnr"), ".2f"),
         ],
     )
+    lines += _table(
+        "Coarse-to-fine start (full runs, same cases and seeds)",
+        ["case", "preset", "size", "coarse fraction", "s", "PSNR", "SSIM", "MNC"],
+        report.get("coarse", []),
+        lambda r: [
+            r["case"],
+            r["preset"],
+            str(r["size"]),
+            f"{r['coarse_fraction']:.2f}",
+            f"{r['seconds']:.1f}",
+            f"{r['psnr']:.2f}",
+            f"{r['ssim']:.3f}",
+            f"{r['mnc']:.3f}",
+        ],
+    )
+    if report.get("coarse_delta"):
+        lines += [f"{key}: {value:.3f}  " for key, value in report["coarse_delta"].items()] + [""]
     return "\n".join(lines)
 
 
@@ -533,14 +589,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--sections", nargs="*", default=["variants", "quality", "scaling", "stack"],
-        choices=["variants", "quality", "scaling", "stack", "batching", "cpu-fast"],
+        choices=["variants", "quality", "scaling", "stack", "batching", "cpu-fast", "coarse"],
     )  # fmt: skip
     parser.add_argument("--quality-cases", type=int, default=2)
     parser.add_argument("--sizes", type=int, nargs="*", default=[128, 256, 512, 1024])
     parser.add_argument("--planes", type=int, nargs="*", default=[1, 8, 32])
     parser.add_argument("--probe-steps", type=int, default=3)
     parser.add_argument("--probe-inner", type=int, default=50)
-    parser.add_argument("--preset", default="paper", help="preset of the batching section")
+    parser.add_argument("--preset", default="paper", help="preset of the batching and coarse sections")
+    parser.add_argument("--coarse-size", type=int, default=256, help="image side of the coarse section")
     parser.add_argument("--batch-planes", type=int, default=8, help="stack depth of the batching section")
     parser.add_argument("--budget-s", type=float, default=3600.0)
     args = parser.parse_args(argv)
@@ -558,6 +615,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def write() -> None:
         report["quality_delta"] = quality_delta(report)
+        report["coarse_delta"] = coarse_delta(report)
         (out / f"speed_{protocol}.json").write_text(json.dumps(report, indent=1))
         (out / f"speed_{protocol}.md").write_text(markdown(report))
         (out / "speed_summary.json").write_text(json.dumps({"runs": merged_runs(out, report)}, indent=1))
@@ -579,6 +637,9 @@ def main(argv: list[str] | None = None) -> None:
             write()
     if "cpu-fast" in args.sections:
         run_cpu_fast(args, report, budget)
+        write()
+    if "coarse" in args.sections:
+        run_coarse(args, report, budget)
         write()
     print(markdown(report))
 
