@@ -362,23 +362,6 @@ def run_coarse(args, report, budget) -> None:
             _guarded(rows, row, lambda c=case, cfg=config, i=index: full_run(c, cfg, args.device, i))
 
 
-def coarse_delta(report: dict[str, Any]) -> dict[str, float]:
-    """Mean PSNR difference and time ratio of the coarse start against none, paired by case."""
-    rows = [r for r in report.get("coarse", []) if "error" not in r]
-    pairs = [
-        (a, b)
-        for a in rows
-        for b in rows
-        if a["case"] == b["case"] and a["coarse_fraction"] > 0 and b["coarse_fraction"] == 0
-    ]
-    if not pairs:
-        return {}
-    return {
-        "psnr_difference_db (coarse - none)": float(np.mean([a["psnr"] - b["psnr"] for a, b in pairs])),
-        "speedup (none s / coarse s)": float(np.mean([b["seconds"] / a["seconds"] for a, b in pairs])),
-    }
-
-
 def summary_runs(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The ``speed_summary.json`` rows: every measured full run and every projection."""
     device = report["environment"]["device"]
@@ -542,25 +525,16 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def quality_delta(report: dict[str, Any]) -> dict[str, float]:
-    """Mean PSNR/SSIM/seconds of the optimised path minus (or over) the reference, paired by case."""
-    rows = [r for r in report.get("quality", []) if "error" not in r]
-    pairs = [
-        (a, b)
-        for a in rows
-        for b in rows
-        if a["case"] == b["case"] and a["path"] == "optimised" and b["path"] == "reference"
-    ]
+def paired_delta(rows: list[dict[str, Any]], new: str, base: str, is_new, is_base) -> dict[str, float]:
+    """Mean PSNR/SSIM of ``new`` rows minus ``base`` rows of the same case, and the time ratio."""
+    rows = [r for r in rows if "error" not in r]
+    pairs = [(a, b) for a in rows for b in rows if a["case"] == b["case"] and is_new(a) and is_base(b)]
     if not pairs:
         return {}
     return {
-        "psnr_difference_db (optimised - reference)": float(
-            np.mean([a["psnr"] - b["psnr"] for a, b in pairs])
-        ),
-        "ssim_difference": float(np.mean([a["ssim"] - b["ssim"] for a, b in pairs])),
-        "speedup (reference s / optimised s)": float(
-            np.mean([b["seconds"] / a["seconds"] for a, b in pairs])
-        ),
+        f"psnr_difference_db ({new} - {base})": float(np.mean([a["psnr"] - b["psnr"] for a, b in pairs])),
+        f"ssim_difference ({new} - {base})": float(np.mean([a["ssim"] - b["ssim"] for a, b in pairs])),
+        f"speedup ({base} s / {new} s)": float(np.mean([b["seconds"] / a["seconds"] for a, b in pairs])),
     }
 
 
@@ -614,8 +588,14 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     def write() -> None:
-        report["quality_delta"] = quality_delta(report)
-        report["coarse_delta"] = coarse_delta(report)
+        report["quality_delta"] = paired_delta(
+            report.get("quality", []), "optimised", "reference",
+            lambda r: r["path"] == "optimised", lambda r: r["path"] == "reference",
+        )  # fmt: skip
+        report["coarse_delta"] = paired_delta(
+            report.get("coarse", []), "coarse", "none",
+            lambda r: r["coarse_fraction"] > 0, lambda r: r["coarse_fraction"] == 0,
+        )  # fmt: skip
         (out / f"speed_{protocol}.json").write_text(json.dumps(report, indent=1))
         (out / f"speed_{protocol}.md").write_text(markdown(report))
         (out / "speed_summary.json").write_text(json.dumps({"runs": merged_runs(out, report)}, indent=1))
