@@ -334,7 +334,7 @@ def cmd_tables(args: argparse.Namespace) -> None:
     methods = args.methods or PROTOCOLS[args.protocol]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"levin_{args.protocol}"
+    stem = args.name or f"levin_{args.protocol}"
     log = out / f"{stem}_records.jsonl"
     done: dict[tuple[str, str], dict[str, Any]] = {}
     if args.resume and log.exists():
@@ -384,11 +384,12 @@ def cmd_tables(args: argparse.Namespace) -> None:
     }
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
     (out / f"{stem}.md").write_text(markdown_table(summary, header))
-    (out / "levin_summary.json").write_text(
-        json.dumps(
-            {"device": environment["device"], "protocol": args.protocol, "families": summary}, indent=1
+    if not args.name:  # a named side table (an ablation subset) leaves the summary alone
+        (out / "levin_summary.json").write_text(
+            json.dumps(
+                {"device": environment["device"], "protocol": args.protocol, "families": summary}, indent=1
+            )
         )
-    )
     print(markdown_table(summary, header))
 
 
@@ -521,6 +522,10 @@ def main(argv: list[str] | None = None) -> None:
         help="start no run after this many seconds (finish the table later with --resume)",
     )
     tables.add_argument("--resume", action="store_true", help="reuse finished runs from the records file")
+    tables.add_argument(
+        "--name",
+        help="stem of the output files (default: levin_<protocol>, which also writes levin_summary.json)",
+    )
     tables.add_argument(
         "--summarise-only",
         action="store_true",
