@@ -247,7 +247,7 @@ class ComputeConfig:
         stacked parameters (elementwise, so the same as separate Adams). Results match
         plane-by-plane runs up to floating-point rounding. On CUDA the batch is halved
         until it fits in free memory. Measured on 2 CPU cores, fast preset, 8 planes
-        (``docs/benchmarks/speed_cpu.md``): 1.8x faster at 64 x 64, 1.05x at 128 x 128.
+        (``docs/benchmarks/speed_cpu.md``): 2.2x faster at 64 x 64, 1.1x at 128 x 128.
     """
 
     precision: Precision = "auto"
