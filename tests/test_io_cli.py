@@ -108,6 +108,7 @@ def test_cli_print_config_paper(capsys):
         "beta_end": 2e-2,
         "kernel_noise_scale": 0.15,
         "plateau_tolerance": 0.0,  # the paper runs all S inner iterations
+        "coarse_fraction": 0.0,  # ... all of them at full resolution
     }
     assert printed["lr"] == 1e-3 and printed["derived"]["kernel_lr"] == pytest.approx(2.5e-4)
     assert printed["kernel_sparsity"] == 2e-3 and printed["image_net"]["widths"] == [64, 128, 256, 512, 1024]
