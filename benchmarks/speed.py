@@ -406,6 +406,11 @@ def _fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _scores(row: dict[str, Any]) -> list[str]:
+    """PSNR, SSIM and kernel MNC cells of a full run."""
+    return [f"{row['psnr']:.2f}", f"{row['ssim']:.3f}", f"{row['mnc']:.3f}"]
+
+
 def _table(title: str, columns: list[str], rows: list[dict[str, Any]], cells) -> list[str]:
     """A markdown section: one row per run, failed runs with their error (none: no section)."""
     if not rows:
@@ -456,9 +461,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{r['seconds']:.1f}",
             f"{r['iterations_per_s']:.0f}",
             _fmt(r["peak_mib"], ".0f"),
-            f"{r['psnr']:.2f}",
-            f"{r['ssim']:.3f}",
-            f"{r['mnc']:.3f}",
+            *_scores(r),
         ],
     )
     if report.get("quality_delta"):
@@ -499,9 +502,7 @@ def markdown(report: dict[str, Any]) -> str:
             r["preset"],
             r["path"],
             f"{r['seconds']:.1f}",
-            f"{r['psnr']:.2f}",
-            f"{r['ssim']:.3f}",
-            f"{r['mnc']:.3f}",
+            *_scores(r),
             _fmt(r.get("blurred_psnr"), ".2f"),
         ],
     )
@@ -515,9 +516,7 @@ def markdown(report: dict[str, Any]) -> str:
             str(r["size"]),
             f"{r['coarse_fraction']:.2f}",
             f"{r['seconds']:.1f}",
-            f"{r['psnr']:.2f}",
-            f"{r['ssim']:.3f}",
-            f"{r['mnc']:.3f}",
+            *_scores(r),
         ],
     )
     if report.get("coarse_delta"):
