@@ -331,6 +331,11 @@ def cmd_tables(args: argparse.Namespace) -> None:
             for family in args.families
             for c in spread([c for c in cases if c.family == family], args.limit)
         ]
+    if args.cases:
+        unknown = sorted(set(args.cases) - {c.name for c in cases})
+        if unknown:
+            raise SystemExit(f"--cases: no such case in the selected families: {', '.join(unknown)}")
+        cases = [c for c in cases if c.name in args.cases]
     methods = args.methods or PROTOCOLS[args.protocol]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -511,6 +516,9 @@ def main(argv: list[str] | None = None) -> None:
     tables.add_argument("--families", nargs="*", default=["motion", "optical"])
     tables.add_argument(
         "--limit", type=int, default=0, help="this many evenly spread cases per family (0: all)"
+    )
+    tables.add_argument(
+        "--cases", nargs="*", help="only these cases (names such as im1_kernel1, im2_zernike3)"
     )
     tables.add_argument(
         "--jobs", type=int, default=1, help="cases run concurrently in worker processes (GPU: 4-8)"

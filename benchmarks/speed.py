@@ -365,13 +365,14 @@ def run_coarse(args, report, budget) -> None:
 def summary_runs(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The ``speed_summary.json`` rows: every measured full run and every projection."""
     device = report["environment"]["device"]
+    protocol = report["protocol"]
     runs = []
     for section in ("quality", "stack", "cpu_fast"):
         for row in report.get(section, []):
             if "error" not in row:
                 runs.append(
                     {
-                        "device": device, "path": row["path"], "preset": row["preset"],
+                        "device": device, "protocol": protocol, "path": row["path"], "preset": row["preset"],
                         "size": row["size"], "planes": row["planes"], "seconds": row["seconds"],
                         "psnr": row["psnr"], "ssim": row["ssim"], "peak_mib": row["peak_mib"],
                         "projected": False, "case": row.get("case", "camera"),
@@ -381,9 +382,9 @@ def summary_runs(report: dict[str, Any]) -> list[dict[str, Any]]:
         if "error" not in row:
             runs.append(
                 {
-                    "device": device, "path": row["path"], "preset": row["preset"], "size": row["size"],
-                    "planes": row["planes"], "seconds": row["projected_full_seconds"], "psnr": None,
-                    "peak_mib": row["peak_mib"], "projected": True,
+                    "device": device, "protocol": protocol, "path": row["path"], "preset": row["preset"],
+                    "size": row["size"], "planes": row["planes"], "seconds": row["projected_full_seconds"],
+                    "psnr": None, "peak_mib": row["peak_mib"], "projected": True,
                     "iterations_per_s": row["iterations_per_s"],
                 }
             )  # fmt: skip
@@ -391,15 +392,16 @@ def summary_runs(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def merged_runs(out: Path, report: dict[str, Any]) -> list[dict[str, Any]]:
-    """This run's summary rows plus the rows of other devices already in ``speed_summary.json``.
+    """This run's summary rows plus the other rows already in ``speed_summary.json``.
 
-    The summary accumulates one set of rows per device (a CPU run does not erase the GPU's);
-    a new run on a device replaces that device's rows.
+    The summary accumulates one set of rows per device and protocol (a CPU run does not erase
+    the GPU's, a GPU run of some sections under its own ``--protocol`` does not erase another's);
+    a new run replaces the rows of its own device and protocol.
     """
     path = out / "speed_summary.json"
-    device = report["environment"]["device"]
+    own = (report["environment"]["device"], report["protocol"])
     earlier = json.loads(path.read_text())["runs"] if path.exists() else []
-    return [row for row in earlier if row["device"] != device] + summary_runs(report)
+    return [row for row in earlier if (row["device"], row["protocol"]) != own] + summary_runs(report)
 
 
 def _fmt(value: Any, spec: str) -> str:
