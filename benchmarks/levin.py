@@ -342,7 +342,7 @@ def cmd_tables(args: argparse.Namespace) -> None:
     stem = args.name or f"levin_{args.protocol}"
     log = out / f"{stem}_records.jsonl"
     done: dict[tuple[str, str], dict[str, Any]] = {}
-    if args.resume and log.exists():
+    if (args.resume or args.summarise_only) and log.exists():
         for line in log.read_text().splitlines():
             record = json.loads(line)
             done[(record["method"], record["case"])] = record
@@ -372,7 +372,11 @@ def cmd_tables(args: argparse.Namespace) -> None:
             )
     records = [done[(m, c.name)] for m in methods for c in cases if (m, c.name) in done]
     summary = summarise(records)
-    environment = _environment(args.device)
+    earlier = out / f"{stem}.json"
+    if args.summarise_only and earlier.exists():  # the tables of records measured elsewhere keep their device
+        environment = json.loads(earlier.read_text())["environment"]
+    else:
+        environment = _environment(args.device)
     header = (
         f"Levin benchmark, protocol `{args.protocol}`"
         f"{f', {crop} x {crop} centre crops' if crop else ', full 255 x 255 images'}, device "

@@ -81,5 +81,12 @@ def test_batched_planes_under_cuda_graphs_match_plane_by_plane(case):
     one = deblur(stack, 9, config.replace(**{"compute.batch_planes": 1}), device="cuda", seed=4)
     together = deblur(stack, 9, config.replace(**{"compute.batch_planes": 3}), device="cuda", seed=4)
     assert np.isfinite(together.image).all() and together.psf.shape == (3, 9, 9)
-    assert np.abs(together.psf - one.psf).max() < 0.05 * one.psf.max()
+    # On the CPU the two paths agree to 1e-5 (test_solver). On the GPU the batched path runs
+    # other cuDNN kernels, whose rounding the 36 non-convex steps amplify: on the H100
+    # (2026-11-23) one PSF pixel differed by 5.5 % of the peak, so a per-pixel bound failed.
+    # The per-plane relative L2 error separates what matters (CPU, this config): one inner
+    # step fewer per outer step gives 0.014-0.026, another seed 0.065-0.10, a stalled
+    # plane (2 inner steps) 0.08-0.14.
+    error = [np.linalg.norm(together.psf[p] - one.psf[p]) / np.linalg.norm(one.psf[p]) for p in range(3)]
+    assert max(error) < 0.05
     assert np.abs(together.image - one.image).mean() < 0.02

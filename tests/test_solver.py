@@ -4,6 +4,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from napari_selfdiff import Cancelled, DeblurConfig, InputError, deblur, iter_deblur
 from napari_selfdiff.engine.solver import kernel_feedback
@@ -214,10 +215,23 @@ def test_batched_planes_match_plane_by_plane_runs(small_case):
 
     stack = np.stack([blur(np.roll(sharp, 3 * i, axis=1), psf, noise_sigma=0.01, seed=i) for i in range(3)])
     config = TINY.replace(**{"schedule.steps": 2, "schedule.inner_steps": 2, "progress_every": 1})
-    one = deblur(stack, 5, config, device="cpu", seed=2)
+    one = deblur(stack, 5, config.replace(**{"compute.batch_planes": 1}), device="cpu", seed=2)
     together = deblur(stack, 5, config.replace(**{"compute.batch_planes": 2}), device="cpu", seed=2)
     assert together.psf.shape == one.psf.shape == (3, 5, 5)
     np.testing.assert_allclose(together.psf, one.psf, atol=1e-5)
     np.testing.assert_allclose(together.image, one.image, atol=1e-5)
     assert [h.plane for h in together.history] == [h.plane for h in one.history]
     assert [h.step for h in together.history] == [h.step for h in one.history]
+    assert (one.extra["compute"]["batch_planes"], together.extra["compute"]["batch_planes"]) == (1, 2)
+
+
+def test_batch_planes_auto_batches_on_cpu_only():
+    # Batching paid on the CPU and cost on an H100 (ComputeConfig's docstring); "auto" follows
+    # the measurements. An explicit precision keeps plan_execution off the CUDA runtime here.
+    from napari_selfdiff.config import ComputeConfig
+    from napari_selfdiff.engine.compute import plan_execution
+
+    auto, three = ComputeConfig(precision="float32"), ComputeConfig(precision="float32", batch_planes=3)
+    assert plan_execution(auto, torch.device("cpu")).batch_planes == 8
+    assert plan_execution(auto, torch.device("cuda")).batch_planes == 1
+    assert plan_execution(three, torch.device("cuda")).batch_planes == 3

@@ -241,13 +241,20 @@ class ComputeConfig:
         graph and replay it: the host then launches one graph instead of hundreds of
         kernels per iteration. Shapes are static within a solve, so one capture (two when
         the kernel is frozen part-way) serves every iteration.
-    batch_planes : int
+    batch_planes : int or "auto"
         Planes of a per-plane stack solved together: their independent networks are
         stacked and evaluated in one batched call (``torch.vmap``), with one Adam over the
         stacked parameters (elementwise, so the same as separate Adams). Results match
         plane-by-plane runs up to floating-point rounding. On CUDA the batch is halved
-        until it fits in free memory. Measured on 2 CPU cores, fast preset, 8 planes
-        (``docs/benchmarks/speed_cpu.md``): 2.2x faster at 64 x 64, 1.1x at 128 x 128.
+        until it fits in free memory. ``"auto"``: 8 on the CPU, 1 on CUDA, as measured
+        with 8 planes. On 2 CPU cores, fast preset (``docs/benchmarks/speed_cpu.md``),
+        batching was 2.2x faster at 64 x 64 and 1.1x at 128 x 128. On an H100, paper
+        preset, 90 iterations per plane with set-up included
+        (``docs/benchmarks/speed_cuda-quality.md``), it was 1.7x slower at 128 x 128 and
+        2.7x slower at 256 x 256. There is little to win: one plane already keeps the GPU
+        busy (8 planes through one shared network cost 5.6 ms per plane and iteration
+        against 7.9 ms for one plane alone, ``speed_cuda.md``), and the stacked weights run
+        as grouped convolutions, which are slower than a plain batch.
     """
 
     precision: Precision = "auto"
@@ -256,7 +263,7 @@ class ComputeConfig:
     fused_optimizer: bool = True
     cudnn_benchmark: bool = True
     cuda_graph: bool = True
-    batch_planes: int = 8
+    batch_planes: int | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         _require(
@@ -275,10 +282,10 @@ class ComputeConfig:
             value = getattr(self, name)
             _require(isinstance(value, bool), name, value, "True or False")
         _require(
-            _is_int(self.batch_planes) and self.batch_planes >= 1,
+            self.batch_planes == "auto" or (_is_int(self.batch_planes) and self.batch_planes >= 1),
             "batch_planes",
             self.batch_planes,
-            "an integer >= 1",
+            "'auto' or an integer >= 1",
         )
         _require(
             not (self.cuda_graph and self.compile == "reduce-overhead"),

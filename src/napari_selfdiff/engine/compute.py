@@ -48,6 +48,8 @@ class ExecutionPlan:
         Whether cuDNN autotunes its algorithms.
     cuda_graph : bool
         Whether inner iterations are captured and replayed as CUDA graphs.
+    batch_planes : int
+        Planes of a per-plane stack solved together (before the memory check).
     """
 
     device: torch.device
@@ -58,6 +60,7 @@ class ExecutionPlan:
     fused_optimizer: bool
     cudnn_benchmark: bool
     cuda_graph: bool
+    batch_planes: int
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready record of the resolved options (written into the result's provenance)."""
@@ -70,6 +73,7 @@ class ExecutionPlan:
             "fused_optimizer": self.fused_optimizer,
             "cudnn_benchmark": self.cudnn_benchmark,
             "cuda_graph": self.cuda_graph,
+            "batch_planes": self.batch_planes,
         }
 
     @contextlib.contextmanager
@@ -220,7 +224,8 @@ def plan_execution(compute: ComputeConfig, device: torch.device) -> ExecutionPla
     capability 8.0 or later) and float32 elsewhere (the bfloat16 trade-off measured on an
     H100 is in ``docs/benchmarks/speed_cuda.md``). An explicit ``"bfloat16"`` and an
     explicit ``compile`` mode are honoured on every device (CPU autocast supports
-    bfloat16; compiling on CPU needs a C++ compiler).
+    bfloat16; compiling on CPU needs a C++ compiler). ``batch_planes="auto"`` becomes 1 on
+    CUDA and 8 elsewhere (measurements in :class:`~napari_selfdiff.config.ComputeConfig`).
     """
     cuda = device.type == "cuda"
     precision = compute.precision
@@ -235,4 +240,5 @@ def plan_execution(compute: ComputeConfig, device: torch.device) -> ExecutionPla
         fused_optimizer=compute.fused_optimizer and cuda,
         cudnn_benchmark=compute.cudnn_benchmark and cuda,
         cuda_graph=compute.cuda_graph and cuda,
+        batch_planes=(1 if cuda else 8) if compute.batch_planes == "auto" else compute.batch_planes,
     )

@@ -568,11 +568,11 @@ def planes_per_batch(
 ) -> int:
     """How many plane groups to solve together.
 
-    ``config.compute.batch_planes`` (at most the number of groups), halved until a batch
-    fits in free CUDA memory; then the memory check of one batch, which raises
-    :class:`OutOfMemory` if even a single group does not fit.
+    ``config.compute.batch_planes`` resolved for the device (at most the number of groups),
+    halved until a batch fits in free CUDA memory; then the memory check of one batch, which
+    raises :class:`OutOfMemory` if even a single group does not fit.
     """
-    together = min(config.compute.batch_planes, n_groups)
+    together = min(plan_execution(config.compute, device).batch_planes, n_groups)
     batch, *rest = group_shape
     if device.type == "cuda":
         free = torch.cuda.mem_get_info(device)[0]
