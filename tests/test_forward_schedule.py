@@ -5,7 +5,13 @@ import pytest
 import torch
 from scipy.signal import convolve2d
 
-from napari_selfdiff.engine.forward import blur_valid, blur_valid_adjoint, crop_center
+from napari_selfdiff.engine.forward import (
+    blur_valid,
+    blur_valid_adjoint,
+    crop_center,
+    kernel_offset,
+    register,
+)
 from napari_selfdiff.engine.schedule import alpha_bars, betas, reverse_sigmas, sigmas
 from napari_selfdiff.metrics import mnc
 
@@ -50,6 +56,41 @@ def test_adjointness(dtype):
 def test_crop_center():
     x = torch.arange(36.0).reshape(1, 1, 6, 6)
     assert crop_center(x, (2, 2)).flatten().tolist() == [14.0, 15.0, 20.0, 21.0]
+
+
+@pytest.mark.parametrize("offset", [(0, 0), (2, -3), (-3, 1)])
+def test_register_aligns_the_crop_with_the_observation_and_centres_the_kernel(offset, rng):
+    # An asymmetric 3 x 3 blob placed `offset` off the centre of a 9 x 9 box. Registered, the
+    # kernel is the blob at the centre and the crop is the image whose centred ('same')
+    # blur is the observation; the centre crop is that only for offset (0, 0).
+    dr, dc = offset
+    blob = np.array([[0.0, 0.1, 0.0], [0.2, 0.4, 0.1], [0.0, 0.2, 0.0]])
+    kernel, centred_truth = np.zeros((9, 9)), np.zeros((9, 9))
+    kernel[3 + dr : 6 + dr, 3 + dc : 6 + dc] = blob
+    centred_truth[3:6, 3:6] = blob
+    x = rng.random((40 + 8, 36 + 8))
+    y = convolve2d(x, kernel, mode="valid")
+    assert kernel_offset(torch.tensor(kernel)) == offset
+    image, centred = (t.numpy() for t in register(torch.tensor(x), torch.tensor(kernel), (40, 36)))
+    np.testing.assert_allclose(centred, centred_truth, atol=1e-12)
+    reblurred = convolve2d(image, centred, mode="same")
+    np.testing.assert_allclose(reblurred[4:-4, 4:-4], y[4:-4, 4:-4], atol=1e-12)
+    centre_crop = crop_center(torch.tensor(x), (40, 36)).numpy()
+    assert np.array_equal(image, centre_crop) == (offset == (0, 0))
+
+
+def test_kernel_offset_follows_the_centre_of_mass_within_the_support():
+    # Two taps, 0.8 at column 6 and 0.2 at column 4 of a 9-wide box: the centre of mass (5.6)
+    # is 2 right of the centre. A line over the whole width, heavy at its left end, has its
+    # centre of mass 2.2 left of the centre, but moving it right by more than 1 would push
+    # more than its last 5 % (the default mass of 0.9 leaves 5 % per side) out of the box.
+    taps = np.zeros((9, 9))
+    taps[4, 6], taps[4, 4] = 0.8, 0.2
+    line = np.zeros((9, 9))
+    line[4, :] = [0.6] + [0.05] * 8
+    assert kernel_offset(torch.tensor(taps)) == (0, 2)
+    assert kernel_offset(torch.tensor(line)) == (0, -1)
+    assert kernel_offset(torch.tensor(line), mass=0.98) == (0, 0)
 
 
 def test_schedule_formulas():

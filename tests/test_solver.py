@@ -31,6 +31,33 @@ def test_blind_run_improves_psnr_and_recovers_kernel(small_case, small_result):
     assert mnc(small_result.psf, psf) > 0.5
 
 
+def test_an_off_centre_kernel_estimate_is_registered_to_the_observation(small_case, monkeypatch):
+    # A blind estimate is defined up to a translation. A generator that can only place its
+    # kernels 3 pixels down and left of the centre (its output moved with zero fill) leaves
+    # the unregistered estimate 3 pixels off the observation (measured: (-3, 3)); the result
+    # must still overlay the blurred input, with a centred PSF.
+    from napari_selfdiff.engine import solver
+    from napari_selfdiff.engine.forward import kernel_offset
+
+    generate = solver.KernelGenerator.forward
+
+    def off_centre(self, code):
+        kernel = generate(self, code)
+        moved = torch.zeros_like(kernel)
+        moved[..., 3:, :-3] = kernel[..., :-3, 3:]
+        return moved / moved.sum((-2, -1), keepdim=True)
+
+    monkeypatch.setattr(solver.KernelGenerator, "forward", off_centre)
+    sharp, blurred, psf = small_case
+    result = deblur(blurred, 11, SMALL, device="cpu", seed=0)
+    assert kernel_offset(torch.tensor(result.psf)) == (0, 0) and mnc(result.psf, psf) > 0.8
+    assert aligned_scores(result.image, blurred, max_shift=5).shift == (0, 0)
+    assert (
+        aligned_scores(result.image, sharp, max_shift=5).psnr
+        > aligned_scores(blurred, sharp, max_shift=5).psnr + 1.0
+    )
+
+
 def test_result_contract(small_case, small_result):
     _, blurred, _ = small_case
     r = small_result

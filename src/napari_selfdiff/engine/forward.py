@@ -17,10 +17,12 @@ maps ``H x W`` back to the extended domain.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["blur_valid", "blur_valid_adjoint", "crop_center", "fft_blur_same"]
+__all__ = ["blur_valid", "blur_valid_adjoint", "crop_center", "fft_blur_same", "kernel_offset", "register"]
 
 
 def _as_weight(kernel: torch.Tensor, channels: int) -> torch.Tensor:
@@ -72,6 +74,65 @@ def crop_center(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     top = (x.shape[-2] - h) // 2
     left = (x.shape[-1] - w) // 2
     return x[..., top : top + h, left : left + w]
+
+
+def kernel_offset(kernel: torch.Tensor, mass: float = 0.9) -> tuple[int, int]:
+    """Integer offset (rows, columns) of a kernel's centre of mass from its box's centre.
+
+    The centre of mass is where a blur by the kernel moves an image on average, so an
+    estimate registered by it overlays the blurred input. The offset is limited so that
+    moving the kernel back by it keeps the kernel's support inside the box: along each axis
+    the support is the central ``mass`` of the kernel's marginal, so at most a tail of
+    ``(1 - mass) / 2`` (a faint haze, the end of a trail) can leave the box. A kernel
+    symmetric about the centre has offset (0, 0).
+    """
+    k = kernel.detach().double().cpu()
+    tail = (1.0 - mass) / 2.0
+    offsets = []
+    for marginal in (k.sum(dim=1), k.sum(dim=0)):
+        size = marginal.numel()
+        weights = marginal / marginal.sum()
+        centre = float((weights * torch.arange(size, dtype=weights.dtype)).sum()) - (size - 1) / 2
+        cdf = torch.cumsum(weights, 0)
+        first = int((cdf <= tail).sum())  # first index where the cumulative mass passes the tail
+        last = int((cdf < 1.0 - tail).sum())  # first index where it reaches 1 - tail
+        offsets.append(min(max(math.floor(centre + 0.5), last - (size - 1)), first))
+    return offsets[0], offsets[1]
+
+
+def _moved(size: int, shift: int) -> tuple[slice, slice]:
+    """Destination and source slices of a shift by ``-shift`` along an axis of ``size``."""
+    return slice(max(0, -shift), size - max(0, shift)), slice(max(0, shift), size - max(0, -shift))
+
+
+def register(
+    x: torch.Tensor, kernel: torch.Tensor, size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Register a blind estimate: the crop aligned with the observation, the kernel centred.
+
+    A blind estimate is defined up to a translation: ``x`` shifted by ``s`` and ``k`` by
+    ``-s`` blur to the same observation, and the optimisation can leave the kernel anywhere in
+    its K x K box (on the H100, two of ten Levin motion estimates of the paper preset came out
+    shifted by 7 and 8 pixels, the edge of the evaluation's search window). With ``k``
+    centred at ``c + s`` (:func:`kernel_offset`), ``c = (K - 1) / 2``, the valid convolution
+    gives :math:`y[i] \approx x[i + c - s]`, so the crop that lines up with the observation
+    starts at ``c - s`` instead of the centre crop's ``c``. The kernel moves by ``-s`` (the
+    tails left out of its support may leave the box; the kernel is renormalised to sum one).
+    The image then overlays the input, and the PSF is centred, as optics and deconvolution
+    software expect.
+
+    ``x`` is (..., H + K - 1, W + K - 1), ``kernel`` (K, K).
+    """
+    h, w = size
+    rows, columns = kernel_offset(kernel)
+    top = (x.shape[-2] - h) // 2 - rows
+    left = (x.shape[-1] - w) // 2 - columns
+    image = x[..., top : top + h, left : left + w]
+    centred = torch.zeros_like(kernel)
+    to_rows, from_rows = _moved(kernel.shape[-2], rows)
+    to_columns, from_columns = _moved(kernel.shape[-1], columns)
+    centred[to_rows, to_columns] = kernel[from_rows, from_columns]
+    return image, centred / centred.sum()
 
 
 def fft_blur_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,9 @@ generator G_phi, are created once per image and trained continuously:
 Choices where the paper is silent (each documented where it is made):
 
 * the image lives on the extended domain (H+K-1, W+K-1) and ``⊛`` is a valid convolution
-  (:mod:`.forward`); the centre H x W is returned;
+  (:mod:`.forward`); a blind estimate is returned registered: the H x W window that lines up
+  with the observation and the kernel moved to the centre of its box
+  (:func:`.forward.register`; the loop itself is untouched);
 * fresh noise is drawn once per outer step and held fixed during its S inner steps; the
   networks and the Adam state persist across all outer steps (authors' public code);
 * x_{t-1} and z_{t-1} are the networks' outputs *after* the S updates (one extra forward);
@@ -53,7 +55,7 @@ from .._device import describe_device, make_generator, resolve_device
 from ..config import DeblurConfig
 from ..metrics import aligned_scores, mnc
 from .compute import IterationRunner, plan_execution
-from .forward import blur_valid, crop_center
+from .forward import blur_valid, crop_center, register
 from .intensity import IntensityMap, to_dtype
 from .losses import data_fidelity, kernel_sparsity
 from .memory import OutOfMemory, estimate_bytes, out_of_memory_message
@@ -224,6 +226,14 @@ def _solve(
     if kernel is not None:
         kernel_buffer.copy_(kernel)
 
+    def registered(fine: torch.Tensor, kernels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # What is reported: a blind estimate registered to the observation (the kernel
+        # centred, see forward.register); with a given kernel, the centre crop.
+        if not blind:
+            return crop_center(fine, (height, width)), kernels.detach()
+        pairs = [register(fine[p], kernels[p].detach(), (height, width)) for p in range(problems)]
+        return torch.stack([image for image, _ in pairs]), torch.stack([k for _, k in pairs])
+
     def estimate_image(network_input: torch.Tensor) -> torch.Tensor:
         plan.mark_step()
         with plan.autocast():
@@ -293,12 +303,12 @@ def _solve(
                 * float(data_fidelity(blur_valid(x[p], level_kernel[p]), level.y[p], config.gradient_weight))
                 for p in range(problems)
             ]
-            previews = crop_center(level.to_fine(x), (height, width))
+            previews, psfs = registered(level.to_fine(x), kernel)
         if not standard:
             z = torch.stack([kernel_feedback(k) for k in kernel])
         for p in range(problems):
             preview = to_images[p](previews[p])
-            psf = kernel[p].detach().cpu().numpy().astype(np.float32)
+            psf = psfs[p].cpu().numpy().astype(np.float32)
             scores = evaluates[p](preview, psf) if evaluates[p] is not None else {}
             elapsed = time.perf_counter() - step_start
             records.append(
@@ -312,7 +322,8 @@ def _solve(
                 psnr=scores.get("psnr"), ssim=scores.get("ssim"),
             )  # fmt: skip
     records.sort(key=lambda record: record.plane)  # stable: plane by plane, steps in order
-    return crop_center(x, (height, width)), kernel.detach(), records
+    images, kernels = registered(x, kernel)
+    return images, kernels, records
 
 
 def _planes_to_image(planes: np.ndarray) -> np.ndarray:
