@@ -335,7 +335,8 @@ def cmd_tables(args: argparse.Namespace) -> None:
         unknown = sorted(set(args.cases) - {c.name for c in cases})
         if unknown:
             raise SystemExit(f"--cases: no such case in the selected families: {', '.join(unknown)}")
-        cases = [c for c in cases if c.name in args.cases]
+        by_name = {c.name: c for c in cases}
+        cases = [by_name[name] for name in dict.fromkeys(args.cases)]  # run in the order given
     methods = args.methods or PROTOCOLS[args.protocol]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -522,7 +523,7 @@ def main(argv: list[str] | None = None) -> None:
         "--limit", type=int, default=0, help="this many evenly spread cases per family (0: all)"
     )
     tables.add_argument(
-        "--cases", nargs="*", help="only these cases (names such as im1_kernel1, im2_zernike3)"
+        "--cases", nargs="*", help="only these cases, in this order (e.g. im1_kernel1 im2_zernike3)"
     )
     tables.add_argument(
         "--jobs", type=int, default=1, help="cases run concurrently in worker processes (GPU: 4-8)"
