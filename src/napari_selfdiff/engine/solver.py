@@ -322,8 +322,7 @@ def _solve(
                 psnr=scores.get("psnr"), ssim=scores.get("ssim"),
             )  # fmt: skip
     records.sort(key=lambda record: record.plane)  # stable: plane by plane, steps in order
-    images, kernels = registered(x, kernel)
-    return images, kernels, records
+    return previews, psfs, records  # the last step is at full resolution: its registered outputs
 
 
 def _planes_to_image(planes: np.ndarray) -> np.ndarray:
