@@ -6,9 +6,15 @@ Usage (from the repository root; ``PYTHONPATH=src`` where the package is not ins
     python -m benchmarks.speed --device cpu --sections batching cpu-fast coarse --preset fast \
         --sizes 64 128 --coarse-size 128 --quality-cases 3
 
-Sections, run in the order variants, scaling, quality, stack, batching, cpu-fast, coarse, within one
+Sections, run in the order flops, variants, scaling, quality, stack, batching, cpu-fast, coarse, within one
 process so every figure comes from one machine state:
 
+``flops``
+    The arithmetic of one inner iteration of the paper preset (forward and backward of both
+    networks and the loss) at each scaling shape, counted by ``torch.utils.flop_counter``
+    over the solver itself: a run of one outer step with two inner iterations minus one with
+    one. With it, the scaling table reports the achieved TFLOP/s, so a time can be set
+    against the device's peak (the arithmetic floor of a run is 6000 x FLOPs / peak).
 ``variants``
     The paper preset on a 256 x 256 case with each execution option added in turn
     (reference, TF32, bfloat16, + channels-last, + fused Adam and cuDNN autotuning,
@@ -287,10 +293,14 @@ def run_quality(args, report, budget, optimised: str) -> None:
             )
 
 
+def _scaling_shapes(args) -> list[tuple[int, int]]:
+    """(side, planes): each ``--sizes`` side with one plane, then 256 x 256 stacks of ``--planes``."""
+    return [(size, 1) for size in args.sizes] + [(256, planes) for planes in args.planes if planes > 1]
+
+
 def run_scaling(args, report, budget, optimised: str) -> None:
     rows = report.setdefault("scaling", [])
-    shapes = [(size, 1) for size in args.sizes] + [(256, planes) for planes in args.planes if planes > 1]
-    for size, planes in shapes:
+    for size, planes in _scaling_shapes(args):
         case = make_case("camera", size, planes)
         for path, variant in (("optimised", optimised), ("reference", "reference")):
             if not budget.left():
@@ -298,6 +308,50 @@ def run_scaling(args, report, budget, optimised: str) -> None:
             config = _config("paper", variant, planes, steps=args.probe_steps, inner_steps=args.probe_inner)
             row = {"path": path, "variant": variant, "size": size, "planes": planes, "preset": "paper"}
             _guarded(rows, row, lambda c=case, cfg=config: probe_run(c, cfg, args.device, 0))
+
+
+def iteration_flops(case: tuple, config, device: str) -> int:
+    """FLOPs of one inner iteration of ``config`` on ``case``: the solver's own step, counted.
+
+    Two eager float32 runs of one outer step, with two and with one inner iteration; their
+    difference is one forward and backward pass (the optimiser's elementwise update is not
+    counted). Precision and execution options change the speed, not the arithmetic.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from napari_selfdiff import deblur
+
+    totals = []
+    for inner in (1, 2):
+        counted = config.replace(
+            compute=_compute("reference"), **{"schedule.steps": 1, "schedule.inner_steps": inner}
+        )
+        counter = FlopCounterMode(display=False)
+        with counter:
+            deblur(case[1], case[2].shape[0], counted, device=device, seed=0)
+        totals.append(counter.get_total_flops())
+    return totals[1] - totals[0]
+
+
+def run_flops(args, report, budget) -> None:
+    rows = report.setdefault("flops", [])
+    for size, planes in _scaling_shapes(args):
+        if not budget.left():
+            return
+        case = make_case("camera", size, planes)
+        config = _config("paper", "reference", planes)
+        row = {"size": size, "planes": planes, "preset": "paper"}
+        _guarded(rows, row, lambda c=case, cfg=config: {"gflop": iteration_flops(c, cfg, args.device) / 1e9})
+
+
+def _tflops(report: dict[str, Any], row: dict[str, Any]) -> float | None:
+    """Achieved TFLOP/s of a timed probe row, when the flops section counted its shape."""
+    counted = [
+        r["gflop"]
+        for r in report.get("flops", [])
+        if "error" not in r and (r["size"], r["planes"]) == (row["size"], row["planes"])
+    ]
+    return counted[0] / 1000 / row["seconds_per_iteration"] if counted else None
 
 
 def run_stack(args, report, budget, optimised: str) -> None:
@@ -484,16 +538,23 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [f"{key}: {value:.3f}  " for key, value in report["quality_delta"].items()] + [""]
     lines += _table(
         "Scaling (projected full paper-preset runs from timed probes)",
-        ["size", "planes", "path", "ms / iteration", "projected s", "peak MiB"],
+        ["size", "planes", "path", "ms / iteration", "TFLOP/s", "projected s", "peak MiB"],
         report.get("scaling", []),
         lambda r: [
             str(r["size"]),
             str(r["planes"]),
             r["path"],
             f"{1000 * r['seconds_per_iteration']:.2f}",
+            _fmt(_tflops(report, r), ".1f"),
             f"{r['projected_full_seconds']:.1f}",
             _fmt(r["peak_mib"], ".0f"),
         ],
+    )
+    lines += _table(
+        "Arithmetic of one inner iteration (paper preset, forward and backward, counted)",
+        ["size", "planes", "GFLOP / iteration", "TFLOP per full run (6000 iterations)"],
+        report.get("flops", []),
+        lambda r: [str(r["size"]), str(r["planes"]), f"{r['gflop']:.1f}", f"{r['gflop'] * 6:.1f}"],
     )
     lines += _table(
         f"Per-plane stacks, plane by plane vs batched (probe of {probe['steps']} x {probe['inner']} "
@@ -578,7 +639,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--sections", nargs="*", default=["variants", "quality", "scaling", "stack"],
-        choices=["variants", "quality", "scaling", "stack", "batching", "cpu-fast", "coarse"],
+        choices=["flops", "variants", "quality", "scaling", "stack", "batching", "cpu-fast", "coarse"],
     )  # fmt: skip
     parser.add_argument("--quality-cases", type=int, default=2)
     parser.add_argument("--sizes", type=int, nargs="*", default=[128, 256, 512, 1024])
@@ -617,6 +678,9 @@ def main(argv: list[str] | None = None) -> None:
 
     optimised = OPTIMISED
     report["optimised_variant"] = f"{OPTIMISED}: {_compute(OPTIMISED)}"
+    if "flops" in args.sections:
+        run_flops(args, report, budget)
+        write()
     if "variants" in args.sections:
         run_variants(args, report, budget)
         write()
