@@ -163,6 +163,16 @@ def _ablations(preset: str, other_steps: int) -> dict[str, Method]:
     }
 
 
+def _splits(preset: str, splits: tuple[tuple[int, int], ...]) -> dict[str, Method]:
+    """Other splits of a preset's iteration budget T x S between outer steps T and inner steps
+    S at about the same cost (ours, not the paper's ablation, which changes T alone): does the
+    budget buy more as more noise levels or as longer fits at each?"""
+    return {
+        f"selfdiff-{preset}-T{t}S{s}": _selfdiff(preset, **{"schedule.steps": t, "schedule.inner_steps": s})
+        for t, s in splits
+    }
+
+
 METHODS: dict[str, Method] = {
     "blurred": lambda case, options: (case.blurred, None),
     "rl-true-kernel": _nonblind("richardson_lucy"),
@@ -172,6 +182,8 @@ METHODS: dict[str, Method] = {
     "selfdiff-paper": _selfdiff("paper"),
     **_ablations("paper", other_steps=10),
     **_ablations("fast", other_steps=30),
+    **_splits("paper", ((15, 400), (60, 100))),
+    **_splits("fast", ((10, 100), (30, 33))),
     "selfdeblur": _selfdeblur("paper"),
     "selfdeblur-fast": _selfdeblur("fast"),
 }
