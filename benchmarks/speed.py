@@ -6,8 +6,8 @@ Usage (from the repository root; ``PYTHONPATH=src`` where the package is not ins
     python -m benchmarks.speed --device cpu --sections batching cpu-fast coarse --preset fast \
         --sizes 64 128 --coarse-size 128 --quality-cases 3
 
-Sections, run in the order flops, variants, scaling, quality, stack, batching, cpu-fast, coarse, within one
-process so every figure comes from one machine state:
+Sections, run in the order flops, variants, scaling, quality, stack, batching, cpu-fast,
+coarse, within one process so every figure comes from one machine state:
 
 ``flops``
     The arithmetic of one inner iteration of the paper preset (forward and backward of both
@@ -552,9 +552,14 @@ def markdown(report: dict[str, Any]) -> str:
     )
     lines += _table(
         "Arithmetic of one inner iteration (paper preset, forward and backward, counted)",
-        ["size", "planes", "GFLOP / iteration", "TFLOP per full run (6000 iterations)"],
+        ["size", "planes", "GFLOP / iteration", f"TFLOP per full run ({FULL_ITERATIONS} iterations)"],
         report.get("flops", []),
-        lambda r: [str(r["size"]), str(r["planes"]), f"{r['gflop']:.1f}", f"{r['gflop'] * 6:.1f}"],
+        lambda r: [
+            str(r["size"]),
+            str(r["planes"]),
+            f"{r['gflop']:.1f}",
+            f"{r['gflop'] * FULL_ITERATIONS / 1000:.1f}",
+        ],
     )
     lines += _table(
         f"Per-plane stacks, plane by plane vs batched (probe of {probe['steps']} x {probe['inner']} "
