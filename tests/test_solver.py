@@ -130,6 +130,19 @@ def test_layouts_rgb_and_stacks(small_case):
     assert shared.image.shape == stack.shape and shared.psf.shape == (5, 5)
 
 
+def test_shared_channels_stack_is_one_network_over_the_planes_as_channels(small_case):
+    # The planes become the channels of one input: exactly the computation of a multichannel
+    # image with one shared PSF, so a wrong reshape (planes and pixels mixed) would show here.
+    _, blurred, _ = small_case
+    stack = np.stack([blurred, blurred.T, np.flipud(blurred)])
+    joint = deblur(stack, 5, TINY.replace(stack_mode="shared-channels"), device="cpu", seed=2)
+    channels = deblur(np.moveaxis(stack, 0, -1), 5, TINY, device="cpu", seed=2, axes="YXC")
+    assert joint.image.shape == stack.shape and joint.psf.shape == (5, 5)
+    np.testing.assert_allclose(joint.image, np.moveaxis(channels.image, -1, 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(joint.psf, channels.psf, rtol=1e-5, atol=1e-7)
+    assert {h.plane for h in joint.history} == {0}
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64, np.int16])
 def test_dtype_and_intensity_round_trip(small_case, dtype):
     _, blurred, _ = small_case

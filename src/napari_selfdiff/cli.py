@@ -13,10 +13,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from . import __version__
-from .config import PRESETS, ConfigError, DeblurConfig
+from .config import PRESETS, ConfigError, DeblurConfig, StackMode
 from .errors import Cancelled
 
 __all__ = ["main"]
@@ -100,8 +100,9 @@ def _add_solver_options(parser: argparse.ArgumentParser, default_preset: str | N
     )
     group.add_argument(
         "--stack-mode",
-        choices=("per-plane", "shared"),
-        help=f"stacks: a PSF per plane or one shared PSF (default: {paper.stack_mode})",
+        choices=get_args(StackMode),
+        help="stacks: a PSF per plane, one shared PSF (planes batched), or one shared PSF with "
+        f"the planes as channels of one image network (default: {paper.stack_mode})",
     )
     group.add_argument(
         "--set",

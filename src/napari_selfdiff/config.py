@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 __all__ = [
     "PRESETS",
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 KernelMode = Literal["diffusion", "standard"]
-StackMode = Literal["per-plane", "shared"]
+StackMode = Literal["per-plane", "shared", "shared-channels"]
 Precision = Literal["auto", "float32", "tf32", "bfloat16"]
 CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune-no-cudagraphs"]
 
@@ -334,8 +334,12 @@ class DeblurConfig:
     kernel_freeze_fraction : float
         Fraction of the last outer steps in which the kernel generator is frozen (0 keeps
         it learning to the end, as the paper does).
-    stack_mode : {"per-plane", "shared"}
-        For (Z, Y, X) stacks: one PSF per plane, or one PSF shared by all planes.
+    stack_mode : {"per-plane", "shared", "shared-channels"}
+        For (Z, Y, X) stacks: one PSF per plane, or one PSF shared by all planes. In
+        ``"shared"`` mode the planes are a batch through one image network (each plane its own
+        forward pass, so the cost grows with Z); in ``"shared-channels"`` mode they are the
+        channels of one input to one image network, which then models the stack jointly
+        (neighbouring planes inform each other) at about the cost of a single plane.
     progress_every : int
         Inner iterations between progress events (events imply a host synchronisation).
     compute : ComputeConfig
@@ -399,10 +403,10 @@ class DeblurConfig:
             "a number in [0, 1)",
         )
         _require(
-            self.stack_mode in ("per-plane", "shared"),
+            self.stack_mode in get_args(StackMode),
             "stack_mode",
             self.stack_mode,
-            "'per-plane' or 'shared'",
+            "'per-plane', 'shared' or 'shared-channels'",
         )
         _require(
             _is_int(self.progress_every) and self.progress_every >= 1,

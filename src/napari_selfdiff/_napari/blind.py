@@ -1,6 +1,7 @@
 """Blind deconvolution dock widget: the sharp image and the PSF from one image layer."""
 
 from pathlib import Path
+from typing import get_args
 
 from magicgui.widgets import (
     ComboBox,
@@ -19,7 +20,7 @@ import napari
 
 from .._device import describe_device, resolve_device
 from ..batch import iter_batch
-from ..config import DEFAULT_KERNEL_SIZE, PRESETS, DeblurConfig
+from ..config import DEFAULT_KERNEL_SIZE, PRESETS, DeblurConfig, StackMode
 from ..engine.solver import iter_deblur
 from ._layers import add_result_layer, contrast_limits, layer_array, layer_axes, spatial_properties
 from ._plot import EvolutionPlot
@@ -147,9 +148,10 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self.solver = SolverFields()
         self.stack_mode = ComboBox(
             label="stack mode",
-            choices=["per-plane", "shared"],
+            choices=list(get_args(StackMode)),
             value=DeblurConfig().stack_mode,
-            tooltip="stacks: a PSF per plane, or one PSF shared by all planes",
+            tooltip="stacks: a PSF per plane; one PSF shared by all planes; or one shared PSF "
+            "with the planes as channels of one image network (about the cost of one plane)",
         )
         self.device = ComboBox(label="device", choices=available_devices(), value="auto")
         self.device_info = Label(label="detected", value=describe_device(resolve_device("auto")))

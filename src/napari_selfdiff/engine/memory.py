@@ -59,5 +59,5 @@ def out_of_memory_message(needed: int, available: int | None, device: str) -> st
         f"not enough memory on {device}: this run needs about {needed / gib:.1f} GiB{have}. "
         "Options: the 'fast' preset (smaller networks), overlapping tiles sharing one PSF "
         "(on_out_of_memory='tile'; CLI --tile-on-oom), a smaller image crop or kernel size, "
-        "stack_mode='per-plane' instead of 'shared' for stacks, or device='cpu'."
+        "stack_mode='shared-channels' or 'per-plane' instead of 'shared' for stacks, or device='cpu'."
     )

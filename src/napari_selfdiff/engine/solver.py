@@ -536,15 +536,20 @@ def solve_planes(
     estimates = np.empty_like(planes)
     psfs: list[np.ndarray] = []
     history: list[StepRecord] = []
-    together = planes_per_batch(len(groups), planes[groups[0]].shape, kernel_size, config, device)
+    first = network_input(planes[groups[0]], config)
+    together = planes_per_batch(len(groups), first.shape, kernel_size, config, device)
     for first_group in range(0, len(groups), together):
         batch = groups[first_group : first_group + together]
         mappings = [IntensityMap.fit(planes[members]) for members in batch]
-        ys = [
-            torch.as_tensor(mapping.forward(planes[members]), dtype=torch.float32, device=device)
+        inputs = [
+            network_input(mapping.forward(planes[members]), config)
             for mapping, members in zip(mappings, batch, strict=True)
         ]
-        to_images = [_image_converter(mapping) for mapping in mappings]
+        ys = [torch.as_tensor(values, dtype=torch.float32, device=device) for values in inputs]
+        to_images = [
+            _image_converter(mapping, planes[members].shape)
+            for mapping, members in zip(mappings, batch, strict=True)
+        ]
         evaluates = [
             None if evaluate is None else _group_scorer(evaluate, None if truth is None else truth[members])
             for members in batch
@@ -592,11 +597,23 @@ def planes_per_batch(
     return together
 
 
-def _image_converter(mapping: IntensityMap) -> Callable[[torch.Tensor], np.ndarray]:
-    """Normalised tensor -> array in the input's intensities."""
+def network_input(group: np.ndarray, config: DeblurConfig) -> np.ndarray:
+    """A (Z, C, H, W) plane group as the image network sees it.
+
+    (B, C, H, W) with B = Z, except in ``"shared-channels"`` mode, where the planes become
+    the channels of one input, (1, Z * C, H, W): one network pass then serves the whole
+    stack, and the blur (depthwise, one shared kernel) acts on each plane as before.
+    """
+    if config.stack_mode == "shared-channels":
+        return group.reshape(1, -1, *group.shape[-2:])
+    return group
+
+
+def _image_converter(mapping: IntensityMap, shape: tuple[int, ...]) -> Callable[[torch.Tensor], np.ndarray]:
+    """Normalised network output -> array of the group's (Z, C, H, W) ``shape`` in input intensities."""
 
     def to_image(x: torch.Tensor) -> np.ndarray:
-        return mapping.inverse(x.detach().cpu().numpy().astype(np.float64))
+        return mapping.inverse(x.detach().cpu().numpy().astype(np.float64)).reshape(shape)
 
     return to_image
 
@@ -612,8 +629,8 @@ def _group_scorer(
 
 
 def plane_groups(count: int, config: DeblurConfig) -> list[np.ndarray]:
-    """Indices of the planes solved together: all of them in shared mode, else one each."""
-    if config.stack_mode == "shared":
+    """Indices of the planes solved together: all of them in the shared modes, else one each."""
+    if config.stack_mode != "per-plane":
         return [np.arange(count)]
     return [np.array([i]) for i in range(count)]
 
@@ -626,8 +643,7 @@ def tile_for(
     On CUDA the budget is the free device memory with 10 % headroom; where free memory
     cannot be read, half of what the whole image needed.
     """
-    batch = planes.shape[0] if config.stack_mode == "shared" else 1
-    channels, height, width = planes.shape[1:]
+    batch, channels, height, width = network_input(planes[plane_groups(len(planes), config)[0]], config).shape
     if device.type == "cuda":
         budget = 0.9 * torch.cuda.mem_get_info(device)[0]
     else:
