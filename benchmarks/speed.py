@@ -561,8 +561,9 @@ def summary_runs(report: dict[str, Any]) -> list[dict[str, Any]]:
             if "error" not in row:
                 runs.append(
                     {
-                        "device": device, "protocol": protocol, "path": row["path"], "preset": row["preset"],
-                        "size": row["size"], "planes": row["planes"], "seconds": row["seconds"],
+                        "device": device, "protocol": protocol, "path": row["path"],
+                        "variant": row.get("variant"), "preset": row["preset"], "size": row["size"],
+                        "planes": row["planes"], "seconds": row["seconds"],
                         "psnr": row["psnr"], "ssim": row["ssim"], "peak_mib": row["peak_mib"],
                         "projected": False, "case": row.get("case", "camera"),
                         "stack_mode": row.get("stack_mode"),
@@ -572,8 +573,9 @@ def summary_runs(report: dict[str, Any]) -> list[dict[str, Any]]:
         if "error" not in row:
             runs.append(
                 {
-                    "device": device, "protocol": protocol, "path": row["path"], "preset": row["preset"],
-                    "size": row["size"], "planes": row["planes"], "seconds": row["projected_full_seconds"],
+                    "device": device, "protocol": protocol, "path": row["path"],
+                    "variant": row.get("variant"), "preset": row["preset"], "size": row["size"],
+                    "planes": row["planes"], "seconds": row["projected_full_seconds"],
                     "psnr": None, "peak_mib": row["peak_mib"], "projected": True,
                     "iterations_per_s": row["iterations_per_s"],
                 }

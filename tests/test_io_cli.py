@@ -1,5 +1,6 @@
 """TIFF input/output with metadata, and the command-line interface end to end."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -8,6 +9,7 @@ import tifffile
 
 from napari_selfdiff import InputError
 from napari_selfdiff.cli import main
+from napari_selfdiff.config import ComputeConfig
 from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
 
@@ -96,6 +98,29 @@ def test_cli_deblur_round_trip_on_a_stack(tmp_path, small_case, capsys):
     assert main([*args, "--overwrite"]) == 0
     assert main(["deblur", str(src), "-k", "5", "-o", str(src), "--preset", "tiny"]) == 2
     assert "is also an input" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("compute", ["throughput", "reference"])
+def test_cli_compute_option_selects_the_execution_options(capsys, compute):
+    # Named options come before --set, so a single field can still be overridden.
+    assert (
+        main(
+            [
+                "deblur",
+                "--preset",
+                "tiny",
+                "--compute",
+                compute,
+                "--set",
+                "compute.cuda_graph=false",
+                "--print-config",
+            ]
+        )
+        == 0
+    )
+    printed = json.loads(capsys.readouterr().out)["compute"]
+    expected = {**dataclasses.asdict(getattr(ComputeConfig, compute)()), "cuda_graph": False}
+    assert printed == expected and printed != dataclasses.asdict(ComputeConfig())
 
 
 def test_cli_print_config_paper(capsys):
