@@ -430,7 +430,8 @@ def profile_run(case: tuple, config, device: str, top: int = 12) -> dict[str, An
     run.close()
     per_name: dict[str, list[float]] = {}
     for event in profiler.events():
-        if event.device_type == torch.autograd.DeviceType.CUDA:
+        # User annotations (e.g. "Optimizer.step#Adam.step") span kernels on the GPU timeline.
+        if event.device_type == torch.autograd.DeviceType.CUDA and not event.is_user_annotation:
             entry = per_name.setdefault(event.name, [0.0, 0])
             entry[0] += event.time_range.elapsed_us() / 1000
             entry[1] += 1
