@@ -189,3 +189,18 @@ def test_out_of_memory_retries_in_tiles_when_asked(monkeypatch, rng):
     assert result.psf.shape == (5, 5) and abs(float(result.psf.sum()) - 1) < 1e-5
     fractions = [event.fraction for event in events]
     assert fractions == sorted(fractions) and fractions[0] > 0 and fractions[-1] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("stack_mode", "expected"),
+    [("per-plane", (1, 1, 24, 24)), ("shared", (3, 1, 24, 24)), ("shared-channels", (1, 3, 24, 24))],
+)
+def test_memory_check_sees_the_stack_as_the_network_does(monkeypatch, rng, stack_mode, expected):
+    # The planes of a shared-channels stack are channels of one input, not a batch: the
+    # memory check (and the tile size chosen from it) must estimate that layout.
+    shapes = []
+    monkeypatch.setattr(solver_module, "check_memory", lambda shape, *rest: shapes.append(shape))
+    steps = {"schedule.steps": 1, "schedule.inner_steps": 1, "compute.batch_planes": 1}
+    config = TINY.replace(stack_mode=stack_mode, **steps)
+    deblur(rng.random((3, 24, 24)), 5, config, device="cpu")
+    assert set(shapes) == {expected}
