@@ -31,9 +31,9 @@ coarse, within one process so every figure comes from one machine state:
 ``profile``
     A kernel-level CUDA profile (``torch.profiler``) of one outer step of ``--probe-inner``
     paper-preset iterations at 256 x 256, after an untimed first step, for the eager
-    "tf32+fused+cudnn" path and the optimised path: GPU kernel time per iteration against
-    wall time per iteration (their gap is time the GPU waits for the host), time by kernel
-    category (convolution, batch norm, elementwise, ...) and the most expensive kernels.
+    "tf32+fused+cudnn" path and the optimised path (``--optimised``): GPU kernel time per
+    iteration against wall time per iteration (their gap is time the GPU waits for the host),
+    time by kernel category (convolution, batch norm, elementwise, ...) and the most expensive kernels.
 ``scaling``
     Image sides 128, 256, 512, 1024 (one plane) and shared-PSF stacks of 1, 8, 32 planes of
     256 x 256, both paths, timed like ``variants``; the seconds of a full run are projected
@@ -456,7 +456,7 @@ def profile_run(case: tuple, config, device: str, top: int = 12) -> dict[str, An
 def run_profile(args, report, budget) -> None:
     rows = report.setdefault("profile", [])
     case = make_case("camera", 256)
-    for variant in ("tf32+fused+cudnn", OPTIMISED):
+    for variant in ("tf32+fused+cudnn", args.optimised):
         if not budget.left():
             return
         config = _config("paper", variant, steps=2, inner_steps=args.probe_inner)
