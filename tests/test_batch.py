@@ -1,4 +1,4 @@
-"""Batch over many TIFF files on a real Dask cluster (processes on loopback)."""
+"""Batch over many image files on a real Dask cluster (processes on loopback)."""
 
 import json
 import os
@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from napari_selfdiff.batch import run
+from napari_selfdiff.batch import process_file, run
 from napari_selfdiff.config import DeblurConfig
 from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
@@ -178,3 +178,19 @@ def test_batch_against_separate_scheduler_and_worker_processes(tmp_path):
             if process is not None:
                 process.terminate()
                 process.wait(timeout=30)
+
+
+def test_batch_takes_png_and_refuses_inputs_that_would_write_the_same_outputs(tmp_path):
+    from PIL import Image
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    pixels = (np.random.default_rng(1).random((24, 24)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a" / "x.png")
+    write_tiff(tmp_path / "b" / "x.tif", pixels)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="would both write"):
+        run([str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.tif")], out, 5, TINY, device="cpu")
+    record = process_file(tmp_path / "a" / "x.png", out, 5, TINY.to_dict(), device="cpu")
+    assert record["status"] == "done", record["error"]
+    assert read_tiff(out / "x_deblurred.tif").data.shape == (24, 24) and (out / "x.json").exists()

@@ -1,4 +1,4 @@
-"""TIFF input/output with metadata, and the command-line interface end to end."""
+"""Image input/output (TIFF with metadata, PNG/JPEG/BMP), and the command-line interface end to end."""
 
 import dataclasses
 import json
@@ -10,6 +10,7 @@ import tifffile
 from napari_selfdiff import InputError
 from napari_selfdiff.cli import main
 from napari_selfdiff.config import ComputeConfig
+from napari_selfdiff.io.formats import image_stem, read_image, write_image
 from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
 
@@ -205,3 +206,108 @@ def test_cli_psf_blur_deconvolve(tmp_path):
         main(["blur", str(tmp_path / "missing.tif"), "--psf", str(psf_path), "-o", str(tmp_path / "x.tif")])
         == 2
     )
+
+
+def test_photo_formats_read_as_grey_or_rgb(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    grey = (rng.random((20, 30)) * 255).astype(np.uint8)
+    rgb = (rng.random((20, 30, 3)) * 255).astype(np.uint8)
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "g16.PNG")
+    Image.fromarray(rgb).save(tmp_path / "c.bmp")
+    image = read_image(tmp_path / "g.png")
+    assert image.axes == "YX" and image.data.dtype == np.uint8
+    np.testing.assert_array_equal(image.data, grey)
+    wide = read_image(tmp_path / "g16.PNG")
+    assert wide.data.dtype == np.uint16 and np.array_equal(wide.data, grey.astype(np.uint16) * 257)
+    colour = read_image(tmp_path / "c.bmp")
+    assert colour.axes == "YXC" and np.array_equal(colour.data, rgb)
+    # A palette becomes RGB; an alpha channel is dropped, with a warning if it is used.
+    Image.fromarray(rgb).quantize(16).save(tmp_path / "p.png")
+    assert read_image(tmp_path / "p.png").data.shape == (20, 30, 3)
+    alpha = np.full((20, 30), 255, np.uint8)
+    alpha[:5] = 0
+    Image.fromarray(np.dstack([rgb, alpha])).save(tmp_path / "a.png")
+    with pytest.warns(UserWarning, match="alpha channel"):
+        assert np.array_equal(read_image(tmp_path / "a.png").data, rgb)
+    # A camera JPEG is read the way viewers show it: EXIF orientation 6 is a quarter turn.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgb).save(tmp_path / "r.jpg", exif=exif, quality=95)
+    assert read_image(tmp_path / "r.jpg").data.shape == (30, 20, 3)
+
+
+def test_photo_formats_refuse_unknown_broken_and_bombs(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "x.gif").write_bytes(b"GIF89a")
+    with pytest.raises(InputError, match=r"unknown image format '\.gif'"):
+        read_image(tmp_path / "x.gif")
+    (tmp_path / "text.png").write_text("not an image")
+    with pytest.raises(InputError, match="not a readable image"):
+        read_image(tmp_path / "text.png")
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "big.png")
+    with pytest.raises(InputError, match="over the"):
+        read_image(tmp_path / "big.png", max_bytes=1000)
+    with pytest.raises(FileNotFoundError):
+        read_image(tmp_path / "missing.png")
+
+
+def test_png_round_trip_keeps_values_and_provenance(tmp_path):
+    data = (np.random.default_rng(3).random((12, 16)) * 65535).astype(np.uint16)
+    source = read_image(write_tiff(tmp_path / "s.tif", data))
+    written = write_image(tmp_path / "o.png", data, source, provenance={"seed": 7})
+    back = read_image(written)
+    assert back.data.dtype == np.uint16 and np.array_equal(back.data, data)
+    assert back.provenance == {"seed": 7}
+    with pytest.raises(InputError, match="8- or 16-bit"):
+        write_image(tmp_path / "f.png", data.astype(np.float32), source)
+
+
+def test_image_stem_drops_only_the_image_suffix():
+    assert [image_stem(name) for name in ("a.ome.tif", "b.PNG", "c.tiff", "d.v2.jpg", "e.json")] == [
+        "a",
+        "b",
+        "c",
+        "d.v2",
+        "e.json",
+    ]
+
+
+def test_cli_deblurs_png_into_png_and_refuses_bad_outputs_before_work(tmp_path, small_case, capsys):
+    from PIL import Image
+
+    _, blurred, psf = small_case
+    source = tmp_path / "in.png"
+    Image.fromarray((np.clip(blurred, 0, 1) * 255).astype(np.uint8)).save(source)
+    tiny = ["-k", "5", "--preset", "tiny", "--device", "cpu", "--steps", "2"]
+    out = tmp_path / "out.png"
+    assert main(["deblur", str(source), *tiny, "-o", str(out)]) == 0
+    result = read_image(out)
+    assert result.data.shape == blurred.shape and result.data.dtype == np.uint8
+    assert result.provenance["config"]["schedule"]["steps"] == 2 and result.provenance["input"] == str(source)
+    estimated = read_tiff(tmp_path / "out_psf.tif").data
+    assert estimated.dtype == np.float32 and abs(float(estimated.sum()) - 1) < 1e-5
+    # Unwritable outputs are refused before the solve, so a long run never ends in an error.
+    for output, reason in [
+        ("x.jpg", "lossy"),
+        ("x.webp", "unknown suffix"),
+    ]:
+        assert main(["deblur", str(source), *tiny, "-o", str(tmp_path / output)]) == 2
+        assert reason in capsys.readouterr().err
+    psf_png = ["-o", str(tmp_path / "o2.tif"), "--psf-out", str(tmp_path / "k.png")]
+    assert main(["deblur", str(source), *tiny, *psf_png]) == 2
+    assert "float array" in capsys.readouterr().err
+    float_input = write_tiff(tmp_path / "float.tif", blurred.astype(np.float32))
+    assert main(["deblur", str(float_input), *tiny, "-o", str(tmp_path / "f.png")]) == 2
+    assert "8- or 16-bit integers, and the input is float32" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in ("x.jpg", "x.webp", "o2.tif", "k.png", "f.png"))
+    # A PSF given as an 8-bit PNG (as the Levin kernels are) is scaled to sum 1.
+    Image.fromarray((psf / psf.max() * 255).astype(np.uint8)).save(tmp_path / "psf.png")
+    restored = tmp_path / "restored.png"
+    assert main(["deconvolve", str(source), "--psf", str(tmp_path / "psf.png"), "-o", str(restored)]) == 0
+    restored_image = read_image(restored).data.astype(float) / 255
+    sharp = small_case[0]
+    assert np.abs(restored_image - sharp).mean() < np.abs(np.clip(blurred, 0, 1) - sharp).mean()

@@ -2,7 +2,9 @@
 
 import gc
 import itertools
+import os
 import resource
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from napari_selfdiff import DeblurConfig, InputError, deblur, deconvolve
+from napari_selfdiff._device import free_memory
 from napari_selfdiff.engine import solver as solver_module
 from napari_selfdiff.engine.memory import OutOfMemory, estimate_bytes
 from napari_selfdiff.engine.tiling import blend_tiles, tile_slices, tile_starts
@@ -127,14 +130,55 @@ def test_property_deconvolve(size, psf_size, negative, method, seed):
     assert abs(float(result.psf.sum()) - 1) < 1e-5 and result.psf.min() >= 0
 
 
-def test_simulated_cuda_out_of_memory_becomes_a_clear_message(monkeypatch, rng):
+@pytest.mark.parametrize(
+    "failure",
+    [
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+        RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory"),
+    ],
+)
+def test_allocation_failure_during_the_run_becomes_a_clear_message(monkeypatch, rng, failure):
     def exhausted(*args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        raise failure
         yield  # pragma: no cover - makes this a generator like the real _solve
 
     monkeypatch.setattr(solver_module, "_solve", exhausted)
-    with pytest.raises(OutOfMemory, match=r"needs about .* GiB.*'fast' preset.*device='cpu'"):
+    with pytest.raises(OutOfMemory, match=r"needs about .* GiB.*'fast' preset") as caught:
         deblur(rng.random((32, 32)), 5, TINY, device="cpu")
+    assert "device='cpu'" not in str(caught.value)  # no advice to move to where it already is
+
+
+def test_other_runtime_errors_are_not_taken_for_out_of_memory(monkeypatch, rng):
+    def broken(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(solver_module, "_solve", broken)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        deblur(rng.random((32, 32)), 5, TINY, device="cpu")
+
+
+def test_cpu_run_beyond_free_host_memory_is_refused_before_work_then_tiled(monkeypatch, rng):
+    # On the host, as on CUDA, a run that cannot fit is refused from the estimate before
+    # any work (a real overshoot meets the OOM killer, not an exception), and tiling
+    # picks tiles that fit half the free memory.
+    image = rng.random((72, 72))
+    free = estimate_bytes(1, 1, 72, 72, 5, TINY) - 1
+    monkeypatch.setattr(solver_module, "free_memory", lambda device: free)
+    with pytest.raises(OutOfMemory, match=r"needs about .* GiB, .* GiB free"):
+        deblur(image, 5, TINY, device="cpu")
+    result = deblur(image, 5, TINY, device="cpu", on_out_of_memory="tile")
+    tile = result.extra["tiling"]["tile"]
+    assert tile < 72 and estimate_bytes(1, 1, tile, tile, 5, TINY) <= 0.5 * free
+    assert result.image.shape == image.shape and np.isfinite(result.image).all()
+
+
+def test_free_host_memory_is_read_on_linux():
+    free = free_memory(torch.device("cpu"))
+    if not Path("/proc/meminfo").exists():
+        pytest.skip("no /proc/meminfo")
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert free is not None and 0 < free <= total
 
 
 def test_memory_estimate_grows_with_size_and_network():

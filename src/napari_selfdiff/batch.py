@@ -1,6 +1,7 @@
-"""Batch blind deconvolution of many TIFF files on Dask distributed.
+"""Batch blind deconvolution of many image files on Dask distributed.
 
-One task per file runs :func:`process_file` on a Dask worker: it reads the TIFF, deblurs
+One task per file runs :func:`process_file` on a Dask worker: it reads the image (TIFF,
+PNG, JPEG or BMP, see :mod:`.io.formats`), deblurs
 it, writes ``<stem>_deblurred.tif`` and ``<stem>_psf.tif`` atomically and a JSON record
 (``<stem>.json``: input checksum, config, seed, device, seconds, status, error text).
 Failures are recorded, never raised, so one corrupt file or out-of-memory task does not
@@ -70,12 +71,28 @@ def _checksum(path: Path) -> str:
 
 
 def output_paths(path: Path, out_dir: Path) -> dict[str, Path]:
-    stem = path.name.removesuffix(".tiff").removesuffix(".tif").removesuffix(".ome")
+    """The deblurred image, PSF and record written for ``path`` (always TIFF, full precision)."""
+    from .io.formats import image_stem
+
+    stem = image_stem(path)
     return {
         "image": out_dir / f"{stem}_deblurred.tif",
         "psf": out_dir / f"{stem}_psf.tif",
         "record": out_dir / f"{stem}.json",
     }
+
+
+def _check_distinct_outputs(files: Sequence[Path], out_dir: Path) -> None:
+    """Refuse inputs whose outputs would overwrite each other (``a/x.tif`` and ``b/x.png``)."""
+    claimed: dict[Path, Path] = {}
+    for path in files:
+        target = output_paths(path, out_dir)["image"]
+        if target in claimed:
+            raise ValueError(
+                f"{str(claimed[target])!r} and {str(path)!r} would both write {str(target)!r}: "
+                "rename one or run them into different output folders"
+            )
+        claimed[target] = path
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -111,7 +128,7 @@ def process_file(
     device: str = "auto",
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """Deblur one TIFF file and write its outputs and record; never raises for a bad input."""
+    """Deblur one image file and write its outputs and record; never raises for a bad input."""
     path, out_dir = Path(path), Path(out_dir)
     paths = output_paths(path, out_dir)
     record: dict[str, Any] = {
@@ -130,12 +147,13 @@ def process_file(
         import torch
 
         from .engine.solver import deblur
-        from .io.tiff import read_tiff, write_like, write_tiff
+        from .io.formats import read_image
+        from .io.tiff import write_like, write_tiff
 
         if threads:
             torch.set_num_threads(threads)
         record["input_sha256"] = _checksum(path)
-        image = read_tiff(path)
+        image = read_image(path)
         result = deblur(
             image.data, kernel_size, DeblurConfig.from_dict(config), device=device, seed=seed, axes=image.axes
         )
@@ -217,7 +235,7 @@ def run(
     Parameters
     ----------
     inputs : str or sequence of str
-        Glob patterns or paths of TIFF files.
+        Glob patterns or paths of image files (TIFF, PNG, JPEG, BMP).
     out_dir : path
         Output folder (created); outputs are ``<stem>_deblurred.tif``, ``<stem>_psf.tif`` and
         the record ``<stem>.json``; ``summary.csv`` and ``summary.md`` list every file.
@@ -250,6 +268,7 @@ def run(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = expand_inputs(inputs)
+    _check_distinct_outputs(files, out)
     if config is None:
         config = DeblurConfig.preset("paper" if gpu_count() else "fast")
     records: dict[str, dict[str, Any]] = {}

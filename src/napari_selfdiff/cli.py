@@ -124,11 +124,18 @@ def _add_solver_options(parser: argparse.ArgumentParser, default_preset: str | N
     group.add_argument("--seed", type=int, default=0, help="seed of initialisation and noise (default: 0)")
 
 
+_INPUT_HELP = "TIFF (2D, RGB or Z stack with metadata), PNG, JPEG or BMP"
+_OUTPUT_HELP = (
+    "output .tif (float32 or --keep-dtype; axes, pixel size and provenance kept) "
+    "or .png (the input's 8/16-bit values, provenance in a text chunk)"
+)
+
+
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", type=Path, help="output TIFF")
+    parser.add_argument("-o", "--output", type=Path, help=_OUTPUT_HELP)
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument(
-        "--keep-dtype", action="store_true", help="write the input's dtype instead of float32"
+        "--keep-dtype", action="store_true", help="write the input's dtype instead of float32 (TIFF)"
     )
 
 
@@ -143,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     deblur = commands.add_parser("deblur", help="blind deconvolution: sharp image and PSF from one image")
-    deblur.add_argument("input", nargs="?", type=Path, help="blurred TIFF (2D, RGB or Z stack)")
+    deblur.add_argument("input", nargs="?", type=Path, help=f"blurred image: {_INPUT_HELP}")
     deblur.add_argument("-k", "--kernel-size", type=int, help="odd PSF size K in pixels (required)")
     deblur.add_argument("--psf-out", type=Path, help="PSF TIFF (default: <output>_psf.tif)")
     deblur.add_argument(
@@ -158,8 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(deblur)
 
     deconv = commands.add_parser("deconvolve", help="non-blind deconvolution with a known PSF")
-    deconv.add_argument("input", type=Path)
-    deconv.add_argument("--psf", type=Path, required=True, help="PSF TIFF (2D, odd sides)")
+    deconv.add_argument("input", type=Path, help=f"blurred image: {_INPUT_HELP}")
+    deconv.add_argument("--psf", type=Path, required=True, help="PSF image (2D, odd sides; scaled to sum 1)")
     deconv.add_argument(
         "--method", choices=("richardson_lucy", "wiener", "selfdiff"), default="richardson_lucy"
     )
@@ -192,20 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
     psf.add_argument("--overwrite", action="store_true")
 
     blur = commands.add_parser("blur", help="synthetic degradation: blur with a PSF plus noise")
-    blur.add_argument("input", type=Path)
-    blur.add_argument("--psf", type=Path, required=True)
+    blur.add_argument("input", type=Path, help=f"sharp image: {_INPUT_HELP}")
+    blur.add_argument("--psf", type=Path, required=True, help="PSF image (normalised to sum 1)")
     blur.add_argument(
         "--noise", type=float, default=0.0, help="Gaussian noise sigma (fraction of full scale for integers)"
     )
     blur.add_argument("--photons", type=float, help="Poisson noise: expected photons at the brightest pixel")
     blur.add_argument("--seed", type=int, default=0)
-    blur.add_argument("-o", "--output", type=Path, required=True)
+    blur.add_argument("-o", "--output", type=Path, required=True, help=_OUTPUT_HELP)
     blur.add_argument("--overwrite", action="store_true")
 
     batch = commands.add_parser(
-        "batch", help="deblur many TIFF files on Dask (embedded cluster or --scheduler)"
+        "batch", help="deblur many image files on Dask (embedded cluster or --scheduler)"
     )
-    batch.add_argument("inputs", nargs="+", help='TIFF files or glob patterns, e.g. "data/*.tif"')
+    batch.add_argument("inputs", nargs="+", help=f'{_INPUT_HELP} files or glob patterns, e.g. "data/*.tif"')
     batch.add_argument("--out", type=Path, required=True, help="output folder")
     batch.add_argument("-k", "--kernel-size", type=int, required=True, help="odd PSF size K in pixels")
     batch.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
@@ -258,11 +265,14 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     if args.input is None or args.kernel_size is None or args.output is None:
         raise ValueError("deblur needs INPUT, --kernel-size K and -o OUTPUT")
     from .engine.solver import iter_deblur
-    from .io.tiff import read_tiff, write_like, write_tiff
+    from .io.formats import check_output, needs_input_dtype, read_image, write_image
+    from .io.tiff import write_tiff
 
     psf_out = args.psf_out or args.output.with_name(args.output.stem + "_psf.tif")
     _check_paths([args.input], [args.output, psf_out], args.overwrite)
-    image = read_tiff(args.input)
+    image = read_image(args.input)
+    check_output(args.output, image)
+    check_output(psf_out, None)
     device = resolve_device(args.device)
     config = _resolved_config(args, device)
     print(
@@ -278,12 +288,12 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
             device=device,
             seed=args.seed,
             axes=image.axes,
-            keep_dtype=args.keep_dtype,
+            keep_dtype=args.keep_dtype or needs_input_dtype(args.output),
             on_out_of_memory="tile" if args.tile_on_oom else "raise",
         )
     )
     provenance = {**result.metadata(), "input": str(args.input)}
-    write_like(args.output, result.image, image, provenance=provenance, overwrite=args.overwrite)
+    write_image(args.output, result.image, image, provenance=provenance, overwrite=args.overwrite)
     psf_axes = "ZYX" if result.psf.ndim == 3 else "YX"
     write_tiff(
         psf_out,
@@ -309,11 +319,12 @@ def _resolved_config(args: argparse.Namespace, device: Any = None) -> DeblurConf
 
 def _cmd_deconvolve(args: argparse.Namespace) -> int:
     from .engine.nonblind import iter_deconvolve
-    from .io.tiff import read_tiff, write_like
+    from .io.formats import check_output, needs_input_dtype, read_image, write_image
 
     _check_paths([args.input, args.psf], [args.output], args.overwrite)
-    image = read_tiff(args.input)
-    psf = read_tiff(args.psf)
+    image = read_image(args.input)
+    psf = read_image(args.psf)
+    check_output(args.output, image)
     config = _resolved_config(args) if args.method == "selfdiff" else None
     result = _run(
         iter_deconvolve(
@@ -326,11 +337,11 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
             device=args.device,
             seed=args.seed,
             axes=image.axes,
-            keep_dtype=args.keep_dtype,
+            keep_dtype=args.keep_dtype or needs_input_dtype(args.output),
         )
     )
     provenance = {**result.metadata(), "input": str(args.input), "psf": str(args.psf)}
-    write_like(args.output, result.image, image, provenance=provenance, overwrite=args.overwrite)
+    write_image(args.output, result.image, image, provenance=provenance, overwrite=args.overwrite)
     print(f"wrote {args.output} in {result.seconds:.1f} s")
     return 0
 
@@ -390,12 +401,13 @@ def _cmd_psf(args: argparse.Namespace) -> int:
 
 
 def _cmd_blur(args: argparse.Namespace) -> int:
-    from .io.tiff import read_tiff, write_like
+    from .io.formats import check_output, read_image, write_image
     from .optics import blur
 
     _check_paths([args.input, args.psf], [args.output], args.overwrite)
-    image = read_tiff(args.input)
-    psf = read_tiff(args.psf)
+    image = read_image(args.input)
+    psf = read_image(args.psf)
+    check_output(args.output, image)
     out = blur(
         image.data,
         psf.data,
@@ -404,7 +416,7 @@ def _cmd_blur(args: argparse.Namespace) -> int:
         seed=args.seed,
         axes=image.axes,
     )
-    write_like(
+    write_image(
         args.output,
         out,
         image,

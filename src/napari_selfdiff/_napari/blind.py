@@ -22,6 +22,7 @@ from .._device import describe_device, resolve_device
 from ..batch import iter_batch
 from ..config import DEFAULT_KERNEL_SIZE, PRESETS, DeblurConfig, StackMode
 from ..engine.solver import iter_deblur
+from ..io.formats import INPUT_SUFFIXES
 from ._layers import add_result_layer, contrast_limits, layer_array, layer_axes, spatial_properties
 from ._plot import EvolutionPlot
 from ._runner import RunnerWidget
@@ -163,7 +164,9 @@ class BlindDeconvolutionWidget(RunnerWidget):
         )
         self.plot = EvolutionPlot()
         self.folder_in = FileEdit(
-            mode="d", label="input folder", tooltip="apply to every *.tif in this folder"
+            mode="d",
+            label="input folder",
+            tooltip=f"apply to every image ({', '.join(INPUT_SUFFIXES)}) in this folder",
         )
         self.folder_out = FileEdit(mode="d", label="output folder")
         self.folder_button = PushButton(text="Apply to folder...")
@@ -247,13 +250,17 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self._previews.clear()
 
     def _on_folder_clicked(self) -> None:
-        """Deblur every TIFF of the input folder with the form's settings, on Dask, in the background."""
+        """Deblur every image of the input folder with the form's settings, on Dask, in the background."""
         if self.running:
             return
         source, target = Path(self.folder_in.value), Path(self.folder_out.value)
-        files = sorted([*source.glob("*.tif"), *source.glob("*.tiff")]) if source.is_dir() else []
+        files = (
+            sorted(path for path in source.iterdir() if path.suffix.lower() in INPUT_SUFFIXES)
+            if source.is_dir()
+            else []
+        )
         if not files:
-            show_error(f"napari-selfdiff: no .tif files in {str(source)!r}")
+            show_error(f"napari-selfdiff: no image files ({', '.join(INPUT_SUFFIXES)}) in {str(source)!r}")
             return
         if source.resolve() == target.resolve():
             show_error("napari-selfdiff: choose an output folder other than the input folder")

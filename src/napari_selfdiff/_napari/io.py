@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..io.tiff import PROVENANCE_KEY, read_tiff, write_tiff
+from ..io.common import PROVENANCE_KEY
+from ..io.tiff import read_tiff, write_tiff
 
 
 def _claims(path: str) -> bool:

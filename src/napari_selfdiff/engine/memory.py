@@ -55,9 +55,10 @@ def out_of_memory_message(needed: int, available: int | None, device: str) -> st
     """Plain-words message with the estimate and what to do."""
     gib = 1024**3
     have = f", {available / gib:.1f} GiB free" if available is not None else ""
+    elsewhere = "" if device.startswith("cpu") else ", or device='cpu'"
     return (
         f"not enough memory on {device}: this run needs about {needed / gib:.1f} GiB{have}. "
         "Options: the 'fast' preset (smaller networks), overlapping tiles sharing one PSF "
         "(on_out_of_memory='tile'; CLI --tile-on-oom), a smaller image crop or kernel size, "
-        "stack_mode='shared-channels' or 'per-plane' instead of 'shared' for stacks, or device='cpu'."
+        f"stack_mode='shared-channels' or 'per-plane' instead of 'shared' for stacks{elsewhere}."
     )

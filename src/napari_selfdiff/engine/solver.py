@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 from .._checks import InputError, Layout, NanPolicy, check_kernel_size, from_planes, to_planes
-from .._device import describe_device, make_generator, resolve_device
+from .._device import describe_device, free_memory, make_generator, resolve_device
 from ..config import DeblurConfig
 from ..metrics import aligned_scores, mnc
 from .compute import IterationRunner, plan_execution
@@ -500,11 +500,15 @@ def check_ground_truth(ground_truth: np.ndarray | None, layout: Layout) -> np.nd
 def check_memory(
     shape: tuple[int, ...], kernel_size: int, config: DeblurConfig, device: torch.device
 ) -> None:
-    """Refuse a CUDA run whose estimated need exceeds the free device memory, before any work."""
-    if device.type != "cuda":
+    """Refuse a run whose estimated need exceeds the free memory of its device, before any work.
+
+    CUDA device memory, or the host memory a CPU run may use (:func:`free_memory`); no check
+    where that cannot be read (MPS).
+    """
+    free = free_memory(device)
+    if free is None:
         return
     needed = estimate_bytes(*shape, kernel_size, config)
-    free, _ = torch.cuda.mem_get_info(device)
     if needed > free:
         raise OutOfMemory(out_of_memory_message(needed, free, describe_device(device)))
 
@@ -568,7 +572,9 @@ def solve_planes(
                 evaluates=evaluates,
                 fixed_kernel=kernel,
             )
-        except torch.OutOfMemoryError as error:
+        except RuntimeError as error:  # torch.OutOfMemoryError is one; CPU allocation failures are plain
+            if not _is_out_of_memory(error):
+                raise
             needed = estimate_bytes(len(batch) * ys[0].shape[0], *ys[0].shape[1:], kernel_size, config)
             raise OutOfMemory(out_of_memory_message(needed, None, str(device))) from error
         for p, members in enumerate(batch):
@@ -578,19 +584,24 @@ def solve_planes(
     return estimates, psfs, history
 
 
+def _is_out_of_memory(error: RuntimeError) -> bool:
+    """A device allocation failure: CUDA's own error type, or the CPU allocator's message."""
+    return isinstance(error, torch.OutOfMemoryError) or "can't allocate memory" in str(error)
+
+
 def planes_per_batch(
     n_groups: int, group_shape: tuple[int, ...], kernel_size: int, config: DeblurConfig, device: torch.device
 ) -> int:
     """How many plane groups to solve together.
 
     ``config.compute.batch_planes`` resolved for the device (at most the number of groups),
-    halved until a batch fits in free CUDA memory; then the memory check of one batch, which
+    halved until a batch fits in free memory; then the memory check of one batch, which
     raises :class:`OutOfMemory` if even a single group does not fit.
     """
     together = min(plan_execution(config.compute, device).batch_planes, n_groups)
     batch, *rest = group_shape
-    if device.type == "cuda":
-        free = torch.cuda.mem_get_info(device)[0]
+    free = free_memory(device)
+    if free is not None:
         while together > 1 and estimate_bytes(together * batch, *rest, kernel_size, config) > free:
             together //= 2
     check_memory((together * batch, *rest), kernel_size, config, device)
@@ -640,12 +651,15 @@ def tile_for(
 ) -> int:
     """Largest tile side smaller than ``below`` whose solve fits.
 
-    On CUDA the budget is the free device memory with 10 % headroom; where free memory
-    cannot be read, half of what the whole image needed.
+    The budget is the device's free memory (:func:`free_memory`), 90 % of it on CUDA and
+    half on the host, which the system and other processes share and where an overshoot
+    meets the kernel's out-of-memory killer rather than a catchable error; where free
+    memory cannot be read, half of what the whole image needed.
     """
     batch, channels, height, width = network_input(planes[plane_groups(len(planes), config)[0]], config).shape
-    if device.type == "cuda":
-        budget = 0.9 * torch.cuda.mem_get_info(device)[0]
+    free = free_memory(device)
+    if free is not None:
+        budget = (0.9 if device.type == "cuda" else 0.5) * free
     else:
         budget = 0.5 * estimate_bytes(batch, channels, height, width, kernel_size, config)
 

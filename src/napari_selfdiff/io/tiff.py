@@ -15,8 +15,6 @@ import json
 import math
 import os
 import re
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +22,10 @@ import numpy as np
 import tifffile
 
 from .._checks import InputError
+from .common import MAX_BYTES, PROVENANCE_KEY, ImageFile, atomic_write, json_default
 
-__all__ = ["MAX_BYTES", "TiffImage", "read_tiff", "write_like", "write_tiff"]
+__all__ = ["read_tiff", "write_like", "write_tiff"]
 
-#: Largest uncompressed image read without ``max_bytes`` raised (decompression-bomb guard).
-MAX_BYTES = 16 * 1024**3
-PROVENANCE_KEY = "napari_selfdiff"
 _UM = {
     "um": 1.0,
     "µm": 1.0,
@@ -44,22 +40,6 @@ _UM = {
     "cm": 1e4,
     "centimeter": 1e4,
 }
-
-
-@dataclass
-class TiffImage:
-    """An image read from TIFF with what is known about it.
-
-    ``pixel_size`` is (y, x) in micrometres and ``z_spacing`` in micrometres, None when
-    the file does not say; ``provenance`` is the JSON this package wrote, if any.
-    """
-
-    data: np.ndarray
-    axes: str
-    pixel_size: tuple[float, float] | None = None
-    z_spacing: float | None = None
-    provenance: dict[str, Any] = field(default_factory=dict)
-    source_axes: str = ""
 
 
 def _map_axes(data: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
@@ -118,7 +98,7 @@ def _ome_sizes(xml: str) -> tuple[tuple[float, float] | None, float | None]:
     return ((y, x) if x and y else None), z
 
 
-def read_tiff(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> TiffImage:
+def read_tiff(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> ImageFile:
     """Read a TIFF file, checking its declared size before loading any pixel.
 
     Raises
@@ -163,25 +143,7 @@ def read_tiff(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> TiffIma
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as error:
         raise InputError(f"{path.name} is not a readable TIFF file ({error})") from error
     mapped, our_axes = _map_axes(data, axes)
-    return TiffImage(mapped, our_axes, pixel_size, z_spacing, provenance, source_axes=axes)
-
-
-def _atomic_write(path: Path, write: Any, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"output folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"output folder {str(folder)!r} is not writable")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    return ImageFile(mapped, our_axes, pixel_size, z_spacing, provenance, source_axes=axes)
 
 
 def write_tiff(
@@ -224,8 +186,8 @@ def write_tiff(
         metadata["spacing"] = float(z_spacing)
         metadata["unit"] = "um"
     if provenance:
-        metadata["Info"] = json.dumps({PROVENANCE_KEY: provenance}, default=_json_default)
-    _atomic_write(
+        metadata["Info"] = json.dumps({PROVENANCE_KEY: provenance}, default=json_default)
+    atomic_write(
         path,
         lambda target: tifffile.imwrite(target, data, imagej=True, metadata=metadata, **kwargs),
         overwrite,
@@ -236,7 +198,7 @@ def write_tiff(
 def write_like(
     path: str | os.PathLike,
     data: np.ndarray,
-    source: TiffImage,
+    source: ImageFile,
     *,
     provenance: dict[str, Any] | None = None,
     overwrite: bool = False,
@@ -251,13 +213,3 @@ def write_like(
         provenance=provenance,
         overwrite=overwrite,
     )
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    return str(value)

@@ -1,0 +1,116 @@
+"""One entry point for reading and writing images, whatever the format.
+
+The command line and the batch runner read TIFF (with metadata, :mod:`.tiff`) and PNG,
+JPEG or BMP (:mod:`.photo`), chosen by the file's suffix; they write TIFF (float32 or the
+input's dtype, pixel size and provenance kept) or PNG (the input's 8/16-bit integers).
+Output formats are checked before any work starts, so a long solve never ends in an
+unwritable file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._checks import InputError
+from .common import MAX_BYTES, ImageFile
+from .photo import READ_SUFFIXES, png_problem, read_photo, write_png
+from .tiff import read_tiff, write_like
+
+__all__ = ["INPUT_SUFFIXES", "check_output", "image_stem", "needs_input_dtype", "read_image", "write_image"]
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+INPUT_SUFFIXES = TIFF_SUFFIXES + READ_SUFFIXES
+
+
+def _suffix(path: Path) -> str:
+    return path.suffix.lower()
+
+
+def image_stem(path: str | os.PathLike) -> str:
+    """File name without its image suffix (``a.ome.tif`` -> ``a``, ``b.png`` -> ``b``)."""
+    name = Path(path).name
+    suffix = _suffix(Path(name))
+    if suffix in INPUT_SUFFIXES:
+        name = name[: -len(suffix)]
+    return name.removesuffix(".ome").removesuffix(".OME")
+
+
+def read_image(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> ImageFile:
+    """Read a TIFF, PNG, JPEG or BMP file by its suffix.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    InputError
+        Unknown suffix, unreadable file, or more than ``max_bytes`` of pixels.
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix in TIFF_SUFFIXES:
+        return read_tiff(path, max_bytes=max_bytes)
+    if suffix in READ_SUFFIXES:
+        return read_photo(path, max_bytes=max_bytes)
+    raise InputError(f"{path.name}: unknown image format {suffix or '(no suffix)'!r}; read are {_listed()}")
+
+
+def check_output(path: str | os.PathLike, source: ImageFile | None) -> None:
+    """Raise :class:`InputError` if the result of ``source`` cannot be written to ``path``.
+
+    TIFF takes any result. PNG takes a grey or RGB result of an 8/16-bit input, written in
+    the input's dtype; ``source=None`` stands for a float array (a PSF), which needs TIFF.
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix in TIFF_SUFFIXES:
+        return
+    if suffix == ".png":
+        if source is None:
+            problem = "this output is a float array"
+        else:
+            problem = png_problem(source.axes, source.data.shape, source.data.dtype)
+        if problem:
+            raise InputError(f"cannot write {path.name}: {problem}; write a .tif instead")
+        return
+    if suffix in READ_SUFFIXES:
+        raise InputError(
+            f"cannot write {path.name}: {suffix} output would be lossy or limited; "
+            "write a .tif (full precision, metadata) or a .png"
+        )
+    raise InputError(f"cannot write {path.name}: unknown suffix {suffix or '(none)'!r}; write .tif or .png")
+
+
+def needs_input_dtype(path: str | os.PathLike) -> bool:
+    """True when ``path``'s format stores only the input's integer dtype (PNG).
+
+    Solve with ``keep_dtype=True`` for such outputs: the engine then rounds and clips the
+    result to the input's dtype, as :func:`write_image` requires.
+    """
+    return _suffix(Path(path)) == ".png"
+
+
+def write_image(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    source: ImageFile,
+    *,
+    provenance: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a result made from ``source`` in the format its suffix names.
+
+    TIFF keeps ``data``'s dtype and the source's axes, pixel size and Z spacing; PNG
+    needs ``data`` already in 8/16-bit integers (see :func:`needs_input_dtype`).
+    """
+    check_output(path, source)
+    if needs_input_dtype(path):
+        return write_png(path, np.asarray(data), source.axes, provenance=provenance, overwrite=overwrite)
+    return write_like(path, data, source, provenance=provenance, overwrite=overwrite)
+
+
+def _listed() -> str:
+    return ", ".join(INPUT_SUFFIXES)
