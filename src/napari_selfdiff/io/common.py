@@ -26,7 +26,8 @@ class ImageFile:
     ``data`` follows the package's axes contract (``axes``: YX, YXC, ZYX or ZYXC);
     ``pixel_size`` is (y, x) in micrometres and ``z_spacing`` in micrometres, None when
     the file does not say; ``provenance`` is the JSON this package wrote, if any;
-    ``source_axes`` the axes as the file declared them.
+    ``source_axes`` the axes as a TIFF declared them (for PNG, JPEG and BMP, Pillow's
+    mode, e.g. ``"RGB"``).
     """
 
     data: np.ndarray

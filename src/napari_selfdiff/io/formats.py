@@ -55,7 +55,10 @@ def read_image(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> ImageF
         return read_tiff(path, max_bytes=max_bytes)
     if suffix in READ_SUFFIXES:
         return read_photo(path, max_bytes=max_bytes)
-    raise InputError(f"{path.name}: unknown image format {suffix or '(no suffix)'!r}; read are {_listed()}")
+    raise InputError(
+        f"{path.name}: unknown image format {suffix or '(no suffix)'!r}; "
+        f"readable are {', '.join(INPUT_SUFFIXES)}"
+    )
 
 
 def check_output(path: str | os.PathLike, source: ImageFile | None) -> None:
@@ -110,7 +113,3 @@ def write_image(
     if needs_input_dtype(path):
         return write_png(path, np.asarray(data), source.axes, provenance=provenance, overwrite=overwrite)
     return write_like(path, data, source, provenance=provenance, overwrite=overwrite)
-
-
-def _listed() -> str:
-    return ", ".join(INPUT_SUFFIXES)
