@@ -147,8 +147,8 @@ def process_file(
         import torch
 
         from .engine.solver import deblur
-        from .io.formats import read_image
-        from .io.tiff import write_like, write_tiff
+        from .io.formats import read_image, write_image
+        from .io.tiff import write_tiff
 
         if threads:
             torch.set_num_threads(threads)
@@ -158,7 +158,7 @@ def process_file(
             image.data, kernel_size, DeblurConfig.from_dict(config), device=device, seed=seed, axes=image.axes
         )
         provenance = {**result.metadata(), "input": str(path), "input_sha256": record["input_sha256"]}
-        write_like(paths["image"], result.image, image, provenance=provenance, overwrite=True)
+        write_image(paths["image"], result.image, image, provenance=provenance, overwrite=True)
         write_tiff(
             paths["psf"],
             result.psf,

@@ -18,7 +18,7 @@ import numpy as np
 from .._checks import InputError
 from .common import MAX_BYTES, ImageFile
 from .photo import READ_SUFFIXES, png_problem, read_photo, write_png
-from .tiff import read_tiff, write_like
+from .tiff import read_tiff, write_tiff
 
 __all__ = ["INPUT_SUFFIXES", "check_output", "image_stem", "needs_input_dtype", "read_image", "write_image"]
 
@@ -112,4 +112,12 @@ def write_image(
     check_output(path, source)
     if needs_input_dtype(path):
         return write_png(path, np.asarray(data), source.axes, provenance=provenance, overwrite=overwrite)
-    return write_like(path, data, source, provenance=provenance, overwrite=overwrite)
+    return write_tiff(
+        path,
+        data,
+        axes=source.axes,
+        pixel_size=source.pixel_size,
+        z_spacing=source.z_spacing,
+        provenance=provenance,
+        overwrite=overwrite,
+    )

@@ -24,7 +24,7 @@ import tifffile
 from .._checks import InputError
 from .common import MAX_BYTES, PROVENANCE_KEY, ImageFile, atomic_write, json_default
 
-__all__ = ["read_tiff", "write_like", "write_tiff"]
+__all__ = ["read_tiff", "write_tiff"]
 
 _UM = {
     "um": 1.0,
@@ -193,23 +193,3 @@ def write_tiff(
         overwrite,
     )
     return path
-
-
-def write_like(
-    path: str | os.PathLike,
-    data: np.ndarray,
-    source: ImageFile,
-    *,
-    provenance: dict[str, Any] | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write ``data`` with the axes, pixel size and Z spacing of the image it was made from."""
-    return write_tiff(
-        path,
-        data,
-        axes=source.axes,
-        pixel_size=source.pixel_size,
-        z_spacing=source.z_spacing,
-        provenance=provenance,
-        overwrite=overwrite,
-    )
