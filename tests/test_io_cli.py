@@ -311,3 +311,23 @@ def test_cli_deblurs_png_into_png_and_refuses_bad_outputs_before_work(tmp_path, 
     restored_image = read_image(restored).data.astype(float) / 255
     sharp = small_case[0]
     assert np.abs(restored_image - sharp).mean() < np.abs(np.clip(blurred, 0, 1) - sharp).mean()
+
+
+def test_cli_deblur_at_reduced_scale_writes_full_resolution_outputs(tmp_path, rng, capsys):
+    from PIL import Image
+
+    colour = (rng.random((96, 80, 3)) * 255).astype(np.uint8)
+    source = tmp_path / "photo.png"
+    Image.fromarray(colour).save(source)
+    out = tmp_path / "sharp.png"
+    tiny = ["-k", "9", "--preset", "tiny", "--device", "cpu", "--steps", "2", "--scale", "2"]
+    assert main(["deblur", str(source), *tiny, "--psf-window", "0", "-o", str(out)]) == 0
+    result = read_image(out)
+    assert result.data.shape == colour.shape and result.data.dtype == np.uint8
+    info = result.provenance["multiscale"]
+    assert info["factor"] == 2 and info["kernel_size"] == 5 and info["window"]["height"] == 96
+    assert result.provenance["method"] == "selfdiff-blind-multiscale"
+    psf = read_tiff(tmp_path / "sharp_psf.tif").data
+    assert psf.shape == (9, 9) and abs(float(psf.sum()) - 1) < 1e-5
+    assert main(["deblur", str(source), *tiny, "--tile-on-oom", "-o", str(tmp_path / "t.png")]) == 2
+    assert "--tile-on-oom does not apply with --scale" in capsys.readouterr().err

@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "deblur": "napari_selfdiff.engine.solver",
     "iter_deblur": "napari_selfdiff.engine.solver",
+    "deblur_multiscale": "napari_selfdiff.engine.multiscale",
+    "iter_deblur_multiscale": "napari_selfdiff.engine.multiscale",
     "deconvolve": "napari_selfdiff.engine.nonblind",
     "iter_deconvolve": "napari_selfdiff.engine.nonblind",
     "DeblurResult": "napari_selfdiff.engine.results",

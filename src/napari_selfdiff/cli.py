@@ -161,6 +161,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="if the image does not fit in device memory, retry in overlapping tiles sharing one PSF",
     )
+    deblur.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="estimate the PSF on the image averaged down by this factor (long blurs, large photos), "
+        "then restore the full image by Richardson-Lucy with the PSF scaled back (default: 1, off)",
+    )
+    deblur.add_argument(
+        "--psf-window",
+        type=int,
+        default=256,
+        help="with --scale: side of the reduced image's most edge-rich window the PSF is estimated "
+        "on; 0 for the whole reduced image (default: 256)",
+    )
+    deblur.add_argument(
+        "--iterations", type=int, default=30, help="with --scale: Richardson-Lucy iterations (default: 30)"
+    )
     _add_solver_options(deblur, None)
     _add_output_options(deblur)
 
@@ -264,6 +281,9 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
 
     if args.input is None or args.kernel_size is None or args.output is None:
         raise ValueError("deblur needs INPUT, --kernel-size K and -o OUTPUT")
+    if args.scale != 1 and args.tile_on_oom:
+        raise ValueError("--tile-on-oom does not apply with --scale (the PSF is estimated on one window)")
+    from .engine.multiscale import iter_deblur_multiscale
     from .engine.solver import iter_deblur
     from .io.formats import check_output, needs_input_dtype, read_image, write_image
     from .io.tiff import write_tiff
@@ -280,18 +300,23 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         f"T={config.schedule.steps} S={config.schedule.inner_steps}",
         file=sys.stderr,
     )
-    result = _run(
-        iter_deblur(
-            image.data,
-            args.kernel_size,
-            config,
-            device=device,
-            seed=args.seed,
-            axes=image.axes,
-            keep_dtype=args.keep_dtype or needs_input_dtype(args.output),
-            on_out_of_memory="tile" if args.tile_on_oom else "raise",
-        )
-    )
+    common = {
+        "device": device,
+        "seed": args.seed,
+        "axes": image.axes,
+        "keep_dtype": args.keep_dtype or needs_input_dtype(args.output),
+    }
+    if args.scale != 1:
+        run = iter_deblur_multiscale(
+            image.data, args.kernel_size, config, factor=args.scale,
+            window=args.psf_window or None, iterations=args.iterations, **common,
+        )  # fmt: skip
+    else:
+        run = iter_deblur(
+            image.data, args.kernel_size, config,
+            on_out_of_memory="tile" if args.tile_on_oom else "raise", **common,
+        )  # fmt: skip
+    result = _run(run)
     provenance = {**result.metadata(), "input": str(args.input)}
     write_image(args.output, result.image, image, provenance=provenance, overwrite=args.overwrite)
     psf_axes = "ZYX" if result.psf.ndim == 3 else "YX"

@@ -52,9 +52,15 @@ def richardson_lucy(
     psf: torch.Tensor,
     iterations: int = 30,
     *,
+    start: float | None = None,
     cancel: threading.Event | None = None,
-) -> Generator[tuple[int, torch.Tensor], None, torch.Tensor]:
-    """Richardson-Lucy on a non-negative (..., H, W) tensor; yields (iteration, estimate)."""
+) -> Generator[Progress, None, torch.Tensor]:
+    """Richardson-Lucy on a non-negative (..., H, W) tensor; returns the estimate.
+
+    Yields a :class:`Progress` event per iteration (``inner`` counts them; ``elapsed`` from
+    ``start``, a ``time.perf_counter()`` value, by default the call).
+    """
+    start = time.perf_counter() if start is None else start
     margin = psf.shape[-1]
     padded = _pad(observation, margin).clamp_min(0)
     flipped = torch.flip(psf, dims=(-2, -1))
@@ -64,7 +70,7 @@ def richardson_lucy(
             raise Cancelled("the run was cancelled")
         ratio = padded / fft_blur_same(estimate, psf).clamp_min(1e-12)
         estimate = estimate * fft_blur_same(ratio, flipped)
-        yield iteration, _crop(estimate, margin)
+        yield Progress(0, 1, 1, 1, iteration, iterations, float("nan"), time.perf_counter() - start)
     return _crop(estimate, margin)
 
 
@@ -157,15 +163,7 @@ def iter_deconvolve(
             x = wiener(y, k, balance)
             parameters["balance"] = balance
         else:
-            run = richardson_lucy(y, k, iterations, cancel=cancel)
-            x = None
-            while True:
-                try:
-                    done, _ = next(run)
-                except StopIteration as stop:
-                    x = stop.value
-                    break
-                yield Progress(0, 1, 1, 1, done, iterations, float("nan"), time.perf_counter() - start)
+            x = yield from richardson_lucy(y, k, iterations, start=start, cancel=cancel)
             parameters["iterations"] = iterations
         estimates = mapping.inverse(x.cpu().numpy().astype(np.float64))
     return DeblurResult(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..errors import Cancelled
 
-__all__ = ["Cancelled", "DeblurResult", "Progress", "StepRecord"]
+__all__ = ["Cancelled", "DeblurResult", "Progress", "StepRecord", "renumbered"]
+
+Returned = TypeVar("Returned")
 
 
 @dataclass(frozen=True)
@@ -107,3 +112,21 @@ class DeblurResult:
             "history": [record.__dict__ for record in self.history],
             **self.extra,
         }
+
+
+def renumbered(
+    run: Generator[Progress, None, Returned], part: int, parts: int
+) -> Generator[Progress, None, Returned]:
+    """Pass on the events of ``run`` as part ``part`` of ``parts`` sub-runs; return its result.
+
+    ``plane``/``n_planes`` are set to count the sub-runs, so :attr:`Progress.fraction` keeps
+    rising across a run made of several solver runs (tiles, stages). Closing this generator
+    closes ``run``.
+    """
+    with contextlib.closing(run):
+        while True:
+            try:
+                event = next(run)
+            except StopIteration as stop:
+                return stop.value
+            yield dataclasses.replace(event, plane=part, n_planes=parts)

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import gc
 import logging
 import threading
@@ -61,7 +60,8 @@ from .losses import data_fidelity, kernel_sparsity
 from .memory import OutOfMemory, estimate_bytes, out_of_memory_message
 from .nets import KernelGenerator, UNet
 from .pyramid import coarse_level, fine_level
-from .results import Cancelled, DeblurResult, Progress, StepRecord
+from .regions import informative_window
+from .results import Cancelled, DeblurResult, Progress, StepRecord, renumbered
 from .schedule import reverse_sigmas
 from .tiling import blend_tiles, choose_tile, tile_slices
 
@@ -684,7 +684,7 @@ def solve_tiled(
     start: float,
     cancel: threading.Event | None = None,
 ) -> Generator[Progress, None, tuple[np.ndarray, list[np.ndarray], list[StepRecord]]]:
-    """Blind PSF on the centre tile of each group, then every tile non-blind, blended.
+    """Blind PSF on the most informative tile of each group, then every tile non-blind, blended.
 
     See :mod:`.tiling`. Progress events are renumbered so ``plane``/``n_planes`` count the
     sub-runs (per group: one blind, then one per tile) and the fraction done stays right.
@@ -692,36 +692,26 @@ def solve_tiled(
     height, width = planes.shape[-2:]
     groups = plane_groups(planes.shape[0], config)
     slices = list(tile_slices((height, width), tile, overlap))
-    top, left = (height - min(tile, height)) // 2, (width - min(tile, width)) // 2
-    centre = (slice(top, top + tile), slice(left, left + tile))
     total = len(groups) * (1 + len(slices))
     estimates = np.empty_like(planes)
     psfs: list[np.ndarray] = []
     history: list[StepRecord] = []
-    counter = iter(range(total))
-
-    def renumbered(run: Generator[Progress, None, Any]) -> Generator[Progress, None, Any]:
-        index = next(counter)
-        with contextlib.closing(run):
-            while True:
-                try:
-                    event = next(run)
-                except StopIteration as stop:
-                    return stop.value
-                yield dataclasses.replace(event, plane=index, n_planes=total)
-
+    parts = iter(range(total))
     for group_index, members in enumerate(groups):
         group = planes[members]
+        blind_rows, blind_cols = informative_window(group, tile, kernel_size)
         _, group_psfs, records = yield from renumbered(
-            solve_planes(group[..., centre[0], centre[1]], kernel_size, config, device,
-                         seed + group_index, start=start, cancel=cancel)
+            solve_planes(group[..., blind_rows, blind_cols], kernel_size, config, device,
+                         seed + group_index, start=start, cancel=cancel),
+            next(parts), total,
         )  # fmt: skip
         history.extend(records)
         pieces = []
         for rows, cols in slices:
             tile_estimate, _, records = yield from renumbered(
                 solve_planes(group[..., rows, cols], kernel_size, config, device, seed + group_index,
-                             start=start, cancel=cancel, fixed_psf=group_psfs[0])
+                             start=start, cancel=cancel, fixed_psf=group_psfs[0]),
+                next(parts), total,
             )  # fmt: skip
             history.extend(records)
             pieces.append(((rows, cols), tile_estimate))

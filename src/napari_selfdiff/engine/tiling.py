@@ -3,8 +3,9 @@
 When a blind solve of the whole image does not fit in memory, the run can be retried
 tiled (``on_out_of_memory="tile"``):
 
-1. the PSF is estimated blind on the centre tile of each group of planes (a spatially
-   invariant blur is the model, so any large enough region identifies it);
+1. the PSF is estimated blind on one tile of each group of planes: a spatially invariant
+   blur is the model, so one region identifies it, and the tile chosen is the one richest
+   in coherent edges (:func:`.regions.informative_window`), which identify it best;
 2. every tile, the centre one included, is deconvolved by non-blind self-diffusion with
    that PSF (the image network alone is trained: the same loop with a fixed kernel);
 3. the tiles are blended with weights that ramp linearly across the overlaps, so no seam
