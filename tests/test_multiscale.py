@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_selfdiff import DeblurConfig
-from napari_selfdiff import InputError
+from napari_selfdiff import DeblurConfig, InputError
 from napari_selfdiff.engine.multiscale import (
     coarse_kernel_size,
     deblur_multiscale,

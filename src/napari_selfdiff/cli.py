@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from . import __version__
-from .config import PRESETS, ComputeConfig, ConfigError, DeblurConfig, StackMode
+from .config import DEFAULT_PSF_WINDOW, PRESETS, ComputeConfig, ConfigError, DeblurConfig, StackMode
 from .errors import Cancelled
 
 __all__ = ["main"]
@@ -171,9 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     deblur.add_argument(
         "--psf-window",
         type=int,
-        default=256,
+        default=DEFAULT_PSF_WINDOW,
         help="with --scale: side of the reduced image's most edge-rich window the PSF is estimated "
-        "on; 0 for the whole reduced image (default: 256)",
+        f"on; 0 for the whole reduced image (default: {DEFAULT_PSF_WINDOW})",
     )
     deblur.add_argument(
         "--iterations", type=int, default=30, help="with --scale: Richardson-Lucy iterations (default: 30)"

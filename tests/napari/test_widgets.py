@@ -304,3 +304,32 @@ def test_apply_to_folder_runs_the_batch(viewer, qtbot, tmp_path, case, monkeypat
     assert (target / "summary.md").exists()
     assert infos and "2 files" in infos[-1]
     assert len(viewer.layers) == 0  # a folder run adds no layer
+
+
+def test_blind_widget_psf_scale_restores_the_full_layer(viewer, qtbot, monkeypatch):
+    from napari_selfdiff._napari import _runner, blind
+    from napari_selfdiff.config import DeblurConfig
+
+    c = make_demo_case(size=96, kernel_size=9, kernel_seed=2)
+    layer = viewer.add_image(c.blurred.copy(), name="photo", scale=(0.5, 0.5))
+    truth = viewer.add_image(c.sharp, name="truth")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    widget.image.value, widget.kernel_size.value, widget.psf_scale.value = layer, 9, 2
+    widget.ground_truth.value = truth
+    widget.device.value = "cpu"
+    use_tiny_custom(widget)
+    errors = []
+    monkeypatch.setattr(_runner, "show_error", errors.append)
+    widget.run_button.clicked.emit()
+    assert widget.worker is None and "PSF scale 1" in errors[-1]  # refused before any work
+    widget.ground_truth.value = None
+    monkeypatch.setattr(blind, "DEFAULT_PSF_WINDOW", 32)  # a window of the reduced image, not all of it
+    widget.run_button.clicked.emit()
+    wait_for_worker(qtbot, widget)
+    out, psf = viewer.layers["photo deblurred"], viewer.layers["photo PSF"]
+    assert out.data.shape == c.blurred.shape and tuple(out.scale) == (0.5, 0.5)
+    assert psf.data.shape == (9, 9) and abs(psf.data.sum() - 1) < 1e-5
+    assert not any("preview" in lay.name for lay in viewer.layers)
+    meta = out.metadata["napari_selfdiff"]
+    assert meta["multiscale"]["factor"] == 2 and meta["multiscale"]["window"]["height"] == 64
+    assert meta["config"] == DeblurConfig.preset("tiny").to_dict()

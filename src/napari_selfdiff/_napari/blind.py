@@ -20,7 +20,8 @@ import napari
 
 from .._device import describe_device, resolve_device
 from ..batch import iter_batch
-from ..config import DEFAULT_KERNEL_SIZE, PRESETS, DeblurConfig, StackMode
+from ..config import DEFAULT_KERNEL_SIZE, DEFAULT_PSF_WINDOW, PRESETS, DeblurConfig, StackMode
+from ..engine.multiscale import iter_deblur_multiscale
 from ..engine.solver import iter_deblur
 from ..io.formats import INPUT_SUFFIXES
 from ._layers import add_result_layer, contrast_limits, layer_array, layer_axes, spatial_properties
@@ -147,6 +148,15 @@ class BlindDeconvolutionWidget(RunnerWidget):
             tooltip="odd side of the PSF to estimate, in pixels; at least the blur's extent",
         )
         self.solver = SolverFields()
+        self.psf_scale = SpinBox(
+            label="PSF scale",
+            value=1,
+            min=1,
+            max=8,
+            tooltip="1: blind at full resolution. N > 1: estimate the PSF on the image averaged "
+            f"down by N (its most edge-rich {DEFAULT_PSF_WINDOW}-pixel window), then restore the full "
+            "image by Richardson-Lucy with it; for long blurs in large photos",
+        )
         self.stack_mode = ComboBox(
             label="stack mode",
             choices=list(get_args(StackMode)),
@@ -175,6 +185,7 @@ class BlindDeconvolutionWidget(RunnerWidget):
             [
                 self.image,
                 self.kernel_size,
+                self.psf_scale,
                 self.solver,
                 self.stack_mode,
                 self.device,
@@ -190,6 +201,7 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self.native.layout().addWidget(self.plot)
         self._previews: dict[str, Image] = {}
         self._source = None
+        self._factor = 1
 
     def prepare(self):
         layer = self.image.value
@@ -203,6 +215,9 @@ class BlindDeconvolutionWidget(RunnerWidget):
             raise ValueError(f"ground truth shape {truth.shape} differs from the image shape {data.shape}")
         config = self.solver.config(self.stack_mode.value)
         kernel_size = int(self.kernel_size.value)
+        factor = int(self.psf_scale.value)
+        if factor > 1 and truth is not None:
+            raise ValueError("scores against a ground truth need PSF scale 1 (full-resolution blind run)")
         device, seed = self.device.value, int(self.seed.value)
         # Validate now, in the GUI thread, so a bad parameter is reported before any work.
         from .._checks import check_kernel_size, to_planes
@@ -210,9 +225,15 @@ class BlindDeconvolutionWidget(RunnerWidget):
         _, layout = to_planes(data, axes)
         check_kernel_size(kernel_size, layout.height, layout.width)
         self._source = layer
+        self._factor = factor
         self.plot.clear()
 
         def make_run(cancel):
+            if factor > 1:
+                return iter_deblur_multiscale(
+                    data, kernel_size, config, factor=factor, window=DEFAULT_PSF_WINDOW,
+                    device=device, seed=seed, axes=axes, cancel=cancel,
+                )  # fmt: skip
             return iter_deblur(
                 data,
                 kernel_size,
@@ -231,10 +252,11 @@ class BlindDeconvolutionWidget(RunnerWidget):
             return
         self.plot.add(event.step, event.loss, event.psnr, event.ssim)
         layer = self._source
-        for key, data, extra in (
-            ("image", event.image, {"rgb": layer.rgb, **spatial_properties(layer, event.image.ndim)}),
-            ("psf", event.psf, {"colormap": "magma"}),
-        ):
+        previews = [("psf", event.psf, {"colormap": "magma"})]
+        if self._factor == 1:  # a multiscale run's estimate is of a reduced window, not of the layer
+            extra = {"rgb": layer.rgb, **spatial_properties(layer, event.image.ndim)}
+            previews.insert(0, ("image", event.image, extra))
+        for key, data, extra in previews:
             preview = self._previews.get(key)
             if preview is None or preview not in self.viewer.layers:
                 name = f"{layer.name} {'preview' if key == 'image' else 'PSF preview'}"

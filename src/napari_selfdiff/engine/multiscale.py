@@ -35,7 +35,7 @@ import torch
 
 from .._checks import InputError, NanPolicy, check_kernel_size, from_planes, to_planes
 from .._device import describe_device, resolve_device
-from ..config import DeblurConfig
+from ..config import DEFAULT_PSF_WINDOW, DeblurConfig
 from .compute import plan_execution
 from .intensity import IntensityMap, to_dtype
 from .nonblind import richardson_lucy
@@ -92,7 +92,7 @@ def iter_deblur_multiscale(
     config: DeblurConfig | None = None,
     *,
     factor: int = 2,
-    window: int | None = 256,
+    window: int | None = DEFAULT_PSF_WINDOW,
     iterations: int = 30,
     device: str | torch.device | None = None,
     seed: int = 0,
