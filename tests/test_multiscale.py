@@ -89,5 +89,7 @@ def test_bad_arguments_are_named(rng):
         deblur_multiscale(image, 9, tiny, window=16, device="cpu")
     with pytest.raises(InputError, match="`iterations`"):
         deblur_multiscale(image, 9, tiny, iterations=0, device="cpu")
+    with pytest.raises(InputError, match="at 1/4 scale the 31 px PSF is 9 px, too large for the 16 x 16"):
+        deblur_multiscale(image, 31, tiny, factor=4, device="cpu")
     with pytest.raises(InputError, match="one PSF"):
         deblur_multiscale(rng.random((2, 64, 64)), 9, tiny, device="cpu")

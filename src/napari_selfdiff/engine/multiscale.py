@@ -160,7 +160,12 @@ def iter_deblur_multiscale(
     else:
         rows, cols = slice(0, coarse.shape[-2]), slice(0, coarse.shape[-1])
     region = np.ascontiguousarray(coarse[..., rows, cols])
-    check_kernel_size(coarse_size, *region.shape[-2:])
+    if 2 * coarse_size > min(region.shape[-2:]):
+        raise InputError(
+            f"at 1/{factor} scale the {kernel_size} px PSF is {coarse_size} px, too large for the "
+            f"{region.shape[-2]} x {region.shape[-1]} region it is estimated on (at least twice the "
+            "kernel is needed): use a smaller `factor` or a larger `window`"
+        )
     _, psfs, history = yield from renumbered(
         solve_planes(region, coarse_size, config, torch_device, seed, start=start, cancel=cancel), 0, 2
     )
