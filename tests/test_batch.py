@@ -72,6 +72,15 @@ def test_batch_outputs_records_resume_and_failures(tmp_path, cluster):
         assert changed[0]["status"] == "done"  # a different config is not "complete"
         forced = run(str(data / "img1.tif"), out, 5, TINY, device="cpu", client=client, force=True)
         assert forced[0]["status"] == "done"
+        # The multiscale pipeline: full-size outputs, and a different scale is not "complete".
+        rescaled = run(str(data / "img2.tif"), out, 7, TINY, device="cpu", client=client, scale=2)
+        assert rescaled[0]["status"] == "done" and rescaled[0]["scale"] == 2
+        image = read_tiff(out / "img2_deblurred.tif")
+        assert image.data.shape == (24, 24) and image.provenance["multiscale"]["factor"] == 2
+        assert read_tiff(out / "img2_psf.tif").data.shape == (7, 7)
+        again = run(str(data / "img2.tif"), out, 7, TINY, device="cpu", client=client, scale=2)
+        assert again[0]["status"] == "skipped"
+        assert run(str(data / "img2.tif"), out, 7, TINY, device="cpu", client=client)[0]["status"] == "done"
 
 
 def test_killed_worker_task_is_retried(tmp_path, cluster):

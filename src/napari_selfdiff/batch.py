@@ -16,6 +16,7 @@ A worker that dies mid-task is replaced by its nanny and Dask reschedules the ta
 from __future__ import annotations
 
 import csv
+import functools
 import glob
 import hashlib
 import json
@@ -101,7 +102,9 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def is_complete(path: Path, out_dir: Path, kernel_size: int, config: DeblurConfig, seed: int) -> bool:
+def is_complete(
+    path: Path, out_dir: Path, kernel_size: int, config: DeblurConfig, seed: int, scale: int = 1
+) -> bool:
     """True when ``path`` was already processed with these parameters and its outputs exist."""
     paths = output_paths(path, out_dir)
     if not all(p.exists() for p in paths.values()):
@@ -114,6 +117,7 @@ def is_complete(path: Path, out_dir: Path, kernel_size: int, config: DeblurConfi
         record.get("status") == "done"
         and record.get("kernel_size") == kernel_size
         and record.get("seed") == seed
+        and record.get("scale", 1) == scale
         and record.get("config") == json.loads(json.dumps(config.to_dict()))
         and record.get("input_sha256") == _checksum(path)
     )
@@ -127,8 +131,12 @@ def process_file(
     seed: int = 0,
     device: str = "auto",
     threads: int | None = None,
+    scale: int = 1,
 ) -> dict[str, Any]:
-    """Deblur one image file and write its outputs and record; never raises for a bad input."""
+    """Deblur one image file and write its outputs and record; never raises for a bad input.
+
+    ``scale`` > 1 runs the multiscale pipeline (:func:`napari_selfdiff.deblur_multiscale`).
+    """
     path, out_dir = Path(path), Path(out_dir)
     paths = output_paths(path, out_dir)
     record: dict[str, Any] = {
@@ -136,6 +144,7 @@ def process_file(
         "input": str(path),
         "kernel_size": kernel_size,
         "seed": seed,
+        "scale": scale,
         "config": config,
         "status": "failed",
         "error": None,
@@ -146,6 +155,7 @@ def process_file(
     try:
         import torch
 
+        from .engine.multiscale import deblur_multiscale
         from .engine.solver import deblur
         from .io.formats import read_image, write_image
         from .io.tiff import write_tiff
@@ -154,7 +164,8 @@ def process_file(
             torch.set_num_threads(threads)
         record["input_sha256"] = _checksum(path)
         image = read_image(path)
-        result = deblur(
+        solve = deblur if scale == 1 else functools.partial(deblur_multiscale, factor=scale)
+        result = solve(
             image.data, kernel_size, DeblurConfig.from_dict(config), device=device, seed=seed, axes=image.axes
         )
         provenance = {**result.metadata(), "input": str(path), "input_sha256": record["input_sha256"]}
@@ -221,6 +232,7 @@ def run(
     *,
     seed: int = 0,
     device: str = "auto",
+    scale: int = 1,
     scheduler: str | None = None,
     client: Any = None,
     n_workers: int | None = None,
@@ -245,6 +257,9 @@ def run(
         Solver parameters (default: the "fast" preset without GPUs, "paper" with).
     seed, device
         As in :func:`napari_selfdiff.deblur`; ``device="auto"`` resolves on each worker.
+    scale : int
+        1: blind at full resolution; N > 1: the PSF estimated at ``1 / N`` scale and the image
+        restored by Richardson-Lucy (:func:`napari_selfdiff.deblur_multiscale`).
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``); else an embedded cluster.
     client : distributed.Client, optional
@@ -274,7 +289,7 @@ def run(
     records: dict[str, dict[str, Any]] = {}
     todo = []
     for path in files:
-        if not force and is_complete(path, out, kernel_size, config, seed):
+        if not force and is_complete(path, out, kernel_size, config, seed, scale):
             record = json.loads(output_paths(path, out)["record"].read_text())
             records[str(path)] = {**record, "status": "skipped"}
         else:
@@ -309,6 +324,7 @@ def run(
                 config_dict,
                 seed,
                 device,
+                scale=scale,
                 key=f"deblur-{path.name}-{_checksum(path)[:12]}-{time.time_ns()}",
                 pure=False,
                 retries=retries,

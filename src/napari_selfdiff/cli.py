@@ -237,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, help="workers of the embedded cluster (default: one per GPU, else cores/2)"
     )
     batch.add_argument("--force", action="store_true", help="redo files whose outputs are complete")
+    batch.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="as in deblur: estimate each PSF at 1/scale, restore by Richardson-Lucy (default: 1, off)",
+    )
     _add_solver_options(batch, None)
 
     demo = commands.add_parser(
@@ -549,6 +555,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         config,
         seed=args.seed,
         device=args.device,
+        scale=args.scale,
         scheduler=args.scheduler,
         n_workers=args.workers,
         force=args.force,
