@@ -1,5 +1,6 @@
 """The napari plugin in a real viewer, opened through the plugin system (npe2 manifest)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -291,7 +292,7 @@ def test_apply_to_folder_runs_the_batch(viewer, qtbot, tmp_path, case, monkeypat
     for index in range(2):
         write_tiff(source / f"plane{index}.tif", case.blurred)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
-    widget.kernel_size.value = 5
+    widget.kernel_size.value, widget.psf_scale.value = 5, 2  # the form's PSF scale applies too
     use_tiny_custom(widget)
     widget.device.value = "cpu"
     widget.folder_in.value, widget.folder_out.value = source, target
@@ -302,6 +303,7 @@ def test_apply_to_folder_runs_the_batch(viewer, qtbot, tmp_path, case, monkeypat
         "plane1_deblurred.tif",
     ]
     assert (target / "summary.md").exists()
+    assert json.loads((target / "plane0.json").read_text())["scale"] == 2
     assert infos and "2 files" in infos[-1]
     assert len(viewer.layers) == 0  # a folder run adds no layer
 

@@ -289,11 +289,13 @@ class BlindDeconvolutionWidget(RunnerWidget):
             return
         config = self.solver.config(self.stack_mode.value)
         kernel_size, device, seed = int(self.kernel_size.value), self.device.value, int(self.seed.value)
+        scale = int(self.psf_scale.value)
 
         def make_run(cancel):
             return iter_batch(
-                [str(f) for f in files], target, kernel_size, config, seed=seed, device=device, cancel=cancel
-            )
+                [str(f) for f in files], target, kernel_size, config,
+                seed=seed, device=device, scale=scale, cancel=cancel,
+            )  # fmt: skip
 
         def on_result(records) -> str:
             failed = [r for r in records if r["status"] == "failed"]
