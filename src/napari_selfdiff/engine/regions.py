@@ -17,12 +17,13 @@ which is near 1 where the gradients around ``x`` agree in direction (an edge) an
 in flat or textured neighbourhoods (the 0.5 keeps small gradients from counting as
 agreement). A window's score is the sum of ``r(x) |∇B(x)|`` over its pixels: the
 gradient energy carried by coherent edges. Hu and Yang ("Good regions to deblur",
-ECCV 2012) show that choosing the region this way matters for kernel accuracy.
+ECCV 2012) show that the choice of region matters for kernel accuracy (they learn a
+selector; this is the simpler, training-free measure).
 
 Intensities are first scaled to [0, 1] by the 0.5 and 99.5 percentiles, so the constant
-0.5 means the same for 8-bit, 16-bit and float images. The neighbourhood ``N(x)`` is half
-a kernel wide (at least 5 pixels): an edge has to stay coherent over a good part of the
-blur's extent to tell the kernel's shape.
+0.5 means the same for 8-bit, 16-bit and float images. The neighbourhood ``N(x)`` is as
+wide as the kernel (at least 5 pixels; Xu and Jia use a fixed 5 x 5): an edge has to stay
+coherent over the blur's extent to tell the kernel's shape.
 """
 
 from __future__ import annotations
