@@ -329,5 +329,10 @@ def test_cli_deblur_at_reduced_scale_writes_full_resolution_outputs(tmp_path, rn
     assert result.provenance["method"] == "selfdiff-blind-multiscale"
     psf = read_tiff(tmp_path / "sharp_psf.tif").data
     assert psf.shape == (9, 9) and abs(float(psf.sum()) - 1) < 1e-5
+    assert "hint" not in capsys.readouterr().err
     assert main(["deblur", str(source), *tiny, "--tile-on-oom", "-o", str(tmp_path / "t.png")]) == 2
     assert "--tile-on-oom does not apply with --scale" in capsys.readouterr().err
+    # A long blur solved at full scale is pointed to --scale (and still solved as asked).
+    full = ["-k", "31", "--preset", "tiny", "--device", "cpu", "--steps", "1", "--inner", "2"]
+    assert main(["deblur", str(source), *full, "-o", str(tmp_path / "long.png")]) == 0
+    assert "hint: for blurs of 31 px and more, --scale 2" in capsys.readouterr().err
