@@ -5,9 +5,9 @@ import pytest
 
 from napari_selfdiff import DeblurConfig, InputError
 from napari_selfdiff.engine.multiscale import (
-    coarse_kernel_size,
     deblur_multiscale,
     downscale,
+    reduced_kernel_size,
     upscale_psf,
 )
 from napari_selfdiff.metrics import aligned_scores, mnc
@@ -35,7 +35,7 @@ def test_downscale_averages_blocks_and_drops_the_remainder():
 
 @pytest.mark.parametrize(("size", "factor", "expected"), [(39, 2, 21), (35, 2, 19), (13, 3, 5), (5, 4, 3)])
 def test_reduced_kernel_covers_the_full_kernel(size, factor, expected):
-    assert coarse_kernel_size(size, factor) == expected
+    assert reduced_kernel_size(size, factor) == expected
 
 
 def test_upscaled_psf_keeps_centre_and_scale():
@@ -93,3 +93,9 @@ def test_bad_arguments_are_named(rng):
         deblur_multiscale(image, 31, tiny, factor=4, device="cpu")
     with pytest.raises(InputError, match="one PSF"):
         deblur_multiscale(rng.random((2, 64, 64)), 9, tiny, device="cpu")
+
+
+def test_reduced_kernel_size_at_half_scale_is_the_pyramids():
+    from napari_selfdiff.engine.pyramid import coarse_kernel_size
+
+    assert all(reduced_kernel_size(k, 2) == coarse_kernel_size(k) for k in range(3, 101, 2))

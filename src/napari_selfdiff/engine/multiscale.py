@@ -43,7 +43,7 @@ from .regions import informative_window
 from .results import DeblurResult, Progress, renumbered
 from .solver import ProgressCallback, default_config, drive, plane_groups, solve_planes
 
-__all__ = ["deblur_multiscale", "downscale", "iter_deblur_multiscale", "upscale_psf"]
+__all__ = ["deblur_multiscale", "downscale", "iter_deblur_multiscale", "reduced_kernel_size", "upscale_psf"]
 
 
 def downscale(planes: np.ndarray, factor: int) -> np.ndarray:
@@ -55,8 +55,12 @@ def downscale(planes: np.ndarray, factor: int) -> np.ndarray:
     return blocks.mean(axis=(-3, -1))
 
 
-def coarse_kernel_size(kernel_size: int, factor: int) -> int:
-    """Odd side, at least 3, covering a ``kernel_size`` kernel at ``1 / factor`` scale."""
+def reduced_kernel_size(kernel_size: int, factor: int) -> int:
+    """Odd side, at least 3, whose blocks of ``factor`` pixels cover a ``kernel_size`` kernel.
+
+    For ``factor`` 2 this equals :func:`.pyramid.coarse_kernel_size` (the coarse-to-fine
+    start's rule, reasoned there in taps) for every odd kernel size.
+    """
     return max(3, math.ceil(kernel_size / factor) // 2 * 2 + 1)
 
 
@@ -150,7 +154,7 @@ def iter_deblur_multiscale(
             "`stack_mode` 'shared' or 'shared-channels', or its planes one at a time"
         )
     coarse = downscale(planes, factor)
-    coarse_size = coarse_kernel_size(kernel_size, factor)
+    coarse_size = reduced_kernel_size(kernel_size, factor)
     if window is not None:
         if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 4 * coarse_size:
             raise InputError(
