@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from napari_selfdiff import InputError
 from napari_selfdiff.batch import process_file, run
 from napari_selfdiff.config import DeblurConfig
 from napari_selfdiff.io.tiff import read_tiff, write_tiff
@@ -80,7 +81,10 @@ def test_batch_outputs_records_resume_and_failures(tmp_path, cluster):
         assert read_tiff(out / "img2_psf.tif").data.shape == (7, 7)
         again = run(str(data / "img2.tif"), out, 7, TINY, device="cpu", client=client, scale=2)
         assert again[0]["status"] == "skipped"
-        assert run(str(data / "img2.tif"), out, 7, TINY, device="cpu", client=client)[0]["status"] == "done"
+        auto = run(str(data / "img2.tif"), out, 7, TINY, device="cpu", client=client)[0]
+        assert auto["status"] == "done" and auto["scale"] == "auto" and auto["factor"] == 1  # 7 px < 13 px
+        with pytest.raises(InputError, match="`scale` must be 'auto' or an integer >= 1"):
+            run(str(data / "img2.tif"), out, 7, TINY, device="cpu", client=client, scale=0)
 
 
 def test_killed_worker_task_is_retried(tmp_path, cluster):

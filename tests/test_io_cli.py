@@ -332,7 +332,19 @@ def test_cli_deblur_at_reduced_scale_writes_full_resolution_outputs(tmp_path, rn
     assert "hint" not in capsys.readouterr().err
     assert main(["deblur", str(source), *tiny, "--tile-on-oom", "-o", str(tmp_path / "t.png")]) == 2
     assert "--tile-on-oom does not apply with --scale" in capsys.readouterr().err
-    # A long blur solved at full scale is pointed to --scale (and still solved as asked).
-    full = ["-k", "31", "--preset", "tiny", "--device", "cpu", "--steps", "1", "--inner", "2"]
-    assert main(["deblur", str(source), *full, "-o", str(tmp_path / "long.png")]) == 0
-    assert "hint: for blurs of 31 px and more, --scale 2" in capsys.readouterr().err
+    # By default ("auto") a long blur is estimated at half scale ...
+    long = ["-k", "31", "--preset", "tiny", "--device", "cpu", "--steps", "1", "--inner", "2"]
+    assert main(["deblur", str(source), *long, "-o", str(tmp_path / "auto.png")]) == 0
+    assert "PSF scale 1/2 (auto)" in capsys.readouterr().err
+    assert read_image(tmp_path / "auto.png").provenance["multiscale"]["factor"] == 2
+    # ... and one asked at full scale is solved as asked, with a pointer to --scale.
+    assert main(["deblur", str(source), *long, "--scale", "1", "-o", str(tmp_path / "full.png")]) == 0
+    err = capsys.readouterr().err
+    assert "PSF scale 1/1" in err and "hint: for blurs of 31 px and more, --scale 2" in err
+    assert "multiscale" not in read_image(tmp_path / "full.png").provenance
+    # "auto" with --tile-on-oom keeps the full-resolution solve it asks for.
+    tiled = ["deblur", str(source), *long, "--tile-on-oom", "-o", str(tmp_path / "tiled.png")]
+    assert main(tiled) == 0 and "PSF scale 1/1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["deblur", str(source), *long, "--scale", "0", "-o", str(tmp_path / "zero.png")])
+    assert "must be 'auto' or an integer >= 1, got '0'" in capsys.readouterr().err

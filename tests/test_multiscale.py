@@ -2,12 +2,15 @@
 
 import numpy as np
 import pytest
+import torch
 
 from napari_selfdiff import DeblurConfig, InputError
+from napari_selfdiff.engine import multiscale
 from napari_selfdiff.engine.multiscale import (
     deblur_multiscale,
     downscale,
     reduced_kernel_size,
+    resolve_scale,
     upscale_psf,
 )
 from napari_selfdiff.metrics import aligned_scores, mnc
@@ -99,3 +102,27 @@ def test_reduced_kernel_size_at_half_scale_is_the_pyramids():
     from napari_selfdiff.engine.pyramid import coarse_kernel_size
 
     assert all(reduced_kernel_size(k, 2) == coarse_kernel_size(k) for k in range(3, 101, 2))
+
+
+def test_auto_scale_halves_long_blurs_everywhere_and_measured_ones_on_the_cpu(rng, monkeypatch):
+    image, stack = rng.random((128, 128)), rng.random((3, 128, 128))
+    cpu = {"device": "cpu"}
+    # On the CPU from 13 px (the Levin evidence), on any device from 31 px (the real photos').
+    assert [resolve_scale("auto", image, k, **cpu) for k in (11, 13, 31)] == [1, 2, 2]
+    assert resolve_scale("auto", rng.random((128, 128, 3)), 15, axes="YXC", **cpu) == 2
+    # One PSF only: a stack with a PSF per plane stays at full scale, a shared one is halved.
+    per_plane, shared = DeblurConfig(stack_mode="per-plane"), DeblurConfig(stack_mode="shared")
+    assert resolve_scale("auto", stack, 15, per_plane, **cpu) == 1
+    assert resolve_scale("auto", stack, 15, shared, **cpu) == 2
+    # The half-scale image must hold twice the reduced PSF (27 px -> 15 px needs 60 px).
+    assert resolve_scale("auto", rng.random((58, 58)), 27, **cpu) == 1
+    assert resolve_scale("auto", rng.random((60, 60)), 27, **cpu) == 2
+    # An explicit factor is kept; the arguments are checked either way.
+    assert resolve_scale(3, image, 15, **cpu) == 3
+    with pytest.raises(InputError, match="`scale` must be 'auto' or an integer >= 1, got 0"):
+        resolve_scale(0, image, 15, **cpu)
+    with pytest.raises(InputError, match="`kernel_size`=65 is too large"):
+        resolve_scale(1, image, 65, **cpu)
+    # On a GPU, blurs shorter than LONG_BLUR keep the full-scale paper preset.
+    monkeypatch.setattr(multiscale, "resolve_device", lambda device: torch.device("cuda"))
+    assert [resolve_scale("auto", image, k, DeblurConfig()) for k in (13, 29, 31)] == [1, 1, 2]

@@ -16,6 +16,7 @@ _LAZY = {
     "iter_deblur": "napari_selfdiff.engine.solver",
     "deblur_multiscale": "napari_selfdiff.engine.multiscale",
     "iter_deblur_multiscale": "napari_selfdiff.engine.multiscale",
+    "resolve_scale": "napari_selfdiff.engine.multiscale",
     "deconvolve": "napari_selfdiff.engine.nonblind",
     "iter_deconvolve": "napari_selfdiff.engine.nonblind",
     "DeblurResult": "napari_selfdiff.engine.results",

@@ -129,6 +129,15 @@ def check_kernel_size(kernel_size: object, height: int, width: int) -> int:
     return k
 
 
+def check_scale(scale: object) -> int | str:
+    """Return ``scale`` if it is "auto" or an integer >= 1 (a multiscale factor)."""
+    if scale == "auto":
+        return "auto"
+    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, np.integer)) or scale < 1:
+        raise InputError(f"`scale` must be 'auto' or an integer >= 1, got {scale!r}")
+    return int(scale)
+
+
 def to_planes(
     image: np.ndarray, axes: str | None = None, *, nan_policy: NanPolicy = "raise", what: str = "image"
 ) -> tuple[np.ndarray, Layout]:

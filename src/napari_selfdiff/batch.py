@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import DeblurConfig
+from ._checks import check_scale
+from .config import DeblurConfig, Scale
 from .errors import Cancelled
 
 __all__ = [
@@ -103,7 +104,7 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def is_complete(
-    path: Path, out_dir: Path, kernel_size: int, config: DeblurConfig, seed: int, scale: int = 1
+    path: Path, out_dir: Path, kernel_size: int, config: DeblurConfig, seed: int, scale: Scale = "auto"
 ) -> bool:
     """True when ``path`` was already processed with these parameters and its outputs exist."""
     paths = output_paths(path, out_dir)
@@ -117,7 +118,7 @@ def is_complete(
         record.get("status") == "done"
         and record.get("kernel_size") == kernel_size
         and record.get("seed") == seed
-        and record.get("scale", 1) == scale
+        and record.get("scale") == scale
         and record.get("config") == json.loads(json.dumps(config.to_dict()))
         and record.get("input_sha256") == _checksum(path)
     )
@@ -131,11 +132,12 @@ def process_file(
     seed: int = 0,
     device: str = "auto",
     threads: int | None = None,
-    scale: int = 1,
+    scale: Scale = "auto",
 ) -> dict[str, Any]:
     """Deblur one image file and write its outputs and record; never raises for a bad input.
 
-    ``scale`` > 1 runs the multiscale pipeline (:func:`napari_selfdiff.deblur_multiscale`).
+    ``scale`` (resolved for this file by :func:`napari_selfdiff.resolve_scale`, recorded as
+    ``factor``) > 1 runs the multiscale pipeline (:func:`napari_selfdiff.deblur_multiscale`).
     """
     path, out_dir = Path(path), Path(out_dir)
     paths = output_paths(path, out_dir)
@@ -155,7 +157,7 @@ def process_file(
     try:
         import torch
 
-        from .engine.multiscale import deblur_multiscale
+        from .engine.multiscale import deblur_multiscale, resolve_scale
         from .engine.solver import deblur
         from .io.formats import read_image, write_image
         from .io.tiff import write_tiff
@@ -164,10 +166,11 @@ def process_file(
             torch.set_num_threads(threads)
         record["input_sha256"] = _checksum(path)
         image = read_image(path)
-        solve = deblur if scale == 1 else functools.partial(deblur_multiscale, factor=scale)
-        result = solve(
-            image.data, kernel_size, DeblurConfig.from_dict(config), device=device, seed=seed, axes=image.axes
-        )
+        solver_config = DeblurConfig.from_dict(config)
+        factor = resolve_scale(scale, image.data, kernel_size, solver_config, device=device, axes=image.axes)
+        record["factor"] = factor
+        solve = deblur if factor == 1 else functools.partial(deblur_multiscale, factor=factor)
+        result = solve(image.data, kernel_size, solver_config, device=device, seed=seed, axes=image.axes)
         provenance = {**result.metadata(), "input": str(path), "input_sha256": record["input_sha256"]}
         write_image(paths["image"], result.image, image, provenance=provenance, overwrite=True)
         write_tiff(
@@ -232,7 +235,7 @@ def run(
     *,
     seed: int = 0,
     device: str = "auto",
-    scale: int = 1,
+    scale: Scale = "auto",
     scheduler: str | None = None,
     client: Any = None,
     n_workers: int | None = None,
@@ -257,9 +260,10 @@ def run(
         Solver parameters (default: the "fast" preset without GPUs, "paper" with).
     seed, device
         As in :func:`napari_selfdiff.deblur`; ``device="auto"`` resolves on each worker.
-    scale : int
+    scale : int or "auto"
         1: blind at full resolution; N > 1: the PSF estimated at ``1 / N`` scale and the image
-        restored by Richardson-Lucy (:func:`napari_selfdiff.deblur_multiscale`).
+        restored by Richardson-Lucy (:func:`napari_selfdiff.deblur_multiscale`); "auto": chosen
+        per file by :func:`napari_selfdiff.resolve_scale` (each record's ``factor``).
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``); else an embedded cluster.
     client : distributed.Client, optional
@@ -280,6 +284,7 @@ def run(
     """
     from distributed import Client, as_completed
 
+    scale = check_scale(scale)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = expand_inputs(inputs)

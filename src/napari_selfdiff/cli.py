@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import Any, get_args
 
 from . import __version__
-from .config import DEFAULT_PSF_WINDOW, PRESETS, ComputeConfig, ConfigError, DeblurConfig, StackMode
+from .config import (
+    CPU_HALF_SCALE_FROM,
+    DEFAULT_PSF_WINDOW,
+    LONG_BLUR,
+    PRESETS,
+    ComputeConfig,
+    ConfigError,
+    DeblurConfig,
+    Scale,
+    StackMode,
+)
 from .errors import Cancelled
 
 __all__ = ["main"]
@@ -163,20 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deblur.add_argument(
         "--scale",
-        type=int,
-        default=1,
-        help="estimate the PSF on the image averaged down by this factor (long blurs, large photos), "
-        "then restore the full image by Richardson-Lucy with the PSF scaled back (default: 1, off)",
+        type=_scale,
+        default="auto",
+        help="estimate the PSF on the image averaged down by this factor, then restore the full image "
+        "by Richardson-Lucy with the PSF scaled back; 1: blind at full resolution; auto: 2 for PSFs of "
+        f"{LONG_BLUR} px and more, and on the CPU from {CPU_HALF_SCALE_FROM} px, when one PSF is "
+        "estimated and the image is large enough, else 1 (default: auto)",
     )
     deblur.add_argument(
         "--psf-window",
         type=int,
         default=DEFAULT_PSF_WINDOW,
-        help="with --scale: side of the reduced image's most edge-rich window the PSF is estimated "
+        help="at scale > 1: side of the reduced image's most edge-rich window the PSF is estimated "
         f"on; 0 for the whole reduced image (default: {DEFAULT_PSF_WINDOW})",
     )
     deblur.add_argument(
-        "--iterations", type=int, default=30, help="with --scale: Richardson-Lucy iterations (default: 30)"
+        "--iterations", type=int, default=30, help="at scale > 1: Richardson-Lucy iterations (default: 30)"
     )
     _add_solver_options(deblur, None)
     _add_output_options(deblur)
@@ -239,9 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--force", action="store_true", help="redo files whose outputs are complete")
     batch.add_argument(
         "--scale",
-        type=int,
-        default=1,
-        help="as in deblur: estimate each PSF at 1/scale, restore by Richardson-Lucy (default: 1, off)",
+        type=_scale,
+        default="auto",
+        help="as in deblur: estimate each PSF at 1/scale, restore by Richardson-Lucy; auto chooses per "
+        "file (default: auto)",
     )
     _add_solver_options(batch, None)
 
@@ -287,9 +300,9 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
 
     if args.input is None or args.kernel_size is None or args.output is None:
         raise ValueError("deblur needs INPUT, --kernel-size K and -o OUTPUT")
-    if args.scale != 1 and args.tile_on_oom:
+    if args.scale not in ("auto", 1) and args.tile_on_oom:
         raise ValueError("--tile-on-oom does not apply with --scale (the PSF is estimated on one window)")
-    from .engine.multiscale import iter_deblur_multiscale
+    from .engine.multiscale import iter_deblur_multiscale, resolve_scale
     from .engine.solver import iter_deblur
     from .io.formats import check_output, needs_input_dtype, read_image, write_image
     from .io.tiff import write_tiff
@@ -301,12 +314,16 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     check_output(psf_out, None)
     device = resolve_device(args.device)
     config = _resolved_config(args, device)
+    # --tile-on-oom asks for the full-resolution solve, so "auto" keeps full scale with it.
+    scale = 1 if args.scale == "auto" and args.tile_on_oom else args.scale
+    factor = resolve_scale(scale, image.data, args.kernel_size, config, device=device, axes=image.axes)
     print(
         f"{args.input}: {image.data.shape} {image.data.dtype} axes {image.axes}, device {device}, "
-        f"T={config.schedule.steps} S={config.schedule.inner_steps}",
+        f"T={config.schedule.steps} S={config.schedule.inner_steps}, PSF scale 1/{factor}"
+        + (" (auto)" if scale == "auto" else ""),
         file=sys.stderr,
     )
-    if args.scale == 1 and args.kernel_size >= LONG_BLUR:
+    if factor == 1 and args.kernel_size >= LONG_BLUR:
         print(
             f"hint: for blurs of {LONG_BLUR} px and more, --scale 2 estimates the PSF at half scale, "
             "which identified kernels full-scale runs missed on real photos (docs/benchmarks/README.md)",
@@ -318,9 +335,9 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         "axes": image.axes,
         "keep_dtype": args.keep_dtype or needs_input_dtype(args.output),
     }
-    if args.scale != 1:
+    if factor != 1:
         run = iter_deblur_multiscale(
-            image.data, args.kernel_size, config, factor=args.scale,
+            image.data, args.kernel_size, config, factor=factor,
             window=args.psf_window or None, iterations=args.iterations, **common,
         )  # fmt: skip
     else:
@@ -344,9 +361,17 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Kernel size from which ``deblur`` suggests ``--scale``: the real photos' 35 px blurs failed
-#: at full scale and were identified at half scale; Levin's blurs (13-27 px) did well at both.
-LONG_BLUR = 31
+def _scale(text: str) -> Scale:
+    """``--scale``: "auto" or an integer >= 1."""
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 1, got {text!r}")
+    return value
 
 
 def _resolved_config(args: argparse.Namespace, device: Any = None) -> DeblurConfig:

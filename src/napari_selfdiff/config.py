@@ -551,3 +551,17 @@ DEFAULT_KERNEL_SIZE = 15
 #: (``deblur_multiscale``, ``deblur --scale``, the widget's "PSF scale"): as large as the
 #: crops the fast preset is measured on, so its cost is that of one such solve.
 DEFAULT_PSF_WINDOW = 256
+
+#: A multiscale factor, or "auto" (``napari_selfdiff.resolve_scale`` chooses).
+Scale = int | Literal["auto"]
+
+#: PSF size (px) from which ``"auto"`` estimates at half scale on any device: SelfDeblur's real
+#: photos, blurred over 25-35 px, were not identified at full scale and were at half scale.
+LONG_BLUR = 31
+
+#: PSF size (px) from which ``"auto"`` estimates at half scale on the CPU: with the fast preset,
+#: half scale matched full scale on the Levin 128 x 128 crops (13-27 px kernels) in a quarter of
+#: the time and beat it by 1.6 / 2.1 dB (motion / optical) on the full 255 x 255 images in a third
+#: of the time (``docs/benchmarks/README.md``). 13 px is the smallest kernel measured; below it
+#: the reduced PSF would have 5 px or fewer, too few for its shape to survive the round trip.
+CPU_HALF_SCALE_FROM = 13

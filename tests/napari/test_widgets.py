@@ -335,3 +335,10 @@ def test_blind_widget_psf_scale_restores_the_full_layer(viewer, qtbot, monkeypat
     meta = out.metadata["napari_selfdiff"]
     assert meta["multiscale"]["factor"] == 2 and meta["multiscale"]["window"]["height"] == 64
     assert meta["config"] == DeblurConfig.preset("tiny").to_dict()
+    # "auto" (the default) would halve a 13 px PSF on the CPU, but a ground truth keeps full scale.
+    viewer.layers.remove(out)
+    widget.psf_scale.value, widget.kernel_size.value, widget.ground_truth.value = "auto", 13, truth
+    widget.run_button.clicked.emit()
+    wait_for_worker(qtbot, widget)
+    meta = viewer.layers["photo deblurred"].metadata["napari_selfdiff"]
+    assert "multiscale" not in meta and meta["history"][-1]["psnr"] is not None

@@ -20,8 +20,16 @@ import napari
 
 from .._device import describe_device, resolve_device
 from ..batch import iter_batch
-from ..config import DEFAULT_KERNEL_SIZE, DEFAULT_PSF_WINDOW, PRESETS, DeblurConfig, StackMode
-from ..engine.multiscale import iter_deblur_multiscale
+from ..config import (
+    CPU_HALF_SCALE_FROM,
+    DEFAULT_KERNEL_SIZE,
+    DEFAULT_PSF_WINDOW,
+    LONG_BLUR,
+    PRESETS,
+    DeblurConfig,
+    StackMode,
+)
+from ..engine.multiscale import iter_deblur_multiscale, resolve_scale
 from ..engine.solver import iter_deblur
 from ..io.formats import INPUT_SUFFIXES
 from ._layers import add_result_layer, contrast_limits, layer_array, layer_axes, spatial_properties
@@ -148,14 +156,14 @@ class BlindDeconvolutionWidget(RunnerWidget):
             tooltip="odd side of the PSF to estimate, in pixels; at least the blur's extent",
         )
         self.solver = SolverFields()
-        self.psf_scale = SpinBox(
+        self.psf_scale = ComboBox(
             label="PSF scale",
-            value=1,
-            min=1,
-            max=8,
+            choices=[("auto", "auto"), *((str(n), n) for n in range(1, 9))],
+            value="auto",
             tooltip="1: blind at full resolution. N > 1: estimate the PSF on the image averaged "
             f"down by N (its most edge-rich {DEFAULT_PSF_WINDOW}-pixel window), then restore the full "
-            "image by Richardson-Lucy with it; for long blurs in large photos",
+            f"image by Richardson-Lucy with it. auto: 2 for PSFs of {LONG_BLUR} px and more, and on "
+            f"the CPU from {CPU_HALF_SCALE_FROM} px, when one PSF is estimated; else 1",
         )
         self.stack_mode = ComboBox(
             label="stack mode",
@@ -215,15 +223,15 @@ class BlindDeconvolutionWidget(RunnerWidget):
             raise ValueError(f"ground truth shape {truth.shape} differs from the image shape {data.shape}")
         config = self.solver.config(self.stack_mode.value)
         kernel_size = int(self.kernel_size.value)
-        factor = int(self.psf_scale.value)
-        if factor > 1 and truth is not None:
+        scale = self.psf_scale.value
+        if scale not in ("auto", 1) and truth is not None:
             raise ValueError("scores against a ground truth need PSF scale 1 (full-resolution blind run)")
         device, seed = self.device.value, int(self.seed.value)
-        # Validate now, in the GUI thread, so a bad parameter is reported before any work.
-        from .._checks import check_kernel_size, to_planes
-
-        _, layout = to_planes(data, axes)
-        check_kernel_size(kernel_size, layout.height, layout.width)
+        # Validated here, in the GUI thread, so a bad parameter is reported before any work; the
+        # per-step scores against a ground truth need the full-resolution run, so "auto" keeps it.
+        factor = resolve_scale(
+            1 if truth is not None else scale, data, kernel_size, config, device=device, axes=axes
+        )
         self._source = layer
         self._factor = factor
         self.plot.clear()
@@ -289,7 +297,7 @@ class BlindDeconvolutionWidget(RunnerWidget):
             return
         config = self.solver.config(self.stack_mode.value)
         kernel_size, device, seed = int(self.kernel_size.value), self.device.value, int(self.seed.value)
-        scale = int(self.psf_scale.value)
+        scale = self.psf_scale.value
 
         def make_run(cancel):
             return iter_batch(
