@@ -362,16 +362,13 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
 
 
 def _scale(text: str) -> Scale:
-    """``--scale``: "auto" or an integer >= 1."""
-    if text == "auto":
-        return "auto"
+    """``--scale``: "auto" or an integer >= 1 (the rule of ``_checks.check_scale``)."""
+    from ._checks import check_scale
+
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 1, got {text!r}")
-    return value
+        return check_scale(text if text == "auto" else int(text))
+    except ValueError:  # not an integer, or InputError (a ValueError): below 1
+        raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 1, got {text!r}") from None
 
 
 def _resolved_config(args: argparse.Namespace, device: Any = None) -> DeblurConfig:
