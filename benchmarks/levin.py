@@ -106,8 +106,9 @@ def _selfdiff(preset: str, **changes: Any) -> Method:
 
         config = DeblurConfig.preset(preset).replace(**changes) if changes else DeblurConfig.preset(preset)
         result = deblur(
-            case.blurred, case.kernel.shape[0], config, device=options["device"], seed=options["seed"]
-        )
+            case.blurred, case.kernel.shape[0], config,
+            scale=1, device=options["device"], seed=options["seed"],
+        )  # fmt: skip
         return result.image, result.psf
 
     return run
@@ -115,13 +116,13 @@ def _selfdiff(preset: str, **changes: Any) -> Method:
 
 def _multiscale(preset: str, factor: int) -> Method:
     """Ours, for long blurs in large photos: the PSF blind at ``1 / factor`` scale on the whole
-    reduced image, scaled back, the image restored by Richardson-Lucy (``deblur_multiscale``)."""
+    reduced image, scaled back, the image restored by Richardson-Lucy (``deblur(scale=factor)``)."""
 
     def run(case: Case, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        from napari_selfdiff import DeblurConfig, deblur_multiscale
+        from napari_selfdiff import DeblurConfig, deblur
 
-        result = deblur_multiscale(
-            case.blurred, case.kernel.shape[0], DeblurConfig.preset(preset), factor=factor, window=None,
+        result = deblur(
+            case.blurred, case.kernel.shape[0], DeblurConfig.preset(preset), scale=factor, psf_window=None,
             device=options["device"], seed=options["seed"],
         )  # fmt: skip
         return result.image, result.psf
@@ -514,7 +515,7 @@ def cmd_kernel_sizes(args: argparse.Namespace) -> None:
     rows = []
     for size in args.sizes:
         result = deblur(
-            case.blurred, size, DeblurConfig.preset(args.preset), device=args.device, seed=args.seed
+            case.blurred, size, DeblurConfig.preset(args.preset), scale=1, device=args.device, seed=args.seed
         )
         rows.append({"kernel_size": size, **score(case, result.image, result.psf), "seconds": result.seconds})
         print(rows[-1], flush=True)

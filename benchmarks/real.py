@@ -13,7 +13,7 @@ Every ``.jpg``/``.png`` of ``--data`` is read as the command line reads it
   edges (:func:`napari_selfdiff.engine.regions.informative_window`, the rule the tiled
   solver uses to pick where to estimate the PSF), or the centre with ``--window centre``.
 * ``--scale N`` (N >= 2): the package's multiscale pipeline
-  (:func:`napari_selfdiff.deblur_multiscale`): the PSF is estimated blind on the most
+  (:func:`napari_selfdiff.deblur` with ``scale``): the PSF is estimated blind on the most
   informative ``--crop`` window of the photo averaged down by N, scaled back to
   ``--kernel-size``, and the whole photo is restored at full resolution by Richardson-Lucy;
   the figure shows the full-resolution region the PSF was estimated on.
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--scale", type=int, default=1,
-        help="estimate the PSF at 1/scale (deblur_multiscale), restore the full photo by Richardson-Lucy",
+        help="estimate the PSF at 1/scale (deblur(scale=...)), restore the full photo by Richardson-Lucy",
     )  # fmt: skip
     parser.add_argument("--kernel-size", type=int, default=31, help="full-resolution PSF side")
     parser.add_argument("--preset", default="fast")
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from napari_selfdiff import DeblurConfig, deblur, deblur_multiscale
+    from napari_selfdiff import DeblurConfig, deblur
     from napari_selfdiff.io.formats import read_image
 
     photos = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
@@ -92,9 +92,10 @@ def main(argv: list[str] | None = None) -> None:
         image = read_image(path)
         options = {"device": args.device, "seed": args.seed, "axes": image.axes}
         if args.scale > 1:
-            result = deblur_multiscale(
-                image.data, args.kernel_size, config, factor=args.scale, window=args.crop or None, **options
-            )
+            result = deblur(
+                image.data, args.kernel_size, config,
+                scale=args.scale, psf_window=args.crop or None, **options,
+            )  # fmt: skip
             box = result.extra["multiscale"]["window"]
             window = (
                 slice(box["top"], box["top"] + box["height"]),
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             window = crop_window(image.data, args.crop, args.kernel_size, args.window)
             blurred = image.data[window]
-            result = deblur(blurred, args.kernel_size, config, **options)
+            result = deblur(blurred, args.kernel_size, config, scale=1, **options)
             estimate = result.image
         rows.append({
             "photo": path.name,

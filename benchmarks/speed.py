@@ -224,7 +224,7 @@ def full_run(case: tuple, config, device: str, seed: int) -> dict[str, Any]:
     _reset_peak(device)
     _synchronise(device)
     start = time.perf_counter()
-    result = deblur(blurred, kernel.shape[0], config, device=device, seed=seed)
+    result = deblur(blurred, kernel.shape[0], config, scale=1, device=device, seed=seed)
     _synchronise(device)
     seconds = time.perf_counter() - start
     half = kernel.shape[0] // 2
@@ -249,7 +249,7 @@ def probe_run(case: tuple, config, device: str, seed: int) -> dict[str, Any]:
     _, blurred, kernel = case
     _reset_peak(device)
     _synchronise(device)
-    run = iter_deblur(blurred, kernel.shape[0], config, device=device, seed=seed)
+    run = iter_deblur(blurred, kernel.shape[0], config, scale=1, device=device, seed=seed)
     step_ends: list[float] = []
     start = time.perf_counter()
     while True:
@@ -366,7 +366,7 @@ def iteration_flops(case: tuple, config, device: str) -> int:
         )
         counter = FlopCounterMode(display=False)
         with counter:
-            deblur(case[1], case[2].shape[0], counted, device=device, seed=0)
+            deblur(case[1], case[2].shape[0], counted, scale=1, device=device, seed=0)
         totals.append(counter.get_total_flops())
     return totals[1] - totals[0]
 
@@ -411,7 +411,7 @@ def profile_run(case: tuple, config, device: str, top: int = 12) -> dict[str, An
     from napari_selfdiff import iter_deblur
 
     _, blurred, kernel = case
-    run = iter_deblur(blurred, kernel.shape[0], config, device=device, seed=0)
+    run = iter_deblur(blurred, kernel.shape[0], config, scale=1, device=device, seed=0)
     inner = config.schedule.inner_steps
     for event in run:  # the first outer step, untimed
         if event.inner == event.n_inner:
@@ -504,7 +504,7 @@ def run_batching(args, report, budget, optimised: str) -> None:
             def work(config=config, case=case) -> dict[str, Any]:
                 _synchronise(args.device)
                 start = time.perf_counter()
-                deblur(case[1], case[2].shape[0], config, device=args.device, seed=0)
+                deblur(case[1], case[2].shape[0], config, scale=1, device=args.device, seed=0)
                 _synchronise(args.device)
                 return {"seconds": time.perf_counter() - start}
 

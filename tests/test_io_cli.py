@@ -331,7 +331,7 @@ def test_cli_deblur_at_reduced_scale_writes_full_resolution_outputs(tmp_path, rn
     assert psf.shape == (9, 9) and abs(float(psf.sum()) - 1) < 1e-5
     assert "hint" not in capsys.readouterr().err
     assert main(["deblur", str(source), *tiny, "--tile-on-oom", "-o", str(tmp_path / "t.png")]) == 2
-    assert "--tile-on-oom does not apply with --scale" in capsys.readouterr().err
+    assert "must be 1 or 'auto' with --tile-on-oom, which needs the full" in capsys.readouterr().err
     # By default ("auto") a long blur is estimated at half scale ...
     long = ["-k", "31", "--preset", "tiny", "--device", "cpu", "--steps", "1", "--inner", "2"]
     assert main(["deblur", str(source), *long, "-o", str(tmp_path / "auto.png")]) == 0

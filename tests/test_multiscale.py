@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from napari_selfdiff import DeblurConfig, InputError
-from napari_selfdiff.engine import multiscale
+from napari_selfdiff import DeblurConfig, InputError, deblur, resolve_scale
+from napari_selfdiff.engine import blind
 from napari_selfdiff.engine.multiscale import (
-    deblur_multiscale,
     downscale,
+    iter_deblur_multiscale,
     reduced_kernel_size,
-    resolve_scale,
     upscale_psf,
 )
+from napari_selfdiff.engine.solver import drive
 from napari_selfdiff.metrics import aligned_scores, mnc
 from napari_selfdiff.optics import blur, motion_kernel
 
@@ -56,8 +56,8 @@ def test_psf_from_half_scale_restores_the_full_image():
     psf = motion_kernel(13, seed=4)
     blurred = blur(sharp, psf, noise_sigma=0.01, seed=5)
     events = []
-    result = deblur_multiscale(
-        blurred, 13, SMALL, factor=2, window=None, device="cpu", seed=0, progress=events.append
+    result = deblur(
+        blurred, 13, SMALL, scale=2, psf_window=None, device="cpu", seed=0, progress=events.append
     )
     assert result.image.shape == blurred.shape and result.psf.shape == (13, 13)
     assert abs(float(result.psf.sum()) - 1) < 1e-5 and result.psf.min() >= 0
@@ -77,7 +77,7 @@ def test_the_psf_is_estimated_on_the_informative_window(rng):
     image = np.full((128, 128), 0.5)
     image[70:110, 75:100] = 0.9  # the only edges: lower right
     image += 0.002 * rng.standard_normal(image.shape)
-    result = deblur_multiscale(image, 9, DeblurConfig.preset("tiny"), window=32, device="cpu")
+    result = deblur(image, 9, DeblurConfig.preset("tiny"), scale=2, psf_window=32, device="cpu")
     window = result.extra["multiscale"]["window"]
     assert window["height"] == window["width"] == 64
     assert window["top"] + 64 > 70 and window["left"] + 64 > 75 and window["top"] > 10 and window["left"] > 10
@@ -87,15 +87,17 @@ def test_bad_arguments_are_named(rng):
     image = rng.random((64, 64))
     tiny = DeblurConfig.preset("tiny")
     with pytest.raises(InputError, match="`factor` must be an integer >= 2"):
-        deblur_multiscale(image, 9, tiny, factor=1, device="cpu")
-    with pytest.raises(InputError, match="`window` must be an integer >= 20"):
-        deblur_multiscale(image, 9, tiny, window=16, device="cpu")
-    with pytest.raises(InputError, match="`iterations`"):
-        deblur_multiscale(image, 9, tiny, iterations=0, device="cpu")
+        drive(iter_deblur_multiscale(image, 9, tiny, factor=1, device="cpu"))
+    with pytest.raises(InputError, match="`psf_window` must be an integer >= 20"):
+        deblur(image, 9, tiny, scale=2, psf_window=16, device="cpu")
+    with pytest.raises(InputError, match="`restore_iterations`"):
+        deblur(image, 9, tiny, scale=2, restore_iterations=0, device="cpu")
     with pytest.raises(InputError, match="at 1/4 scale the 31 px PSF is 9 px, too large for the 16 x 16"):
-        deblur_multiscale(image, 31, tiny, factor=4, device="cpu")
+        deblur(image, 31, tiny, scale=4, device="cpu")
     with pytest.raises(InputError, match="one PSF"):
-        deblur_multiscale(rng.random((2, 64, 64)), 9, tiny, device="cpu")
+        deblur(rng.random((2, 64, 64)), 9, tiny, scale=2, device="cpu")
+    with pytest.raises(InputError, match=r"`scale` must be 'auto' or an integer >= 1, got 1\.5"):
+        deblur(image, 9, tiny, scale=1.5, device="cpu")
 
 
 def test_reduced_kernel_size_at_half_scale_is_the_pyramids():
@@ -124,5 +126,22 @@ def test_auto_scale_halves_long_blurs_everywhere_and_measured_ones_on_the_cpu(rn
     with pytest.raises(InputError, match="`kernel_size`=65 is too large"):
         resolve_scale(1, image, 65, **cpu)
     # On a GPU, blurs shorter than LONG_BLUR keep the full-scale paper preset.
-    monkeypatch.setattr(multiscale, "resolve_device", lambda device: torch.device("cuda"))
+    monkeypatch.setattr(blind, "resolve_device", lambda device: torch.device("cuda"))
     assert [resolve_scale("auto", image, k, DeblurConfig()) for k in (13, 29, 31)] == [1, 1, 2]
+
+
+def test_deblur_takes_the_auto_scale_unless_full_resolution_is_needed(rng):
+    image, tiny = rng.random((96, 96)), DeblurConfig.preset("tiny")
+    # On the CPU a 13 px PSF is estimated at half scale by default, as in the CLI and the widget.
+    halved = deblur(image, 13, tiny, device="cpu")
+    assert halved.method == "selfdiff-blind-multiscale" and halved.extra["multiscale"]["factor"] == 2
+    assert halved.image.shape == image.shape and halved.psf.shape == (13, 13)
+    # Per-step scores and tiling need the full-resolution run: "auto" keeps it ...
+    scored = deblur(image, 13, tiny, device="cpu", ground_truth=image)
+    assert "multiscale" not in scored.extra and scored.history[-1].psnr is not None
+    assert "multiscale" not in deblur(image, 13, tiny, device="cpu", on_out_of_memory="tile").extra
+    # ... and an explicit factor is refused with the reason, before any work.
+    with pytest.raises(InputError, match="`scale` must be 1 or 'auto' with scoring against a true PSF"):
+        deblur(image, 13, tiny, scale=2, device="cpu", true_psf=np.ones((13, 13)))
+    with pytest.raises(InputError, match="tiling on out-of-memory, which needs the full-resolution run"):
+        deblur(image, 13, tiny, scale=3, device="cpu", on_out_of_memory="tile")

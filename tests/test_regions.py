@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from napari_selfdiff import DeblurConfig
+from napari_selfdiff import DeblurConfig, deblur
 from napari_selfdiff.engine import solver as solver_module
 from napari_selfdiff.engine.regions import edge_usefulness, informative_window
-from napari_selfdiff.engine.solver import deblur
 
 TINY = DeblurConfig.preset("tiny").replace(**{"schedule.steps": 2, "schedule.inner_steps": 2})
 

@@ -12,11 +12,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "deblur": "napari_selfdiff.engine.solver",
-    "iter_deblur": "napari_selfdiff.engine.solver",
-    "deblur_multiscale": "napari_selfdiff.engine.multiscale",
-    "iter_deblur_multiscale": "napari_selfdiff.engine.multiscale",
-    "resolve_scale": "napari_selfdiff.engine.multiscale",
+    "deblur": "napari_selfdiff.engine.blind",
+    "iter_deblur": "napari_selfdiff.engine.blind",
+    "resolve_scale": "napari_selfdiff.engine.blind",
     "deconvolve": "napari_selfdiff.engine.nonblind",
     "iter_deconvolve": "napari_selfdiff.engine.nonblind",
     "DeblurResult": "napari_selfdiff.engine.results",

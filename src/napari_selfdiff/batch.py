@@ -16,7 +16,6 @@ A worker that dies mid-task is replaced by its nanny and Dask reschedules the ta
 from __future__ import annotations
 
 import csv
-import functools
 import glob
 import hashlib
 import json
@@ -137,7 +136,7 @@ def process_file(
     """Deblur one image file and write its outputs and record; never raises for a bad input.
 
     ``scale`` (resolved for this file by :func:`napari_selfdiff.resolve_scale`, recorded as
-    ``factor``) > 1 runs the multiscale pipeline (:func:`napari_selfdiff.deblur_multiscale`).
+    ``factor``) > 1 runs the multiscale pipeline (:func:`napari_selfdiff.deblur` with ``scale``).
     """
     path, out_dir = Path(path), Path(out_dir)
     paths = output_paths(path, out_dir)
@@ -157,8 +156,7 @@ def process_file(
     try:
         import torch
 
-        from .engine.multiscale import deblur_multiscale, resolve_scale
-        from .engine.solver import deblur
+        from .engine.blind import deblur, resolve_scale
         from .io.formats import read_image, write_image
         from .io.tiff import write_tiff
 
@@ -169,8 +167,9 @@ def process_file(
         solver_config = DeblurConfig.from_dict(config)
         factor = resolve_scale(scale, image.data, kernel_size, solver_config, device=device, axes=image.axes)
         record["factor"] = factor
-        solve = deblur if factor == 1 else functools.partial(deblur_multiscale, factor=factor)
-        result = solve(image.data, kernel_size, solver_config, device=device, seed=seed, axes=image.axes)
+        result = deblur(
+            image.data, kernel_size, solver_config, scale=factor, device=device, seed=seed, axes=image.axes
+        )
         provenance = {**result.metadata(), "input": str(path), "input_sha256": record["input_sha256"]}
         write_image(paths["image"], result.image, image, provenance=provenance, overwrite=True)
         write_tiff(
@@ -262,7 +261,7 @@ def run(
         As in :func:`napari_selfdiff.deblur`; ``device="auto"`` resolves on each worker.
     scale : int or "auto"
         1: blind at full resolution; N > 1: the PSF estimated at ``1 / N`` scale and the image
-        restored by Richardson-Lucy (:func:`napari_selfdiff.deblur_multiscale`); "auto": chosen
+        restored by Richardson-Lucy (:func:`napari_selfdiff.deblur` with ``scale``); "auto": chosen
         per file by :func:`napari_selfdiff.resolve_scale` (each record's ``factor``).
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``); else an embedded cluster.

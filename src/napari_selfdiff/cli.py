@@ -300,10 +300,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
 
     if args.input is None or args.kernel_size is None or args.output is None:
         raise ValueError("deblur needs INPUT, --kernel-size K and -o OUTPUT")
-    if args.scale not in ("auto", 1) and args.tile_on_oom:
-        raise ValueError("--tile-on-oom does not apply with --scale (the PSF is estimated on one window)")
-    from .engine.multiscale import iter_deblur_multiscale, resolve_scale
-    from .engine.solver import iter_deblur
+    from .engine.blind import iter_deblur, resolve_scale
     from .io.formats import check_output, needs_input_dtype, read_image, write_image
     from .io.tiff import write_tiff
 
@@ -314,37 +311,29 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     check_output(psf_out, None)
     device = resolve_device(args.device)
     config = _resolved_config(args, device)
-    # --tile-on-oom asks for the full-resolution solve, so "auto" keeps full scale with it.
-    scale = 1 if args.scale == "auto" and args.tile_on_oom else args.scale
-    factor = resolve_scale(scale, image.data, args.kernel_size, config, device=device, axes=image.axes)
+    # Resolved here to be printed before the run; the run is then given the factor itself.
+    factor = resolve_scale(
+        args.scale, image.data, args.kernel_size, config, device=device, axes=image.axes,
+        full_scale_for="--tile-on-oom" if args.tile_on_oom else None,
+    )  # fmt: skip
     print(
         f"{args.input}: {image.data.shape} {image.data.dtype} axes {image.axes}, device {device}, "
         f"T={config.schedule.steps} S={config.schedule.inner_steps}, PSF scale 1/{factor}"
-        + (" (auto)" if scale == "auto" else ""),
+        + (" (auto)" if args.scale == "auto" else ""),
         file=sys.stderr,
     )
-    if factor == 1 and args.kernel_size >= LONG_BLUR:
+    if factor == 1 and args.scale != "auto" and args.kernel_size >= LONG_BLUR:
         print(
             f"hint: for blurs of {LONG_BLUR} px and more, --scale 2 estimates the PSF at half scale, "
             "which identified kernels full-scale runs missed on real photos (docs/benchmarks/README.md)",
             file=sys.stderr,
         )
-    common = {
-        "device": device,
-        "seed": args.seed,
-        "axes": image.axes,
-        "keep_dtype": args.keep_dtype or needs_input_dtype(args.output),
-    }
-    if factor != 1:
-        run = iter_deblur_multiscale(
-            image.data, args.kernel_size, config, factor=factor,
-            window=args.psf_window or None, iterations=args.iterations, **common,
-        )  # fmt: skip
-    else:
-        run = iter_deblur(
-            image.data, args.kernel_size, config,
-            on_out_of_memory="tile" if args.tile_on_oom else "raise", **common,
-        )  # fmt: skip
+    run = iter_deblur(
+        image.data, args.kernel_size, config, scale=factor, psf_window=args.psf_window or None,
+        restore_iterations=args.iterations, device=device, seed=args.seed, axes=image.axes,
+        keep_dtype=args.keep_dtype or needs_input_dtype(args.output),
+        on_out_of_memory="tile" if args.tile_on_oom else "raise",
+    )  # fmt: skip
     result = _run(run)
     provenance = {**result.metadata(), "input": str(args.input)}
     write_image(args.output, result.image, image, provenance=provenance, overwrite=args.overwrite)
@@ -501,7 +490,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .demo import make_demo_case, save_figure
-    from .engine.solver import iter_deblur
+    from .engine.blind import iter_deblur
     from .io.tiff import write_tiff
     from .metrics import aligned_scores, mnc
 

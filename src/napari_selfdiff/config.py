@@ -548,7 +548,7 @@ PRESETS = {"paper": _paper, "fast": _fast, "tiny": _tiny}
 DEFAULT_KERNEL_SIZE = 15
 
 #: Side of the reduced image's window the multiscale pipeline estimates the PSF on
-#: (``deblur_multiscale``, ``deblur --scale``, the widget's "PSF scale"): as large as the
+#: (``deblur(scale=...)``, ``deblur --scale``, the widget's "PSF scale"): as large as the
 #: crops the fast preset is measured on, so its cost is that of one such solve.
 DEFAULT_PSF_WINDOW = 256
 

@@ -323,7 +323,7 @@ def test_blind_widget_psf_scale_restores_the_full_layer(viewer, qtbot, monkeypat
     errors = []
     monkeypatch.setattr(_runner, "show_error", errors.append)
     widget.run_button.clicked.emit()
-    assert widget.worker is None and "PSF scale 1" in errors[-1]  # refused before any work
+    assert widget.worker is None and "1 or 'auto' with scoring against a ground truth" in errors[-1]
     widget.ground_truth.value = None
     monkeypatch.setattr(blind, "DEFAULT_PSF_WINDOW", 32)  # a window of the reduced image, not all of it
     widget.run_button.clicked.emit()

@@ -29,8 +29,7 @@ from ..config import (
     DeblurConfig,
     StackMode,
 )
-from ..engine.multiscale import iter_deblur_multiscale, resolve_scale
-from ..engine.solver import iter_deblur
+from ..engine.blind import iter_deblur, resolve_scale
 from ..io.formats import INPUT_SUFFIXES
 from ._layers import add_result_layer, contrast_limits, layer_array, layer_axes, spatial_properties
 from ._plot import EvolutionPlot
@@ -223,35 +222,22 @@ class BlindDeconvolutionWidget(RunnerWidget):
             raise ValueError(f"ground truth shape {truth.shape} differs from the image shape {data.shape}")
         config = self.solver.config(self.stack_mode.value)
         kernel_size = int(self.kernel_size.value)
-        scale = self.psf_scale.value
-        if scale not in ("auto", 1) and truth is not None:
-            raise ValueError("scores against a ground truth need PSF scale 1 (full-resolution blind run)")
         device, seed = self.device.value, int(self.seed.value)
         # Validated here, in the GUI thread, so a bad parameter is reported before any work; the
         # per-step scores against a ground truth need the full-resolution run, so "auto" keeps it.
         factor = resolve_scale(
-            1 if truth is not None else scale, data, kernel_size, config, device=device, axes=axes
-        )
+            self.psf_scale.value, data, kernel_size, config, device=device, axes=axes,
+            full_scale_for="scoring against a ground truth" if truth is not None else None,
+        )  # fmt: skip
         self._source = layer
         self._factor = factor
         self.plot.clear()
 
         def make_run(cancel):
-            if factor > 1:
-                return iter_deblur_multiscale(
-                    data, kernel_size, config, factor=factor, window=DEFAULT_PSF_WINDOW,
-                    device=device, seed=seed, axes=axes, cancel=cancel,
-                )  # fmt: skip
             return iter_deblur(
-                data,
-                kernel_size,
-                config,
-                device=device,
-                seed=seed,
-                ground_truth=truth,
-                axes=axes,
-                cancel=cancel,
-            )
+                data, kernel_size, config, scale=factor, psf_window=DEFAULT_PSF_WINDOW, device=device,
+                seed=seed, ground_truth=truth, axes=axes, cancel=cancel,
+            )  # fmt: skip
 
         return make_run, self._add_result
 

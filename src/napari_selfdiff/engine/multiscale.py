@@ -11,7 +11,7 @@ The pipeline (the classic coarse estimate, fine restoration split of blind deblu
    a blur ``k`` becomes, to first order, ``k`` summed over the same blocks;
 2. the PSF is estimated blind by self-diffusion on the reduced image, with a kernel of
    ``ceil(K / factor)`` (odd) pixels, on its window richest in coherent edges
-   (:func:`.regions.informative_window`) when ``window`` is given;
+   (:func:`.regions.informative_window`) when ``psf_window`` is given;
 3. the PSF is interpolated back to the full-resolution grid (:func:`upscale_psf`), and
 4. the full-resolution image is restored non-blind by Richardson-Lucy with it, which
    takes seconds where a blind solve at full resolution takes minutes to hours.
@@ -20,6 +20,9 @@ On SelfDeblur's real photos (fast preset, CPU) this restores all three at full r
 where blind estimation at full scale failed on two (``docs/benchmarks/README.md``). The
 image is restored by Richardson-Lucy, not by the networks; for a network restoration,
 pass the returned PSF to :func:`.nonblind.deconvolve` with ``method="selfdiff"``.
+
+The public entry is :func:`.blind.iter_deblur` with ``scale`` >= 2 (or ``"auto"``, which
+chooses 2 where it measured better; :func:`.blind.resolve_scale`).
 """
 
 from __future__ import annotations
@@ -33,24 +36,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import InputError, NanPolicy, check_kernel_size, check_scale, from_planes, to_planes
+from .._checks import InputError, NanPolicy, check_kernel_size, from_planes, to_planes
 from .._device import describe_device, resolve_device
-from ..config import CPU_HALF_SCALE_FROM, DEFAULT_PSF_WINDOW, LONG_BLUR, DeblurConfig, Scale
+from ..config import DEFAULT_PSF_WINDOW, DeblurConfig
 from .compute import plan_execution
 from .intensity import IntensityMap, to_dtype
 from .nonblind import richardson_lucy
 from .regions import informative_window
 from .results import DeblurResult, Progress, renumbered
-from .solver import ProgressCallback, default_config, drive, plane_groups, solve_planes
+from .solver import default_config, plane_groups, solve_planes
 
-__all__ = [
-    "deblur_multiscale",
-    "downscale",
-    "iter_deblur_multiscale",
-    "reduced_kernel_size",
-    "resolve_scale",
-    "upscale_psf",
-]
+__all__ = ["downscale", "iter_deblur_multiscale", "reduced_kernel_size", "upscale_psf"]
 
 
 def downscale(planes: np.ndarray, factor: int) -> np.ndarray:
@@ -69,40 +65,6 @@ def reduced_kernel_size(kernel_size: int, factor: int) -> int:
     start's rule, reasoned there in taps) for every odd kernel size.
     """
     return max(3, math.ceil(kernel_size / factor) // 2 * 2 + 1)
-
-
-def resolve_scale(
-    scale: Scale,
-    image: np.ndarray,
-    kernel_size: int,
-    config: DeblurConfig | None = None,
-    *,
-    device: str | torch.device | None = None,
-    axes: str | None = None,
-) -> int:
-    """The integer factor a run with ``scale`` uses: ``scale`` itself, or the choice for ``"auto"``.
-
-    ``"auto"`` gives 2 when the run estimates one PSF (a single image, or a stack in a "shared"
-    stack mode), the half-scale image holds at least twice the reduced PSF, and either the PSF
-    is long (``kernel_size >= LONG_BLUR``) or the run is on the CPU and ``kernel_size >=
-    CPU_HALF_SCALE_FROM``; otherwise 1 (blind at full resolution). On a GPU shorter blurs keep
-    full scale: the paper preset there (28.59 / 26.20 dB on the full Levin images) is above the
-    CPU's multiscale figures, and multiscale with the paper preset is not measured yet. The
-    image and ``kernel_size`` are validated either way, so a caller can choose before any work.
-    """
-    scale = check_scale(scale)
-    planes, layout = to_planes(image, axes)
-    kernel_size = check_kernel_size(kernel_size, layout.height, layout.width)
-    if scale != "auto":
-        return scale
-    torch_device = resolve_device(device)
-    config = config if config is not None else default_config(torch_device)
-    one_psf = len(plane_groups(planes.shape[0], config)) == 1
-    reduced = reduced_kernel_size(kernel_size, 2)
-    fits = 2 * reduced <= min(layout.height, layout.width) // 2 and 4 * reduced <= DEFAULT_PSF_WINDOW
-    on_cpu = torch_device.type == "cpu"
-    wanted = kernel_size >= LONG_BLUR or (on_cpu and kernel_size >= CPU_HALF_SCALE_FROM)
-    return 2 if one_psf and fits and wanted else 1
 
 
 def _linear_weights(n_fine: int, n_coarse: int, factor: int) -> np.ndarray:
@@ -137,8 +99,8 @@ def iter_deblur_multiscale(
     config: DeblurConfig | None = None,
     *,
     factor: int = 2,
-    window: int | None = DEFAULT_PSF_WINDOW,
-    iterations: int = 30,
+    psf_window: int | None = DEFAULT_PSF_WINDOW,
+    restore_iterations: int = 30,
     device: str | torch.device | None = None,
     seed: int = 0,
     axes: str | None = None,
@@ -156,16 +118,16 @@ def iter_deblur_multiscale(
     kernel_size : int
         Side K of the full-resolution PSF: odd, >= 3, at most half the image.
     config : DeblurConfig, optional
-        Blind solver parameters for the reduced image (default as in ``iter_deblur``).
+        Blind solver parameters for the reduced image (default as in :func:`.blind.iter_deblur`).
     factor : int
         Integer reduction, >= 2.
-    window : int or None
+    psf_window : int or None
         Side of the window of the reduced image the PSF is estimated on (its most
         informative one); None: the whole reduced image.
-    iterations : int
+    restore_iterations : int
         Richardson-Lucy iterations of the full-resolution restoration.
     device, seed, axes, nan_policy, keep_dtype, cancel
-        As in :func:`.solver.iter_deblur`.
+        As in :func:`.blind.iter_deblur`, which calls this at ``scale > 1``.
 
     Yields
     ------
@@ -183,8 +145,12 @@ def iter_deblur_multiscale(
     start = time.perf_counter()
     if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 2:
         raise InputError(f"`factor` must be an integer >= 2, got {factor!r}")
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
-        raise InputError(f"`iterations` must be an integer >= 1, got {iterations!r}")
+    if (
+        isinstance(restore_iterations, bool)
+        or not isinstance(restore_iterations, (int, np.integer))
+        or restore_iterations < 1
+    ):
+        raise InputError(f"`restore_iterations` must be an integer >= 1, got {restore_iterations!r}")
     planes, layout = to_planes(image, axes, nan_policy=nan_policy)
     kernel_size = check_kernel_size(kernel_size, layout.height, layout.width)
     torch_device = resolve_device(device)
@@ -196,12 +162,17 @@ def iter_deblur_multiscale(
         )
     coarse = downscale(planes, factor)
     coarse_size = reduced_kernel_size(kernel_size, factor)
-    if window is not None:
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 4 * coarse_size:
+    if psf_window is not None:
+        if (
+            isinstance(psf_window, bool)
+            or not isinstance(psf_window, (int, np.integer))
+            or psf_window < 4 * coarse_size
+        ):
             raise InputError(
-                f"`window` must be an integer >= {4 * coarse_size} (four reduced kernels), got {window!r}"
+                f"`psf_window` must be an integer >= {4 * coarse_size} (four reduced kernels), "
+                f"got {psf_window!r}"
             )
-        rows, cols = informative_window(coarse, int(window), coarse_size)
+        rows, cols = informative_window(coarse, int(psf_window), coarse_size)
     else:
         rows, cols = slice(0, coarse.shape[-2]), slice(0, coarse.shape[-1])
     region = np.ascontiguousarray(coarse[..., rows, cols])
@@ -209,7 +180,7 @@ def iter_deblur_multiscale(
         raise InputError(
             f"at 1/{factor} scale the {kernel_size} px PSF is {coarse_size} px, too large for the "
             f"{region.shape[-2]} x {region.shape[-1]} region it is estimated on (at least twice the "
-            "kernel is needed): use a smaller `factor` or a larger `window`"
+            "kernel is needed): use a smaller `scale` or a larger `psf_window`"
         )
     _, psfs, history = yield from renumbered(
         solve_planes(region, coarse_size, config, torch_device, seed, start=start, cancel=cancel), 0, 2
@@ -219,7 +190,8 @@ def iter_deblur_multiscale(
     mapping = IntensityMap.fit(planes)
     y = torch.as_tensor(mapping.forward(planes), dtype=torch.float32, device=torch_device)
     kernel = torch.as_tensor(psf, device=torch_device)
-    restored = yield from renumbered(richardson_lucy(y, kernel, iterations, start=start, cancel=cancel), 1, 2)
+    restoration = richardson_lucy(y, kernel, restore_iterations, start=start, cancel=cancel)
+    restored = yield from renumbered(restoration, 1, 2)
     estimates = mapping.inverse(restored.cpu().numpy().astype(np.float64))
     multiscale: dict[str, Any] = {
         "factor": int(factor),
@@ -227,7 +199,7 @@ def iter_deblur_multiscale(
         "window": {"top": rows.start * factor, "left": cols.start * factor,
                    "height": (rows.stop - rows.start) * factor, "width": (cols.stop - cols.start) * factor},
         "psf": psfs[0].tolist(),
-        "restoration": {"method": "richardson_lucy", "iterations": int(iterations)},
+        "restoration": {"method": "richardson_lucy", "iterations": int(restore_iterations)},
     }  # fmt: skip
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
@@ -245,25 +217,3 @@ def iter_deblur_multiscale(
             "multiscale": multiscale,
         },
     )
-
-
-def deblur_multiscale(
-    image: np.ndarray,
-    kernel_size: int,
-    config: DeblurConfig | None = None,
-    *,
-    progress: ProgressCallback | None = None,
-    **options: Any,
-) -> DeblurResult:
-    """Drain :func:`iter_deblur_multiscale` (same parameters); ``progress`` as in ``deblur``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from napari_selfdiff import DeblurConfig, deblur_multiscale
-    >>> blurred = np.random.default_rng(0).random((64, 64))
-    >>> result = deblur_multiscale(blurred, 9, DeblurConfig.preset("tiny"), window=None, device="cpu")
-    >>> result.image.shape, result.psf.shape, result.extra["multiscale"]["kernel_size"]
-    ((64, 64), (9, 9), 5)
-    """
-    return drive(iter_deblur_multiscale(image, kernel_size, config, **options), progress)

@@ -120,7 +120,7 @@ def iter_deconvolve(
     config : DeblurConfig, optional
         Self-diffusion parameters (its kernel-generator fields are unused).
     device, seed, ground_truth, axes, nan_policy, keep_dtype, cancel
-        As in :func:`napari_selfdiff.engine.solver.iter_deblur`.
+        As in :func:`napari_selfdiff.engine.blind.iter_deblur`.
 
     Returns
     -------

@@ -29,9 +29,10 @@ Choices where the paper is silent (each documented where it is made):
 * the data term is a sum of squares (:mod:`.losses`), the sparsity term an l_p quasi-norm;
 * the kernel feedback f: see :func:`kernel_feedback`.
 
-The generator :func:`iter_deblur` yields :class:`Progress` events and returns a
-:class:`DeblurResult`; :func:`deblur` drains it. The widget, the CLI and the tests all
-drive this same loop, so progress and cancellation behave the same everywhere.
+The generator :func:`iter_deblur_full_scale` yields :class:`Progress` events and returns a
+:class:`DeblurResult`. The public entry, :func:`.blind.iter_deblur` (and ``deblur``, which
+drains it), runs it or the multiscale pipeline; the widget, the CLI and the tests all drive
+that one loop, so progress and cancellation behave the same everywhere.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ from .results import Cancelled, DeblurResult, Progress, StepRecord, renumbered
 from .schedule import reverse_sigmas
 from .tiling import blend_tiles, choose_tile, tile_slices
 
-__all__ = ["deblur", "default_config", "drive", "iter_deblur", "kernel_feedback", "solve_planes"]
+__all__ = ["default_config", "drive", "iter_deblur_full_scale", "kernel_feedback", "solve_planes"]
 
 logger = logging.getLogger(__name__)
 
@@ -359,7 +360,7 @@ def _evaluator(
     return evaluate
 
 
-def iter_deblur(
+def iter_deblur_full_scale(
     image: np.ndarray,
     kernel_size: int,
     config: DeblurConfig | None = None,
@@ -374,61 +375,12 @@ def iter_deblur(
     cancel: threading.Event | None = None,
     on_out_of_memory: Literal["raise", "tile"] = "raise",
 ) -> Generator[Progress, None, DeblurResult]:
-    """Blind deconvolution by self-diffusion, as a generator of :class:`Progress` events.
+    """Blind self-diffusion at the image's own resolution, as a generator of :class:`Progress` events.
 
-    Parameters
-    ----------
-    image : numpy.ndarray
-        Blurred image: (Y, X), (Y, X, C) with one shared PSF, or a (Z, Y, X) stack; any real
-        numeric dtype.
-    kernel_size : int
-        Side K of the square PSF to estimate: an odd integer >= 3, at most half the image.
-    config : DeblurConfig, optional
-        Solver parameters; default: the "paper" preset on CUDA, the "fast" preset elsewhere.
-    device : {"auto", "cpu", "cuda", "mps"}, optional
-        Where to compute; "auto" (default) picks CUDA, then Apple MPS, then CPU.
-    seed : int
-        Seed of the network initialisation and of every noise draw.
-    ground_truth : numpy.ndarray, optional
-        Sharp image with the input's shape; PSNR/SSIM are then recorded per outer step.
-    true_psf : numpy.ndarray, optional
-        True PSF; its MNC with the estimate is then recorded per outer step.
-    axes : {"YX", "YXC", "ZYX", "ZYXC"}, optional
-        Meaning of the image axes when the default inference is not wanted.
-    nan_policy : {"raise", "replace"}
-        NaN or infinite pixels raise, or are replaced by the median of the finite pixels.
-    keep_dtype : bool
-        Return the image in the input's dtype (integers rounded and clipped) instead of float32.
-    cancel : threading.Event, optional
-        Set it to stop the run within one inner iteration; :class:`Cancelled` is raised.
-    on_out_of_memory : {"raise", "tile"}
-        When the run does not fit in device memory (estimated before starting, or a CUDA
-        out-of-memory error during it): raise :class:`OutOfMemory` with the estimate and
-        the options, or retry in overlapping tiles sharing one PSF (:mod:`.tiling`); the
-        result's ``extra["tiling"]`` then records the tile size and overlap.
-
-    Yields
-    ------
-    Progress
-        Every ``config.progress_every`` inner iterations, and at the end of each outer step
-        with the current image and PSF.
-
-    Returns
-    -------
-    DeblurResult
-        Sharp image of the input's shape, PSF (K, K), or (Z, K, K) for per-plane stacks,
-        history, config, seed and device.
-
-    Raises
-    ------
-    InputError
-        The image, kernel size or ground truth break the contract (message says which).
-    OutOfMemory
-        The run does not fit in device memory and ``on_out_of_memory="raise"``.
-    TypeError
-        The image dtype is boolean, complex or not numeric.
-    Cancelled
-        The run was cancelled.
+    :func:`.blind.iter_deblur` at scale 1: see there for every parameter, the events, the
+    result and the errors. ``on_out_of_memory="tile"`` retries a run that does not fit in
+    overlapping tiles sharing one PSF (:mod:`.tiling`); ``extra["tiling"]`` then records the
+    tile size and overlap.
     """
     start = time.perf_counter()
     planes, layout = to_planes(image, axes, nan_policy=nan_policy)
@@ -737,35 +689,3 @@ def drive(
                 return stop.value
             if progress is not None and progress(event) is False:
                 raise Cancelled("the run was cancelled by the progress callback")
-
-
-def deblur(
-    image: np.ndarray,
-    kernel_size: int,
-    config: DeblurConfig | None = None,
-    *,
-    device: str | torch.device | None = None,
-    seed: int = 0,
-    progress: ProgressCallback | None = None,
-    ground_truth: np.ndarray | None = None,
-    **options: Any,
-) -> DeblurResult:
-    """Blind deconvolution by self-diffusion: recover the sharp image and the PSF.
-
-    Drains :func:`iter_deblur` (see there for every parameter, ``true_psf``, ``axes``,
-    ``nan_policy``, ``keep_dtype`` and ``cancel`` included). ``progress`` receives each
-    :class:`Progress` event; returning False from it cancels the run.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from napari_selfdiff import DeblurConfig, deblur
-    >>> blurred = np.random.default_rng(0).random((32, 32))
-    >>> result = deblur(blurred, 5, DeblurConfig.preset("tiny"), device="cpu")
-    >>> result.image.shape, result.psf.shape
-    ((32, 32), (5, 5))
-    """
-    run = iter_deblur(
-        image, kernel_size, config, device=device, seed=seed, ground_truth=ground_truth, **options
-    )
-    return drive(run, progress)
