@@ -197,6 +197,9 @@ METHODS: dict[str, Method] = {
     "classic-blind": _classic,
     "selfdiff-fast": _selfdiff("fast"),
     "selfdiff-paper": _selfdiff("paper"),
+    # The same blind runs, the image restored by Richardson-Lucy with their PSF (config.restore).
+    "selfdiff-fast-rl": _selfdiff("fast", restore="richardson_lucy"),
+    "selfdiff-paper-rl": _selfdiff("paper", restore="richardson_lucy"),
     **_ablations("paper", other_steps=10),
     **_ablations("fast", other_steps=30),
     **_splits("paper", ((15, 400), (60, 100))),
@@ -211,6 +214,7 @@ PROTOCOLS = {
         "rl-true-kernel",
         "wiener-true-kernel",
         "selfdiff-fast",
+        "selfdiff-fast-rl",
         "classic-blind",
         "selfdeblur-fast",
         *_ablations("fast", other_steps=30),

@@ -86,12 +86,15 @@ def test_cli_deblur_round_trip_on_a_stack(tmp_path, small_case, capsys):
         "2",
         "--set",
         "lr=0.02",
+        "--restore",
+        "richardson_lucy",
     ]
     assert main(args) == 0
     result = read_tiff(out)
     assert result.data.shape == stack.shape and result.data.dtype == np.float32
     assert result.pixel_size == pytest.approx((0.11, 0.11)) and result.z_spacing == pytest.approx(0.3)
     assert result.provenance["config"]["schedule"]["steps"] == 2 and result.provenance["config"]["lr"] == 0.02
+    assert result.provenance["config"]["restore"] == "richardson_lucy"
     psf = read_tiff(tmp_path / "out_psf.tif")
     assert psf.data.shape == (2, 5, 5) and np.allclose(psf.data.sum(axis=(1, 2)), 1, atol=1e-5)
     assert main(args) == 2  # outputs exist: refused without --overwrite
@@ -321,11 +324,12 @@ def test_cli_deblur_at_reduced_scale_writes_full_resolution_outputs(tmp_path, rn
     Image.fromarray(colour).save(source)
     out = tmp_path / "sharp.png"
     tiny = ["-k", "9", "--preset", "tiny", "--device", "cpu", "--steps", "2", "--scale", "2"]
-    assert main(["deblur", str(source), *tiny, "--psf-window", "0", "-o", str(out)]) == 0
+    assert main(["deblur", str(source), *tiny, "--psf-window", "0", "--iterations", "7", "-o", str(out)]) == 0
     result = read_image(out)
     assert result.data.shape == colour.shape and result.data.dtype == np.uint8
     info = result.provenance["multiscale"]
     assert info["factor"] == 2 and info["kernel_size"] == 5 and info["window"]["height"] == 96
+    assert info["restoration"]["iterations"] == result.provenance["config"]["restore_iterations"] == 7
     assert result.provenance["method"] == "selfdiff-blind-multiscale"
     psf = read_tiff(tmp_path / "sharp_psf.tif").data
     assert psf.shape == (9, 9) and abs(float(psf.sum()) - 1) < 1e-5

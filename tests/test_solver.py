@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_selfdiff import Cancelled, DeblurConfig, InputError, deblur, iter_deblur
+from napari_selfdiff import Cancelled, DeblurConfig, InputError, deblur, deconvolve, iter_deblur
 from napari_selfdiff.engine.solver import kernel_feedback
 from napari_selfdiff.metrics import aligned_scores, mnc
 
@@ -128,6 +128,23 @@ def test_layouts_rgb_and_stacks(small_case):
     assert {h.plane for h in per_plane.history} == {0, 1}
     shared = deblur(stack, 5, TINY.replace(stack_mode="shared"), device="cpu")
     assert shared.image.shape == stack.shape and shared.psf.shape == (5, 5)
+
+
+def test_restore_by_richardson_lucy_deconvolves_the_input_with_the_estimated_psf(small_case):
+    # The same blind run, then each plane restored with its own PSF: exactly the non-blind
+    # Richardson-Lucy of that plane, so a wrong PSF, plane or intensity mapping shows here.
+    _, blurred, _ = small_case
+    stack = np.stack([blurred, blurred.T]) * 300 + 20
+    rl = TINY.replace(restore="richardson_lucy", restore_iterations=12)
+    network = deblur(stack, 5, TINY, device="cpu", seed=3)
+    restored = deblur(stack, 5, rl, device="cpu", seed=3, keep_dtype=True)
+    np.testing.assert_array_equal(restored.psf, network.psf)
+    assert [h.loss for h in restored.history] == [h.loss for h in network.history]
+    for plane in range(2):
+        expected = deconvolve(stack[plane], network.psf[plane], iterations=12, device="cpu").image
+        np.testing.assert_allclose(restored.image[plane], expected, rtol=1e-5, atol=1e-4)
+    assert restored.image.dtype == stack.dtype and restored.config["restore"] == "richardson_lucy"
+    assert not np.allclose(restored.image, network.image)
 
 
 def test_shared_channels_stack_is_one_network_over_the_planes_as_channels(small_case):

@@ -77,11 +77,13 @@ def test_blind_widget_stack_per_plane(viewer, qtbot, case):
     widget.kernel_size.value = 5
     use_tiny_custom(widget)
     widget.device.value = "cpu"
+    widget.restore.value = "richardson_lucy"  # each plane restored with its own PSF
     widget.run_button.clicked.emit()
     wait_for_worker(qtbot, widget)
     out, psf = viewer.layers["stack deblurred"], viewer.layers["stack PSF"]
     assert out.data.shape == stack.shape and tuple(out.scale) == (2.0, 0.5, 0.5)
     assert psf.data.shape == (3, 5, 5)
+    assert out.metadata["napari_selfdiff"]["config"]["restore"] == "richardson_lucy"
 
 
 def test_blind_widget_invalid_kernel_notifies_and_adds_nothing(viewer, qtbot, case, monkeypatch):

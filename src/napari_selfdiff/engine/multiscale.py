@@ -40,8 +40,8 @@ from .._checks import InputError, NanPolicy, check_kernel_size, from_planes, to_
 from .._device import describe_device, resolve_device
 from ..config import DEFAULT_PSF_WINDOW, DeblurConfig
 from .compute import plan_execution
-from .intensity import IntensityMap, to_dtype
-from .nonblind import richardson_lucy
+from .intensity import to_dtype
+from .nonblind import richardson_lucy_planes
 from .regions import informative_window
 from .results import DeblurResult, Progress, renumbered
 from .solver import default_config, plane_groups, solve_planes
@@ -100,7 +100,6 @@ def iter_deblur_multiscale(
     *,
     factor: int = 2,
     psf_window: int | None = DEFAULT_PSF_WINDOW,
-    restore_iterations: int = 30,
     device: str | torch.device | None = None,
     seed: int = 0,
     axes: str | None = None,
@@ -118,14 +117,13 @@ def iter_deblur_multiscale(
     kernel_size : int
         Side K of the full-resolution PSF: odd, >= 3, at most half the image.
     config : DeblurConfig, optional
-        Blind solver parameters for the reduced image (default as in :func:`.blind.iter_deblur`).
+        Blind solver parameters for the reduced image, and ``restore_iterations`` of the
+        full-resolution restoration (default as in :func:`.blind.iter_deblur`).
     factor : int
         Integer reduction, >= 2.
     psf_window : int or None
         Side of the window of the reduced image the PSF is estimated on (its most
         informative one); None: the whole reduced image.
-    restore_iterations : int
-        Richardson-Lucy iterations of the full-resolution restoration.
     device, seed, axes, nan_policy, keep_dtype, cancel
         As in :func:`.blind.iter_deblur`, which calls this at ``scale > 1``.
 
@@ -145,12 +143,6 @@ def iter_deblur_multiscale(
     start = time.perf_counter()
     if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 2:
         raise InputError(f"`factor` must be an integer >= 2, got {factor!r}")
-    if (
-        isinstance(restore_iterations, bool)
-        or not isinstance(restore_iterations, (int, np.integer))
-        or restore_iterations < 1
-    ):
-        raise InputError(f"`restore_iterations` must be an integer >= 1, got {restore_iterations!r}")
     planes, layout = to_planes(image, axes, nan_policy=nan_policy)
     kernel_size = check_kernel_size(kernel_size, layout.height, layout.width)
     torch_device = resolve_device(device)
@@ -187,19 +179,17 @@ def iter_deblur_multiscale(
     )
     psf = upscale_psf(psfs[0], factor, kernel_size)
 
-    mapping = IntensityMap.fit(planes)
-    y = torch.as_tensor(mapping.forward(planes), dtype=torch.float32, device=torch_device)
-    kernel = torch.as_tensor(psf, device=torch_device)
-    restoration = richardson_lucy(y, kernel, restore_iterations, start=start, cancel=cancel)
-    restored = yield from renumbered(restoration, 1, 2)
-    estimates = mapping.inverse(restored.cpu().numpy().astype(np.float64))
+    restoration = richardson_lucy_planes(
+        planes, psf, config.restore_iterations, torch_device, start=start, cancel=cancel
+    )
+    estimates = yield from renumbered(restoration, 1, 2)
     multiscale: dict[str, Any] = {
         "factor": int(factor),
         "kernel_size": coarse_size,
         "window": {"top": rows.start * factor, "left": cols.start * factor,
                    "height": (rows.stop - rows.start) * factor, "width": (cols.stop - cols.start) * factor},
         "psf": psfs[0].tolist(),
-        "restoration": {"method": "richardson_lucy", "iterations": int(restore_iterations)},
+        "restoration": {"method": "richardson_lucy", "iterations": config.restore_iterations},
     }  # fmt: skip
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),

@@ -33,7 +33,7 @@ from .intensity import IntensityMap, to_dtype
 from .results import Cancelled, DeblurResult, Progress
 from .solver import ProgressCallback, check_ground_truth, default_config, drive, solve_planes
 
-__all__ = ["METHODS", "deconvolve", "iter_deconvolve", "richardson_lucy", "wiener"]
+__all__ = ["METHODS", "deconvolve", "iter_deconvolve", "richardson_lucy", "richardson_lucy_planes", "wiener"]
 
 Method = Literal["selfdiff", "richardson_lucy", "wiener"]
 METHODS = ("selfdiff", "richardson_lucy", "wiener")
@@ -72,6 +72,28 @@ def richardson_lucy(
         estimate = estimate * fft_blur_same(ratio, flipped)
         yield Progress(0, 1, 1, 1, iteration, iterations, float("nan"), time.perf_counter() - start)
     return _crop(estimate, margin)
+
+
+def richardson_lucy_planes(
+    planes: np.ndarray,
+    psf: np.ndarray,
+    iterations: int,
+    device: torch.device,
+    *,
+    start: float | None = None,
+    cancel: threading.Event | None = None,
+) -> Generator[Progress, None, np.ndarray]:
+    """Richardson-Lucy of (Z, C, H, W) planes in input intensities; returns the estimate likewise.
+
+    The planes are mapped to the solvers' intensity range (:class:`.intensity.IntensityMap`)
+    and back, so every caller restores on the same scale: the non-blind method, the blind
+    solver's ``restore="richardson_lucy"`` and the multiscale pipeline.
+    """
+    mapping = IntensityMap.fit(planes)
+    y = torch.as_tensor(mapping.forward(planes), dtype=torch.float32, device=device)
+    kernel = torch.as_tensor(psf, dtype=torch.float32, device=device)
+    restored = yield from richardson_lucy(y, kernel, iterations, start=start, cancel=cancel)
+    return mapping.inverse(restored.cpu().numpy().astype(np.float64))
 
 
 def wiener(observation: torch.Tensor, psf: torch.Tensor, balance: float = 1e-2) -> torch.Tensor:
@@ -155,17 +177,17 @@ def iter_deconvolve(
             start=start, cancel=cancel, truth=truth, fixed_psf=kernel,
         )  # fmt: skip
         parameters["config"] = config.to_dict()
-    else:
+    elif method == "wiener":
         mapping = IntensityMap.fit(planes)
         y = torch.as_tensor(mapping.forward(planes), dtype=torch.float32, device=torch_device)
         k = torch.as_tensor(kernel, dtype=torch.float32, device=torch_device)
-        if method == "wiener":
-            x = wiener(y, k, balance)
-            parameters["balance"] = balance
-        else:
-            x = yield from richardson_lucy(y, k, iterations, start=start, cancel=cancel)
-            parameters["iterations"] = iterations
-        estimates = mapping.inverse(x.cpu().numpy().astype(np.float64))
+        estimates = mapping.inverse(wiener(y, k, balance).cpu().numpy().astype(np.float64))
+        parameters["balance"] = balance
+    else:
+        estimates = yield from richardson_lucy_planes(
+            planes, kernel, iterations, torch_device, start=start, cancel=cancel
+        )
+        parameters["iterations"] = iterations
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
         psf=kernel.astype(np.float32),
