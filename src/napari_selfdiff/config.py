@@ -360,11 +360,12 @@ class DeblurConfig:
     restore : {"network", "richardson_lucy"}
         How the returned image is made at full scale: the image network's output
         ``D_theta(x_1)`` (the paper), or Richardson-Lucy on the blurred input with the
-        estimated PSF. With the fast preset on the full 255 x 255 Levin images the second was
-        1.1-2.5 dB better on every one of 6 measured (the preset's 1000 iterations underfit four
-        times the pixels of the crops it was tuned on), and 0.8 dB worse on the 128 x 128 demo
-        case, where the network's image also denoises (``docs/benchmarks/README.md``). A
-        multiscale run (``scale > 1``) always restores by Richardson-Lucy.
+        estimated PSF. With the fast preset on the 10 + 10 full 255 x 255 Levin images the second
+        was better on all 20 (+1.98 dB motion, +1.45 dB optical: the preset's 1000 iterations
+        underfit four times the pixels of the crops it was tuned on); on 8 + 8 crops of 128 x 128
+        it was +0.16 / -0.29 dB, and 0.8 dB worse on the demo case, where the network's image
+        also denoises (``docs/benchmarks/README.md``). So every preset keeps the paper's
+        "network". A multiscale run (``scale > 1``) always restores by Richardson-Lucy.
     restore_iterations : int
         Richardson-Lucy iterations of that restoration (``restore="richardson_lucy"`` or
         ``scale > 1``).

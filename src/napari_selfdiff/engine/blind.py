@@ -4,8 +4,10 @@ A run estimates the PSF either at the image's own resolution (:mod:`.solver`, th
 algorithm) or at a reduced scale and restores the full image with it (:mod:`.multiscale`).
 :func:`resolve_scale` makes that choice from the measured evidence (``"auto"``, the default)
 or takes an explicit factor; :func:`iter_deblur` runs the chosen pipeline and :func:`deblur`
-drains it. The widget, the command line, batch and the benchmarks all call these, so every
-caller makes the same choice and drives the same loop.
+drains it. At full scale the returned image is the image network's (the paper) or, with
+``config.restore == "richardson_lucy"``, Richardson-Lucy's with the estimated PSF. The widget,
+the command line, batch and the benchmarks all call these, so every caller makes the same
+choice and drives the same loop.
 """
 
 from __future__ import annotations

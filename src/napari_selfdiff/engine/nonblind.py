@@ -140,7 +140,7 @@ def iter_deconvolve(
     balance : float
         Wiener regularisation (noise-to-signal power ratio).
     config : DeblurConfig, optional
-        Self-diffusion parameters (its kernel-generator fields are unused).
+        Self-diffusion parameters (its kernel-generator and ``restore`` fields are unused).
     device, seed, ground_truth, axes, nan_policy, keep_dtype, cancel
         As in :func:`napari_selfdiff.engine.blind.iter_deblur`.
 
