@@ -187,7 +187,7 @@ def iter_deblur(
         image,
         kernel_size,
         config,
-        device=device,
+        device=torch_device,
         axes=axes,
         nan_policy=nan_policy,
         full_scale_for=" and ".join(needs) or None,
