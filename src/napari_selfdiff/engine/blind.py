@@ -12,21 +12,17 @@ choice and drives the same loop.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-import time
 from collections.abc import Generator
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from .._checks import InputError, NanPolicy, check_kernel_size, check_scale, from_planes, to_planes
+from .._checks import InputError, NanPolicy, check_kernel_size, check_scale, to_planes
 from .._device import resolve_device
 from ..config import CPU_HALF_SCALE_FROM, DEFAULT_PSF_WINDOW, LONG_BLUR, DeblurConfig, Scale
-from .intensity import to_dtype
 from .multiscale import iter_deblur_multiscale, reduced_kernel_size
-from .nonblind import richardson_lucy_planes
 from .results import DeblurResult, Progress
 from .solver import ProgressCallback, default_config, drive, iter_deblur_full_scale, plane_groups
 
@@ -200,48 +196,12 @@ def iter_deblur(
                 keep_dtype=keep_dtype, **common,
             )
         )  # fmt: skip
-    result = yield from iter_deblur_full_scale(
-        image, kernel_size, config, ground_truth=ground_truth, true_psf=true_psf,
-        on_out_of_memory=on_out_of_memory, keep_dtype=keep_dtype, **common,
+    return (
+        yield from iter_deblur_full_scale(
+            image, kernel_size, config, ground_truth=ground_truth, true_psf=true_psf,
+            on_out_of_memory=on_out_of_memory, keep_dtype=keep_dtype, **common,
+        )
     )  # fmt: skip
-    if config.restore == "network":
-        return result
-    return _restored(
-        result, image, config, torch_device,
-        axes=axes, nan_policy=nan_policy, keep_dtype=keep_dtype, cancel=cancel,
-    )  # fmt: skip
-
-
-def _restored(
-    result: DeblurResult,
-    image: np.ndarray,
-    config: DeblurConfig,
-    device: torch.device,
-    *,
-    axes: str | None,
-    nan_policy: NanPolicy,
-    keep_dtype: bool,
-    cancel: threading.Event | None,
-) -> DeblurResult:
-    """``result`` with its image replaced by Richardson-Lucy of ``image`` with its PSF(s).
-
-    Each group of planes (:func:`.solver.plane_groups`) is restored with its own PSF. The
-    stage is drained here rather than yielded: it takes a small fraction of the blind run's
-    time (0.3 s after 2 min on a 255 x 255 image, CPU), and its events would restart the
-    run's progress fraction. ``cancel`` still stops it between iterations.
-    """
-    start = time.perf_counter()
-    planes, layout = to_planes(image, axes, nan_policy=nan_policy)
-    psfs = result.psf if result.psf.ndim == 3 else result.psf[None]
-    estimates = np.empty_like(planes)
-    for members, psf in zip(plane_groups(planes.shape[0], config), psfs, strict=True):
-        run = richardson_lucy_planes(planes[members], psf, config.restore_iterations, device, cancel=cancel)
-        estimates[members] = drive(run)
-    return dataclasses.replace(
-        result,
-        image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
-        seconds=result.seconds + time.perf_counter() - start,
-    )
 
 
 def deblur(

@@ -40,9 +40,9 @@ import torch
 from .._checks import InputError, NanPolicy, check_kernel_size, from_planes, to_planes
 from .._device import describe_device, resolve_device
 from ..config import DEFAULT_PSF_WINDOW, DeblurConfig
+from .classic import richardson_lucy_planes
 from .compute import plan_execution
 from .intensity import to_dtype
-from .nonblind import richardson_lucy_planes
 from .regions import informative_window
 from .results import DeblurResult, Progress, renumbered
 from .solver import default_config, plane_groups, solve_planes
