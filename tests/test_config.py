@@ -29,6 +29,10 @@ def test_paper_preset_is_the_paper():
         (lambda: DeblurConfig(stack_mode="both"), r"`stack_mode` must be"),
         (lambda: DeblurConfig(restore="wiener"), r"`restore` must be 'network' or 'richardson_lucy', got 'w"),
         (lambda: DeblurConfig(restore_iterations=0), r"`restore_iterations` must be an integer >= 1, got 0"),
+        (
+            lambda: DeblurConfig(restore_tv_weight=0.1),
+            r"`restore_tv_weight` must be a number in \[0, 0.05\], got 0.1",
+        ),
         (lambda: ComputeConfig(batch_planes=0), r"`batch_planes` must be 'auto' or an integer >= 1, got 0"),
         (lambda: DeblurConfig.preset("slow"), r"`preset` must be one of"),
         (lambda: DeblurConfig().replace(**{"schedule.stepz": 3}), r"has no field"),

@@ -324,12 +324,14 @@ def test_cli_deblur_at_reduced_scale_writes_full_resolution_outputs(tmp_path, rn
     Image.fromarray(colour).save(source)
     out = tmp_path / "sharp.png"
     tiny = ["-k", "9", "--preset", "tiny", "--device", "cpu", "--steps", "2", "--scale", "2"]
-    assert main(["deblur", str(source), *tiny, "--psf-window", "0", "--iterations", "7", "-o", str(out)]) == 0
+    options = ["--psf-window", "0", "--iterations", "7", "--tv-weight", "0.004"]
+    assert main(["deblur", str(source), *tiny, *options, "-o", str(out)]) == 0
     result = read_image(out)
     assert result.data.shape == colour.shape and result.data.dtype == np.uint8
     info = result.provenance["multiscale"]
     assert info["factor"] == 2 and info["kernel_size"] == 5 and info["window"]["height"] == 96
     assert info["restoration"]["iterations"] == result.provenance["config"]["restore_iterations"] == 7
+    assert info["restoration"]["tv_weight"] == result.provenance["config"]["restore_tv_weight"] == 0.004
     assert result.provenance["method"] == "selfdiff-blind-multiscale"
     psf = read_tiff(tmp_path / "sharp_psf.tif").data
     assert psf.shape == (9, 9) and abs(float(psf.sum()) - 1) < 1e-5

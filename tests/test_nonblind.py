@@ -4,10 +4,15 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from napari_selfdiff import Cancelled, DeblurConfig, InputError, deconvolve
+from napari_selfdiff.engine.classic import tv_curvature
 from napari_selfdiff.engine.nonblind import iter_deconvolve
 from napari_selfdiff.metrics import psnr
+from napari_selfdiff.optics import blur, motion_kernel
+
+from .conftest import piecewise_image
 
 
 def _inner_psnr(estimate, sharp, border=6):
@@ -31,6 +36,40 @@ def test_selfdiff_with_known_psf_gains(small_case):
     result = deconvolve(blurred, psf, "selfdiff", config=config, device="cpu", ground_truth=sharp)
     assert _inner_psnr(result.image, sharp) > _inner_psnr(blurred, sharp) + 1.0
     assert len(result.history) == 6 and result.history[-1].psnr is not None
+
+
+def test_curvature_vanishes_on_a_ramp_and_conserves_mass(rng):
+    # div(grad x / |grad x|) is the curvature of the level lines: zero inside a plane ramp
+    # (straight level lines), and, as minus the adjoint of a gradient that vanishes across the
+    # last row and column, it sums to zero over the image.
+    rows, cols = np.mgrid[0:20, 0:24]
+    ramp = torch.as_tensor(0.01 * rows + 0.02 * cols, dtype=torch.float64)
+    assert torch.allclose(tv_curvature(ramp)[1:-1, 1:-1], torch.zeros(18, 22, dtype=torch.float64), atol=1e-9)
+    noise = torch.as_tensor(rng.random((2, 20, 24)))
+    assert tv_curvature(noise).sum(dim=(-2, -1)).abs().max() < 1e-9
+    spike = torch.zeros(9, 9, dtype=torch.float64)
+    spike[4, 4] = 1.0
+    assert tv_curvature(spike)[4, 4] < -1.9  # an isolated peak is pulled down
+
+
+def test_total_variation_damps_the_noise_richardson_lucy_amplifies():
+    # Long Richardson-Lucy on a noisy observation fits the noise (it falls below 30 iterations);
+    # the TV term keeps it out. Measured over seeds 0-3: plain 100 iterations 20.0-20.2 dB,
+    # with weight 0.005 28.4-32.3 dB.
+    sharp = piecewise_image(96, seed=1)
+    psf = motion_kernel(9, seed=2)
+    blurred = blur(sharp, psf, noise_sigma=0.02, seed=3)
+    plain = deconvolve(blurred, psf, iterations=100, device="cpu")
+    tv = deconvolve(blurred, psf, iterations=100, tv_weight=0.005, device="cpu")
+    assert tv.config["tv_weight"] == 0.005 and plain.config["tv_weight"] == 0.0
+    assert _inner_psnr(tv.image, sharp, 8) > _inner_psnr(plain.image, sharp, 8) + 4.0
+
+
+@pytest.mark.parametrize("weight", [-0.001, 0.06, True, "0.01"])
+def test_bad_tv_weight_is_named(small_case, weight):
+    _, blurred, psf = small_case
+    with pytest.raises(InputError, match=r"`tv_weight` must be a number in \[0, 0.05\]"):
+        deconvolve(blurred, psf, tv_weight=weight, device="cpu")
 
 
 def test_rl_stack_and_cancel(small_case):

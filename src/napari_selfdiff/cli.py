@@ -88,7 +88,7 @@ def config_from_args(args: argparse.Namespace) -> DeblurConfig:
         changes["schedule.inner_steps"] = args.inner
     if args.stack_mode is not None:
         changes["stack_mode"] = args.stack_mode
-    for name in ("restore", "restore_iterations"):  # deblur and batch only
+    for name in ("restore", "restore_iterations", "restore_tv_weight"):  # deblur and batch only
         if getattr(args, name, None) is not None:
             changes[name] = getattr(args, name)
     for item in args.set or []:
@@ -206,7 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="restore_iterations",
         type=int,
         help="Richardson-Lucy iterations of the restoration (at scale > 1, or with --restore "
-        "richardson_lucy; default: the preset's, 30)",
+        f"richardson_lucy; default: the preset's, {DeblurConfig().restore_iterations})",
+    )
+    deblur.add_argument(
+        "--tv-weight",
+        dest="restore_tv_weight",
+        type=float,
+        help="total-variation weight of that Richardson-Lucy restoration, 0 for plain Richardson-Lucy "
+        f"(default: the preset's, {DeblurConfig().restore_tv_weight})",
     )
     _add_restore_option(deblur)
     _add_solver_options(deblur, None)
@@ -219,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", choices=("richardson_lucy", "wiener", "selfdiff"), default="richardson_lucy"
     )
     deconv.add_argument("--iterations", type=int, default=30, help="Richardson-Lucy iterations (default: 30)")
+    deconv.add_argument(
+        "--tv-weight",
+        type=float,
+        default=0.0,
+        help="Richardson-Lucy's total-variation weight (RL-TV; default: 0, plain Richardson-Lucy)",
+    )
     deconv.add_argument("--balance", type=float, default=1e-2, help="Wiener regularisation (default: 0.01)")
     _add_solver_options(deconv, None)
     _add_output_options(deconv)
@@ -405,6 +418,7 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
             psf.data,
             args.method,
             iterations=args.iterations,
+            tv_weight=args.tv_weight,
             balance=args.balance,
             config=config,
             device=args.device,

@@ -13,8 +13,9 @@ The pipeline (the classic coarse estimate, fine restoration split of blind deblu
    ``ceil(K / factor)`` (odd) pixels, on its window richest in coherent edges
    (:func:`.regions.informative_window`) when ``psf_window`` is given;
 3. the PSF is interpolated back to the full-resolution grid (:func:`upscale_psf`), and
-4. the full-resolution image is restored non-blind by Richardson-Lucy with it, which
-   takes seconds where a blind solve at full resolution takes minutes to hours.
+4. the full-resolution image is restored non-blind by Richardson-Lucy with it (with the
+   total-variation term of ``config.restore_tv_weight``, :mod:`.classic`), which takes
+   seconds where a blind solve at full resolution takes minutes to hours.
 
 On SelfDeblur's real photos (fast preset, CPU) this restores all three at full resolution,
 where blind estimation at full scale failed on two (``docs/benchmarks/README.md``). The
@@ -118,8 +119,9 @@ def iter_deblur_multiscale(
     kernel_size : int
         Side K of the full-resolution PSF: odd, >= 3, at most half the image.
     config : DeblurConfig, optional
-        Blind solver parameters for the reduced image, and ``restore_iterations`` of the
-        full-resolution restoration (default as in :func:`.blind.iter_deblur`).
+        Blind solver parameters for the reduced image, and ``restore_iterations`` and
+        ``restore_tv_weight`` of the full-resolution restoration (default as in
+        :func:`.blind.iter_deblur`).
     factor : int
         Integer reduction, >= 2.
     psf_window : int or None
@@ -181,8 +183,9 @@ def iter_deblur_multiscale(
     psf = upscale_psf(psfs[0], factor, kernel_size)
 
     restoration = richardson_lucy_planes(
-        planes, psf, config.restore_iterations, torch_device, start=start, cancel=cancel
-    )
+        planes, psf, config.restore_iterations, torch_device,
+        tv_weight=config.restore_tv_weight, start=start, cancel=cancel,
+    )  # fmt: skip
     estimates = yield from renumbered(restoration, 1, 2)
     multiscale: dict[str, Any] = {
         "factor": int(factor),
@@ -190,7 +193,8 @@ def iter_deblur_multiscale(
         "window": {"top": rows.start * factor, "left": cols.start * factor,
                    "height": (rows.stop - rows.start) * factor, "width": (cols.stop - cols.start) * factor},
         "psf": psfs[0].tolist(),
-        "restoration": {"method": "richardson_lucy", "iterations": config.restore_iterations},
+        "restoration": {"method": "richardson_lucy", "iterations": config.restore_iterations,
+                        "tv_weight": config.restore_tv_weight},
     }  # fmt: skip
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),

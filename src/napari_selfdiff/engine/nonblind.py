@@ -7,7 +7,8 @@ validation, intensity mapping, progress events and result type.
   operator ``A_k``: only the image network is trained, on the extended domain with a valid
   convolution, so no boundary condition is assumed.
 * ``"richardson_lucy"``: the multiplicative EM update for Poisson data,
-  ``x <- x * (k~ * (y / (k * x)))`` with ``k~`` the flipped PSF (Richardson 1972, Lucy 1974).
+  ``x <- x * (k~ * (y / (k * x)))`` with ``k~`` the flipped PSF (Richardson 1972, Lucy 1974),
+  with an optional total-variation term (``tv_weight``; RL-TV, Dey et al. 2006).
 * ``"wiener"``: ``X = conj(K) Y / (|K|^2 + balance)``, a Tikhonov-regularised inverse filter.
 
 Richardson-Lucy and Wiener themselves live in :mod:`.classic`.
@@ -25,7 +26,7 @@ import torch
 
 from .._checks import InputError, NanPolicy, check_psf, from_planes, to_planes
 from .._device import describe_device, resolve_device
-from ..config import DeblurConfig
+from ..config import MAX_TV_WEIGHT, DeblurConfig
 from .classic import richardson_lucy_planes, wiener
 from .intensity import IntensityMap, to_dtype
 from .results import DeblurResult, Progress
@@ -43,6 +44,7 @@ def iter_deconvolve(
     method: Method = "richardson_lucy",
     *,
     iterations: int = 30,
+    tv_weight: float = 0.0,
     balance: float = 1e-2,
     config: DeblurConfig | None = None,
     device: str | torch.device | None = None,
@@ -65,6 +67,10 @@ def iter_deconvolve(
         Deconvolution method.
     iterations : int
         Richardson-Lucy iterations.
+    tv_weight : float
+        Richardson-Lucy's total-variation weight (RL-TV, :mod:`.classic`; at most
+        :data:`napari_selfdiff.config.MAX_TV_WEIGHT`, 0.05). The default 0 is the classic algorithm; the blind
+        pipelines' restoration uses ``DeblurConfig.restore_tv_weight`` (0.002).
     balance : float
         Wiener regularisation (noise-to-signal power ratio).
     config : DeblurConfig, optional
@@ -82,6 +88,10 @@ def iter_deconvolve(
         raise InputError(f"`method` must be one of {METHODS}, got {method!r}")
     if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
         raise InputError(f"`iterations` must be an integer >= 1, got {iterations!r}")
+    if isinstance(tv_weight, bool) or not (
+        isinstance(tv_weight, (int, float, np.floating)) and 0 <= tv_weight <= MAX_TV_WEIGHT
+    ):
+        raise InputError(f"`tv_weight` must be a number in [0, {MAX_TV_WEIGHT}], got {tv_weight!r}")
     if not (np.isfinite(balance) and balance > 0):
         raise InputError(f"`balance` must be a finite number > 0, got {balance!r}")
     planes, layout = to_planes(image, axes, nan_policy=nan_policy)
@@ -113,9 +123,9 @@ def iter_deconvolve(
         parameters["balance"] = balance
     else:
         estimates = yield from richardson_lucy_planes(
-            planes, kernel, iterations, torch_device, start=start, cancel=cancel
+            planes, kernel, iterations, torch_device, tv_weight=tv_weight, start=start, cancel=cancel
         )
-        parameters["iterations"] = iterations
+        parameters.update(iterations=iterations, tv_weight=tv_weight)
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
         psf=kernel.astype(np.float32),

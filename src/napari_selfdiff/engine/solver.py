@@ -427,8 +427,9 @@ def iter_deblur_full_scale(
         # on a 255 x 255 image, CPU), and its events would restart the progress fraction.
         for members, psf in zip(plane_groups(planes.shape[0], config), psfs, strict=True):
             restoration = richardson_lucy_planes(
-                planes[members], psf, config.restore_iterations, torch_device, cancel=cancel
-            )
+                planes[members], psf, config.restore_iterations, torch_device,
+                tv_weight=config.restore_tv_weight, cancel=cancel,
+            )  # fmt: skip
             estimates[members] = drive(restoration)
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
