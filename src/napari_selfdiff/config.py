@@ -364,10 +364,11 @@ class DeblurConfig:
     restore : {"network", "richardson_lucy"}
         How the returned image is made at full scale: the image network's output
         ``D_theta(x_1)`` (the paper), or Richardson-Lucy on the blurred input with the
-        estimated PSF. With the fast preset on the 10 + 10 full 255 x 255 Levin images the second
+        estimated PSF (RL-TV, ``restore_iterations`` and ``restore_tv_weight``). With the fast
+        preset on the 10 + 10 full 255 x 255 Levin images plain Richardson-Lucy (30 iterations)
         was better on all 20 (+1.98 dB motion, +1.45 dB optical: the preset's 1000 iterations
         underfit four times the pixels of the crops it was tuned on); on 8 + 8 crops of 128 x 128
-        it was +0.16 / -0.29 dB, and 0.8 dB worse on the demo case, where the network's image
+        RL-TV was +0.14 / -0.15 dB, and 0.4 dB worse on the demo case, where the network's image
         also denoises (``docs/benchmarks/README.md``). So every preset keeps the paper's
         "network". A multiscale run (``scale > 1``) always restores by Richardson-Lucy.
     restore_iterations : int
@@ -378,9 +379,9 @@ class DeblurConfig:
         plain Richardson-Lucy; at most 0.05, so the update's denominator stays positive). With
         the estimated PSFs of the multiscale pipeline on the 10 + 10 full Levin images, RL-TV
         with weight 0.002 and 60 iterations beat plain Richardson-Lucy with 30 in both families
-        (motion +0.31 dB, optical +0.34 dB, SSIM +0.016 / +0.018), where plain Richardson-Lucy
-        with 60 iterations lost 0.36 dB on motion to noise amplification
-        (``docs/benchmarks/README.md``).
+        (motion +0.30 dB, 8 of 10; optical +0.34 dB, 10 of 10; on 6 + 6 other cases +0.42 /
+        +0.27 dB), where plain Richardson-Lucy with 60 iterations lost 0.36 dB on motion to
+        noise amplification (``docs/benchmarks/README.md``).
     progress_every : int
         Inner iterations between progress events (events imply a host synchronisation).
     compute : ComputeConfig

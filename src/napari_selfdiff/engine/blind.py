@@ -110,7 +110,7 @@ def iter_deblur(
     config : DeblurConfig, optional
         Solver parameters; default: the "paper" preset on CUDA, the "fast" preset elsewhere.
         Its ``restore`` says whether the returned image is the network's or Richardson-Lucy's
-        with the estimated PSF (``restore_iterations``).
+        with the estimated PSF (``restore_iterations``, ``restore_tv_weight``).
     scale : "auto" or int
         1: the PSF is estimated blind at full resolution (:mod:`.solver`, the paper's
         algorithm). A factor ``f >= 2``: estimated on the image averaged down by ``f``, scaled
