@@ -66,7 +66,7 @@ def test_psf_from_half_scale_restores_the_full_image():
     assert info["window"] == {"top": 0, "left": 0, "height": 96, "width": 96}
     before = aligned_scores(blurred, sharp, max_shift=6).psnr
     after = aligned_scores(result.image, sharp, max_shift=6).psnr
-    assert after > before + 3.0, (before, after)  # measured +4.3 dB over seeds 0-2
+    assert after > before + 4.0, (before, after)  # measured +5.4 to +5.6 dB over seeds 0-2 (RL-TV)
     assert mnc(result.psf, psf) > 0.7  # measured 0.83
     fractions = [event.fraction for event in events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0

@@ -365,8 +365,8 @@ class DeblurConfig:
         How the returned image is made at full scale: the image network's output
         ``D_theta(x_1)`` (the paper), or Richardson-Lucy on the blurred input with the
         estimated PSF (RL-TV, ``restore_iterations`` and ``restore_tv_weight``). With the fast
-        preset on the 10 + 10 full 255 x 255 Levin images plain Richardson-Lucy (30 iterations)
-        was better on all 20 (+1.98 dB motion, +1.45 dB optical: the preset's 1000 iterations
+        preset on the 10 + 10 full 255 x 255 Levin images RL-TV was better on all 20 (+2.33 dB
+        motion, +1.82 dB optical: the preset's 1000 iterations
         underfit four times the pixels of the crops it was tuned on); on 8 + 8 crops of 128 x 128
         RL-TV was +0.14 / -0.15 dB, and 0.4 dB worse on the demo case, where the network's image
         also denoises (``docs/benchmarks/README.md``). So every preset keeps the paper's
