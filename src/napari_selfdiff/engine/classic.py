@@ -28,12 +28,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._checks import InputError
 from ..config import MAX_TV_WEIGHT
 from .forward import fft_blur_same
 from .intensity import IntensityMap
 from .results import Cancelled, Progress
 
-__all__ = ["richardson_lucy", "richardson_lucy_planes", "tv_curvature", "wiener"]
+__all__ = ["check_tv_weight", "richardson_lucy", "richardson_lucy_planes", "tv_curvature", "wiener"]
 
 
 def _pad(planes: torch.Tensor, margin: int) -> torch.Tensor:
@@ -62,6 +63,15 @@ def tv_curvature(x: torch.Tensor) -> torch.Tensor:
     return nx - F.pad(nx[..., :-1], (1, 0)) + ny - F.pad(ny[..., :-1, :], (0, 0, 1, 0))
 
 
+def check_tv_weight(tv_weight: float) -> float:
+    """``tv_weight`` if it is a number in [0, :data:`MAX_TV_WEIGHT`], else an ``InputError``."""
+    if isinstance(tv_weight, bool) or not (
+        isinstance(tv_weight, (int, float, np.integer, np.floating)) and 0 <= tv_weight <= MAX_TV_WEIGHT
+    ):
+        raise InputError(f"`tv_weight` must be a number in [0, {MAX_TV_WEIGHT}], got {tv_weight!r}")
+    return tv_weight
+
+
 def richardson_lucy(
     observation: torch.Tensor,
     psf: torch.Tensor,
@@ -78,8 +88,7 @@ def richardson_lucy(
     iteration (``inner`` counts them; ``elapsed`` from ``start``, a ``time.perf_counter()``
     value, by default the call).
     """
-    if not 0.0 <= tv_weight <= MAX_TV_WEIGHT:
-        raise ValueError(f"`tv_weight` must be in [0, {MAX_TV_WEIGHT}], got {tv_weight!r}")
+    check_tv_weight(tv_weight)
     start = time.perf_counter() if start is None else start
     margin = psf.shape[-1]
     padded = _pad(observation, margin).clamp_min(0)

@@ -26,8 +26,8 @@ import torch
 
 from .._checks import InputError, NanPolicy, check_psf, from_planes, to_planes
 from .._device import describe_device, resolve_device
-from ..config import MAX_TV_WEIGHT, DeblurConfig
-from .classic import richardson_lucy_planes, wiener
+from ..config import DeblurConfig
+from .classic import check_tv_weight, richardson_lucy_planes, wiener
 from .intensity import IntensityMap, to_dtype
 from .results import DeblurResult, Progress
 from .solver import ProgressCallback, check_ground_truth, default_config, drive, solve_planes
@@ -69,8 +69,8 @@ def iter_deconvolve(
         Richardson-Lucy iterations.
     tv_weight : float
         Richardson-Lucy's total-variation weight (RL-TV, :mod:`.classic`; at most
-        :data:`napari_selfdiff.config.MAX_TV_WEIGHT`, 0.05). The default 0 is the classic algorithm; the blind
-        pipelines' restoration uses ``DeblurConfig.restore_tv_weight`` (0.002).
+        :data:`napari_selfdiff.config.MAX_TV_WEIGHT`, 0.05). The default 0 is the classic
+        algorithm; the blind pipelines' restoration uses ``DeblurConfig.restore_tv_weight``.
     balance : float
         Wiener regularisation (noise-to-signal power ratio).
     config : DeblurConfig, optional
@@ -88,10 +88,7 @@ def iter_deconvolve(
         raise InputError(f"`method` must be one of {METHODS}, got {method!r}")
     if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
         raise InputError(f"`iterations` must be an integer >= 1, got {iterations!r}")
-    if isinstance(tv_weight, bool) or not (
-        isinstance(tv_weight, (int, float, np.floating)) and 0 <= tv_weight <= MAX_TV_WEIGHT
-    ):
-        raise InputError(f"`tv_weight` must be a number in [0, {MAX_TV_WEIGHT}], got {tv_weight!r}")
+    check_tv_weight(tv_weight)  # before any work, also for the methods that ignore it
     if not (np.isfinite(balance) and balance > 0):
         raise InputError(f"`balance` must be a finite number > 0, got {balance!r}")
     planes, layout = to_planes(image, axes, nan_policy=nan_policy)
