@@ -5,7 +5,14 @@ import json
 
 import pytest
 
-from napari_selfdiff.config import ComputeConfig, ConfigError, DeblurConfig, ImageNetConfig, ScheduleConfig
+from napari_selfdiff.config import (
+    ComputeConfig,
+    ConfigError,
+    DeblurConfig,
+    ImageNetConfig,
+    PsfRefitConfig,
+    ScheduleConfig,
+)
 
 
 def test_paper_preset_is_the_paper():
@@ -33,6 +40,10 @@ def test_paper_preset_is_the_paper():
             lambda: DeblurConfig(restore_tv_weight=0.1),
             r"`restore_tv_weight` must be a number in \[0, 0.05\], got 0.1",
         ),
+        (lambda: PsfRefitConfig(prior_weight=0), r"`prior_weight` must be a finite number > 0, got 0"),
+        (lambda: PsfRefitConfig(edge_fraction=1.5), r"`edge_fraction` must be a number in \(0, 1\], got 1.5"),
+        (lambda: PsfRefitConfig(floor=1.0), r"`floor` must be a number in \[0, 1\), got 1.0"),
+        (lambda: DeblurConfig(psf_refit={"enabled": "yes"}), r"`enabled` must be True or False, got 'yes'"),
         (lambda: ComputeConfig(batch_planes=0), r"`batch_planes` must be 'auto' or an integer >= 1, got 0"),
         (lambda: DeblurConfig.preset("slow"), r"`preset` must be one of"),
         (lambda: DeblurConfig().replace(**{"schedule.stepz": 3}), r"has no field"),
@@ -44,8 +55,10 @@ def test_validation_names_field_value_and_rule(build, match):
 
 
 def test_replace_and_round_trip():
-    c = DeblurConfig.preset("fast").replace(**{"schedule.steps": 7, "kernel_net.depth": 3, "lr": 0.02})
-    assert (c.schedule.steps, c.kernel_net.depth, c.lr) == (7, 3, 0.02)
+    c = DeblurConfig.preset("fast").replace(
+        **{"schedule.steps": 7, "kernel_net.depth": 3, "lr": 0.02, "psf_refit.enabled": False}
+    )
+    assert (c.schedule.steps, c.kernel_net.depth, c.lr, c.psf_refit.enabled) == (7, 3, 0.02, False)
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.lr = 1.0
     restored = DeblurConfig.from_dict(json.loads(json.dumps(c.to_dict())))

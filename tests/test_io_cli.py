@@ -141,6 +141,9 @@ def test_cli_print_config_paper(capsys):
     }
     assert printed["lr"] == 1e-3 and printed["derived"]["kernel_lr"] == pytest.approx(2.5e-4)
     assert printed["kernel_sparsity"] == 2e-3 and printed["image_net"]["widths"] == [64, 128, 256, 512, 1024]
+    assert printed["psf_refit"]["enabled"] is True
+    assert main(["deblur", "--preset", "paper", "--no-psf-refit", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["psf_refit"]["enabled"] is False
 
 
 def test_cli_psf_blur_deconvolve(tmp_path):
@@ -332,6 +335,7 @@ def test_cli_deblur_at_reduced_scale_writes_full_resolution_outputs(tmp_path, rn
     assert info["factor"] == 2 and info["kernel_size"] == 5 and info["window"]["height"] == 96
     assert info["restoration"]["iterations"] == result.provenance["config"]["restore_iterations"] == 7
     assert info["restoration"]["tv_weight"] == result.provenance["config"]["restore_tv_weight"] == 0.004
+    assert info["psf_refit"] is result.provenance["config"]["psf_refit"]["enabled"] is True
     assert result.provenance["method"] == "selfdiff-blind-multiscale"
     psf = read_tiff(tmp_path / "sharp_psf.tif").data
     assert psf.shape == (9, 9) and abs(float(psf.sum()) - 1) < 1e-5

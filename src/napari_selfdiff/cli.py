@@ -91,6 +91,8 @@ def config_from_args(args: argparse.Namespace) -> DeblurConfig:
     for name in ("restore", "restore_iterations", "restore_tv_weight"):  # deblur and batch only
         if getattr(args, name, None) is not None:
             changes[name] = getattr(args, name)
+    if getattr(args, "psf_refit", None) is not None:
+        changes["psf_refit.enabled"] = args.psf_refit
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -145,6 +147,14 @@ def _add_restore_option(parser: argparse.ArgumentParser) -> None:
         help="at full scale, the returned image: the network's (the paper) or Richardson-Lucy's with "
         "the estimated PSF, which measured better at 255 x 255 with the fast preset and worse on "
         "the 128 x 128 demo (default: the preset's, network)",
+    )
+    parser.add_argument(
+        "--no-psf-refit",
+        dest="psf_refit",
+        action="store_false",
+        default=None,
+        help="at scale > 1, restore with the upscaled PSF as it is instead of refitting it at full "
+        "resolution on the edges of a first restoration (default: refit)",
     )
 
 

@@ -336,6 +336,7 @@ def test_blind_widget_psf_scale_restores_the_full_layer(viewer, qtbot, monkeypat
     assert not any("preview" in lay.name for lay in viewer.layers)
     meta = out.metadata["napari_selfdiff"]
     assert meta["multiscale"]["factor"] == 2 and meta["multiscale"]["window"]["height"] == 64
+    assert meta["multiscale"]["psf_refit"] is widget.psf_refit.value is True
     assert meta["config"] == DeblurConfig.preset("tiny").to_dict()
     # "auto" (the default) would halve a 13 px PSF on the CPU, but a ground truth keeps full scale.
     viewer.layers.remove(out)

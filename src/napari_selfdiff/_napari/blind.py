@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import get_args
 
 from magicgui.widgets import (
+    CheckBox,
     ComboBox,
     Container,
     FileEdit,
@@ -173,6 +174,13 @@ class BlindDeconvolutionWidget(RunnerWidget):
             "with the estimated PSF (measured better on 255 x 255 images with the fast preset, worse "
             "on the 128 x 128 demo). Multiscale runs always restore by Richardson-Lucy",
         )
+        self.psf_refit = CheckBox(
+            label="refit PSF",
+            value=DeblurConfig().psf_refit.enabled,
+            tooltip="at PSF scale > 1: refit the upscaled PSF at full resolution on the strongest "
+            "edges of a first restoration, then restore with it (recovers detail finer than the "
+            "scale; measured +1.2 dB motion, +0.5 dB optical on full Levin images)",
+        )
         self.stack_mode = ComboBox(
             label="stack mode",
             choices=list(get_args(StackMode)),
@@ -202,6 +210,7 @@ class BlindDeconvolutionWidget(RunnerWidget):
                 self.image,
                 self.kernel_size,
                 self.psf_scale,
+                self.psf_refit,
                 self.restore,
                 self.solver,
                 self.stack_mode,
@@ -221,8 +230,10 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self._factor = 1
 
     def _config(self) -> DeblurConfig:
-        """The solver fields with this form's stack mode and restoration."""
-        return self.solver.config(self.stack_mode.value).replace(restore=self.restore.value)
+        """The solver fields with this form's stack mode, restoration and PSF refit."""
+        return self.solver.config(self.stack_mode.value).replace(
+            restore=self.restore.value, **{"psf_refit.enabled": self.psf_refit.value}
+        )
 
     def prepare(self):
         layer = self.image.value

@@ -12,9 +12,12 @@ The pipeline (the classic coarse estimate, fine restoration split of blind deblu
 2. the PSF is estimated blind by self-diffusion on the reduced image, with a kernel of
    ``ceil(K / factor)`` (odd) pixels, on its window richest in coherent edges
    (:func:`.regions.informative_window`) when ``psf_window`` is given;
-3. the PSF is interpolated back to the full-resolution grid (:func:`upscale_psf`), and
-4. the full-resolution image is restored non-blind by Richardson-Lucy with it (with the
-   total-variation term of ``config.restore_tv_weight``, :mod:`.classic`), which takes
+3. the PSF is interpolated back to the full-resolution grid (:func:`upscale_psf`);
+4. unless ``config.psf_refit.enabled`` is False, the window is restored with it and the
+   PSF is refitted at full resolution on the restoration's strongest edges, near the
+   upscaled one (:mod:`.psf_refit`), which recovers detail finer than ``factor`` pixels, and
+5. the full-resolution image is restored non-blind by Richardson-Lucy with the PSF (with
+   the total-variation term of ``config.restore_tv_weight``, :mod:`.classic`), which takes
    seconds where a blind solve at full resolution takes minutes to hours.
 
 On SelfDeblur's real photos (fast preset, CPU) this restores all three at full resolution,
@@ -41,9 +44,10 @@ import torch
 from .._checks import InputError, NanPolicy, check_kernel_size, from_planes, to_planes
 from .._device import describe_device, resolve_device
 from ..config import DEFAULT_PSF_WINDOW, DeblurConfig
-from .classic import richardson_lucy_planes
+from .classic import richardson_lucy
 from .compute import plan_execution
-from .intensity import to_dtype
+from .intensity import IntensityMap, to_dtype
+from .psf_refit import refit_psf
 from .regions import informative_window
 from .results import DeblurResult, Progress, renumbered
 from .solver import default_config, plane_groups, solve_planes
@@ -95,6 +99,20 @@ def upscale_psf(psf: np.ndarray, factor: int, kernel_size: int) -> np.ndarray:
     return (fine / total).astype(np.float32)
 
 
+def _restore(
+    observation: torch.Tensor,
+    psf: torch.Tensor,
+    config: DeblurConfig,
+    start: float,
+    cancel: threading.Event | None,
+) -> Generator[Progress, None, torch.Tensor]:
+    """RL-TV of working-intensity planes with the config's iterations and weight."""
+    return richardson_lucy(
+        observation, psf, config.restore_iterations, tv_weight=config.restore_tv_weight,
+        start=start, cancel=cancel,
+    )  # fmt: skip
+
+
 def iter_deblur_multiscale(
     image: np.ndarray,
     kernel_size: int,
@@ -133,15 +151,15 @@ def iter_deblur_multiscale(
     Yields
     ------
     Progress
-        The blind stage as part 1 of 2, the restoration as part 2 (``plane``/``n_planes``
-        count the two stages; the restoration is short, so the time left is overestimated
-        during the blind stage).
+        The blind stage, the trial restoration of the PSF refit (when enabled) and the
+        restoration, as parts of 3 (or 2) (``plane``/``n_planes`` count the stages; the
+        restorations are short, so the time left is overestimated during the blind stage).
 
     Returns
     -------
     DeblurResult
         Full-resolution image and (K, K) PSF; ``extra["multiscale"]`` records the factor,
-        the reduced kernel size, the window and the reduced PSF.
+        the reduced kernel size, the window, the reduced PSF and whether it was refitted.
     """
     start = time.perf_counter()
     if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 2:
@@ -177,28 +195,39 @@ def iter_deblur_multiscale(
             f"{region.shape[-2]} x {region.shape[-1]} region it is estimated on (at least twice the "
             "kernel is needed): use a smaller `scale` or a larger `psf_window`"
         )
+    stages = 3 if config.psf_refit.enabled else 2  # blind, [trial restoration,] restoration
     _, psfs, history = yield from renumbered(
-        solve_planes(region, coarse_size, config, torch_device, seed, start=start, cancel=cancel), 0, 2
+        solve_planes(region, coarse_size, config, torch_device, seed, start=start, cancel=cancel), 0, stages
     )
-    psf = upscale_psf(psfs[0], factor, kernel_size)
+    upscaled = upscale_psf(psfs[0], factor, kernel_size)
+    window = slice(rows.start * factor, rows.stop * factor), slice(cols.start * factor, cols.stop * factor)
 
-    restoration = richardson_lucy_planes(
-        planes, psf, config.restore_iterations, torch_device,
-        tv_weight=config.restore_tv_weight, start=start, cancel=cancel,
-    )  # fmt: skip
-    estimates = yield from renumbered(restoration, 1, 2)
+    mapping = IntensityMap.fit(planes)
+    observation = torch.as_tensor(mapping.forward(planes), dtype=torch.float32, device=torch_device)
+    psf = torch.as_tensor(upscaled, device=torch_device)
+    if config.psf_refit.enabled:
+        seen = observation[..., window[0], window[1]]  # the window the PSF was estimated on
+        trial = yield from renumbered(_restore(seen, psf, config, start, cancel), 1, stages)
+        refit = config.psf_refit
+        psf = refit_psf(
+            seen, trial, psf, prior_weight=refit.prior_weight, edge_fraction=refit.edge_fraction,
+            floor=refit.floor, iterations=refit.iterations,
+        )  # fmt: skip
+    restored = yield from renumbered(_restore(observation, psf, config, start, cancel), stages - 1, stages)
+    estimates = mapping.inverse(restored.cpu().numpy().astype(np.float64))
     multiscale: dict[str, Any] = {
         "factor": int(factor),
         "kernel_size": coarse_size,
-        "window": {"top": rows.start * factor, "left": cols.start * factor,
-                   "height": (rows.stop - rows.start) * factor, "width": (cols.stop - cols.start) * factor},
+        "window": {"top": window[0].start, "left": window[1].start,
+                   "height": window[0].stop - window[0].start, "width": window[1].stop - window[1].start},
         "psf": psfs[0].tolist(),
+        "psf_refit": config.psf_refit.enabled,
         "restoration": {"method": "richardson_lucy", "iterations": config.restore_iterations,
                         "tv_weight": config.restore_tv_weight},
     }  # fmt: skip
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
-        psf=psf,
+        psf=psf.cpu().numpy(),
         history=history,
         config=config.to_dict(),
         seed=seed,

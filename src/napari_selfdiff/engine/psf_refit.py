@@ -1,0 +1,157 @@
+r"""Refit a PSF at full resolution on the salient edges of a restored image.
+
+The multiscale pipeline (:mod:`.multiscale`) estimates the PSF on the image averaged down by
+``factor`` and interpolates it back, so detail finer than ``factor`` pixels (the thin
+trajectory of a camera shake) is lost. Given the restoration ``x`` made with that PSF, the
+kernel is refitted at full resolution by the kernel step of classic blind deconvolution
+(Cho & Lee, *Fast motion deblurring*, SIGGRAPH Asia 2009), kept near the upscaled estimate
+``k0``:
+
+.. math::
+
+    \hat k = \arg\min_k \sum_{d \in \{h, v\}} \frac{1}{N_d}
+        \big\| (M_d \odot \partial_d x) \ast k - \partial_d y \big\|_{\text{valid}}^2
+        + \beta \, \| k - k_0 \|^2, \qquad
+    \beta = w \sum_d \frac{1}{N_d} \| M_d \odot \partial_d x \|^2,
+
+then ``k`` is clipped at zero, taps below ``floor * max(k)`` are set to zero and ``k`` is
+normalised to unit sum. ``\partial_d`` is the forward difference along rows or columns, and
+``M_d`` keeps the ``edge_fraction`` largest ``|\partial_d x|``: the weak gradients of a
+restored image are mostly noise and ringing, which is why a fit on all of ``x`` (tried:
+4-8 dB worse after restoration) fails where one on its strong edges works. The prior weight
+``w`` is relative to the selected gradient energy, so it does not depend on the image's
+contrast or size. The problem is quadratic; it is solved by conjugate gradients on the
+normal equations from ``k0``, with every convolution by FFT (the fit costs a few FFTs of the
+image per iteration, whatever the kernel size).
+
+Measured with the fast preset's half-scale PSFs on the 10 + 10 full Levin images
+(``docs/benchmarks/README.md``): after RL-TV restoration, motion +1.2 dB and optical +0.3
+dB, every case better.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["refit_psf"]
+
+
+def _differences(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward differences of (..., H, W) ``image`` along columns and rows."""
+    return image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
+
+
+def _strongest(values: torch.Tensor, fraction: float) -> torch.Tensor:
+    """``values`` with all but the ``fraction`` largest magnitudes set to zero."""
+    magnitude = values.abs().flatten()
+    rank = max(1, min(magnitude.numel(), round((1.0 - fraction) * magnitude.numel())))
+    threshold = torch.kthvalue(magnitude, rank).values
+    return torch.where(values.abs() >= threshold, values, torch.zeros_like(values))
+
+
+class _EdgeTerm:
+    r"""One direction's data term: ``k -> (m * dx) * k`` (valid) and its adjoint, by FFT."""
+
+    def __init__(self, edges: torch.Tensor, target: torch.Tensor, kernel_size: int) -> None:
+        self.shape = edges.shape[-2:]
+        self.kernel_size = kernel_size
+        self.spectrum = torch.fft.rfft2(edges)
+        self.count = target.numel()
+        self.target = target
+        self.energy = float(edges.square().sum()) / self.count
+
+    def forward(self, kernel: torch.Tensor) -> torch.Tensor:
+        full = torch.fft.irfft2(self.spectrum * torch.fft.rfft2(kernel, s=self.shape), s=self.shape)
+        return full[..., self.kernel_size - 1 :, self.kernel_size - 1 :]
+
+    def adjoint(self, residual: torch.Tensor) -> torch.Tensor:
+        """Gradient of ``<residual, forward(k)>`` in ``k``, summed over the leading axes.
+
+        ``forward(k)[i] = sum_v k[v] e[i + K - 1 - v]``, so the derivative in ``k[v]`` is
+        ``c[K - 1 - v]`` with ``c[u] = sum_i r[i] e[i + u]``: the correlation's first K x K
+        lags, flipped. The circular correlation equals the linear one at those lags, where
+        ``i + u`` stays inside the grid.
+        """
+        lags = torch.fft.irfft2(self.spectrum * torch.fft.rfft2(residual, s=self.shape).conj(), s=self.shape)
+        size = self.kernel_size
+        # reshape, not sum(dim=()): an empty tuple of dims would sum over every axis.
+        return torch.flip(lags[..., :size, :size], dims=(-2, -1)).reshape(-1, size, size).sum(dim=0)
+
+    def normal(self, kernel: torch.Tensor) -> torch.Tensor:
+        return self.adjoint(self.forward(kernel)) / self.count
+
+    def right_hand_side(self) -> torch.Tensor:
+        return self.adjoint(self.target) / self.count
+
+
+def refit_psf(
+    observation: torch.Tensor,
+    restored: torch.Tensor,
+    psf: torch.Tensor,
+    *,
+    prior_weight: float,
+    edge_fraction: float,
+    floor: float,
+    iterations: int = 50,
+) -> torch.Tensor:
+    """The (K, K) PSF refitted to ``observation`` on the strong edges of ``restored`` (module).
+
+    Parameters
+    ----------
+    observation, restored : torch.Tensor
+        Blurred image and its restoration with ``psf``, the same (..., H, W) shape in the
+        same intensities; leading axes (planes, channels) share the PSF.
+    psf : torch.Tensor
+        (K, K) starting estimate ``k0``, also the prior's centre.
+    prior_weight : float
+        ``w`` > 0: the pull towards ``k0`` relative to the selected gradient energy.
+    edge_fraction : float
+        Fraction in (0, 1] of the largest gradients of ``restored`` the kernel is fitted on.
+    floor : float
+        Taps below ``floor`` times the largest are set to zero, in [0, 1).
+    iterations : int
+        Conjugate-gradient iterations (the system has K * K unknowns).
+
+    Returns
+    -------
+    torch.Tensor
+        Non-negative (K, K) PSF with unit sum, float32; ``psf`` itself if the fit leaves no
+        positive tap.
+    """
+    size = psf.shape[-1]
+    start = psf.to(torch.float64)
+    half = size // 2
+    terms = []
+    for edges, target in zip(
+        _differences(restored.double()), _differences(observation.double()), strict=True
+    ):
+        rows, cols = target.shape[-2] - 2 * half, target.shape[-1] - 2 * half
+        cropped = target[..., half : half + rows, half : half + cols]
+        terms.append(_EdgeTerm(_strongest(edges, edge_fraction), cropped, size))
+    beta = prior_weight * sum(term.energy for term in terms)
+
+    def normal(kernel: torch.Tensor) -> torch.Tensor:
+        return sum(term.normal(kernel) for term in terms) + beta * kernel
+
+    # Conjugate gradients on (A^T A + beta) k = A^T b + beta k0, from k0.
+    kernel = start.clone()
+    residual = sum(term.right_hand_side() for term in terms) + beta * start - normal(kernel)
+    direction = residual.clone()
+    squared = float(residual.square().sum())
+    tolerance = 1e-20 * max(squared, 1e-300)
+    for _ in range(iterations):
+        if squared <= tolerance:
+            break
+        product = normal(direction)
+        step = squared / float((direction * product).sum())
+        kernel = kernel + step * direction
+        residual = residual - step * product
+        new_squared = float(residual.square().sum())
+        direction = residual + (new_squared / squared) * direction
+        squared = new_squared
+    kernel = kernel.clamp_min(0)
+    kernel = torch.where(kernel < floor * kernel.max(), torch.zeros_like(kernel), kernel)
+    total = kernel.sum()
+    if total <= 0:
+        return psf.float()
+    return (kernel / total).float()
