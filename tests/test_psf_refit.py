@@ -64,3 +64,10 @@ def test_refit_does_not_depend_on_contrast_or_offset():
     plain = refit_psf(y, x, k, **SETTINGS)
     scaled = refit_psf(3.0 * y + 0.2, 3.0 * x + 0.2, k, **SETTINGS)
     assert torch.allclose(plain, scaled, atol=1e-4)  # 2e-5 measured; the peak tap is 0.05
+
+
+def test_a_window_without_edges_keeps_the_start():
+    _, blurred, _, start = _case(0)
+    flat = torch.full((64, 64), 0.5, dtype=torch.float64)
+    kept = refit_psf(torch.as_tensor(blurred[:64, :64]), flat, torch.as_tensor(start), **SETTINGS)
+    assert torch.isfinite(kept).all() and torch.allclose(kept, torch.as_tensor(start), atol=1e-6)

@@ -119,9 +119,8 @@ def richardson_lucy_planes(
     """Richardson-Lucy of (Z, C, H, W) planes in input intensities; returns the estimate likewise.
 
     The planes are mapped to the solvers' intensity range (:class:`.intensity.IntensityMap`)
-    and back, so every caller restores on the same scale: the non-blind method and the blind
-    solver's ``restore="richardson_lucy"`` (the multiscale pipeline maps once itself, for
-    its trial restoration, PSF refit and restoration).
+    and back, so every caller restores on the same scale: the non-blind method, the blind
+    solver's ``restore="richardson_lucy"`` and the multiscale pipeline.
     """
     mapping = IntensityMap.fit(planes)
     y = torch.as_tensor(mapping.forward(planes), dtype=torch.float32, device=device)

@@ -44,9 +44,9 @@ import torch
 from .._checks import InputError, NanPolicy, check_kernel_size, from_planes, to_planes
 from .._device import describe_device, resolve_device
 from ..config import DEFAULT_PSF_WINDOW, DeblurConfig
-from .classic import richardson_lucy
+from .classic import richardson_lucy_planes
 from .compute import plan_execution
-from .intensity import IntensityMap, to_dtype
+from .intensity import to_dtype
 from .psf_refit import refit_psf
 from .regions import informative_window
 from .results import DeblurResult, Progress, renumbered
@@ -97,20 +97,6 @@ def upscale_psf(psf: np.ndarray, factor: int, kernel_size: int) -> np.ndarray:
     if total <= 0:
         raise ValueError("the coarse PSF has no positive mass")
     return (fine / total).astype(np.float32)
-
-
-def _restore(
-    observation: torch.Tensor,
-    psf: torch.Tensor,
-    config: DeblurConfig,
-    start: float,
-    cancel: threading.Event | None,
-) -> Generator[Progress, None, torch.Tensor]:
-    """RL-TV of working-intensity planes with the config's iterations and weight."""
-    return richardson_lucy(
-        observation, psf, config.restore_iterations, tv_weight=config.restore_tv_weight,
-        start=start, cancel=cancel,
-    )  # fmt: skip
 
 
 def iter_deblur_multiscale(
@@ -199,22 +185,27 @@ def iter_deblur_multiscale(
     _, psfs, history = yield from renumbered(
         solve_planes(region, coarse_size, config, torch_device, seed, start=start, cancel=cancel), 0, stages
     )
-    upscaled = upscale_psf(psfs[0], factor, kernel_size)
+    psf = upscale_psf(psfs[0], factor, kernel_size)
     window = slice(rows.start * factor, rows.stop * factor), slice(cols.start * factor, cols.stop * factor)
 
-    mapping = IntensityMap.fit(planes)
-    observation = torch.as_tensor(mapping.forward(planes), dtype=torch.float32, device=torch_device)
-    psf = torch.as_tensor(upscaled, device=torch_device)
+    def restore(observation: np.ndarray, kernel: np.ndarray) -> Generator[Progress, None, np.ndarray]:
+        return richardson_lucy_planes(
+            observation, kernel, config.restore_iterations, torch_device,
+            tv_weight=config.restore_tv_weight, start=start, cancel=cancel,
+        )  # fmt: skip
+
     if config.psf_refit.enabled:
-        seen = observation[..., window[0], window[1]]  # the window the PSF was estimated on
-        trial = yield from renumbered(_restore(seen, psf, config, start, cancel), 1, stages)
+        # The refit is invariant to affine intensity maps, so it takes the window and its
+        # restoration in input intensities.
+        seen = np.ascontiguousarray(planes[..., window[0], window[1]])  # where the PSF came from
+        trial = yield from renumbered(restore(seen, psf), 1, stages)
         refit = config.psf_refit
         psf = refit_psf(
-            seen, trial, psf, prior_weight=refit.prior_weight, edge_fraction=refit.edge_fraction,
+            *(torch.as_tensor(array, device=torch_device) for array in (seen, trial, psf)),
+            prior_weight=refit.prior_weight, edge_fraction=refit.edge_fraction,
             floor=refit.floor, iterations=refit.iterations,
-        )  # fmt: skip
-    restored = yield from renumbered(_restore(observation, psf, config, start, cancel), stages - 1, stages)
-    estimates = mapping.inverse(restored.cpu().numpy().astype(np.float64))
+        ).cpu().numpy()  # fmt: skip
+    estimates = yield from renumbered(restore(planes, psf), stages - 1, stages)
     multiscale: dict[str, Any] = {
         "factor": int(factor),
         "kernel_size": coarse_size,
@@ -227,7 +218,7 @@ def iter_deblur_multiscale(
     }  # fmt: skip
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
-        psf=psf.cpu().numpy(),
+        psf=psf,
         history=history,
         config=config.to_dict(),
         seed=seed,
