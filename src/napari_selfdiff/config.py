@@ -338,7 +338,7 @@ class PsfRefitConfig:
     (:mod:`napari_selfdiff.engine.psf_refit`); the image is then restored with the refitted
     PSF. It recovers the detail finer than ``scale`` pixels that the reduced estimate cannot
     hold: with the fast preset's half-scale PSFs on the 10 + 10 full Levin images it gained
-    1.25 dB (motion) and 0.54 dB (optical), every case better, and on 6 + 6 other cases not
+    1.25 dB (motion) and 0.55 dB (optical), every case better, and on 6 + 6 other cases not
     used to choose the defaults 0.61 and 0.59 dB (``docs/benchmarks/README.md``).
 
     Parameters

@@ -25,7 +25,7 @@ normal equations from ``k0``, with every convolution by FFT (the fit costs a few
 image per iteration, whatever the kernel size).
 
 Measured with the fast preset's half-scale PSFs on the 10 + 10 full Levin images
-(``docs/benchmarks/README.md``): after RL-TV restoration, motion +1.25 dB and optical +0.54
+(``docs/benchmarks/README.md``): after RL-TV restoration, motion +1.25 dB and optical +0.55
 dB, every case better; on 6 + 6 other cases +0.61 dB (5 of 6) and +0.59 dB (6 of 6).
 """
 
