@@ -19,7 +19,7 @@ normalised to unit sum. ``\partial_d`` is the forward difference along rows or c
 ``M_d`` keeps the ``edge_fraction`` largest ``|\partial_d x|``: the weak gradients of a
 restored image are mostly noise and ringing. Without the selection the fit fails: on all
 the gradients, with the same prior, motion gained 0.6 dB and optical lost 0.5 dB; on the
-intensities, without a prior, both lost 4-8 dB (``docs/benchmarks/README.md``). The prior weight
+intensities, without a prior, it lost 4-8 dB (``docs/benchmarks/README.md``). The prior weight
 ``w`` is relative to the selected gradient energy, so it does not depend on the image's
 contrast or size. The problem is quadratic; it is solved by conjugate gradients on the
 normal equations from ``k0``, with every convolution by FFT (the fit costs a few FFTs of the
