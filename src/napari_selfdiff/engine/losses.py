@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["data_fidelity", "kernel_sparsity"]
+__all__ = ["data_fidelity", "finite_differences", "kernel_sparsity"]
+
+
+def finite_differences(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward differences of (..., H, W) ``image`` along columns (..., H, W-1) and rows (..., H-1, W)."""
+    return image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
 
 
 def data_fidelity(
@@ -36,8 +41,7 @@ def data_fidelity(
     residual = prediction.float() - observation.float()
     loss = residual.square().sum()
     if gradient_weight > 0:
-        dx = residual[..., :, 1:] - residual[..., :, :-1]
-        dy = residual[..., 1:, :] - residual[..., :-1, :]
+        dx, dy = finite_differences(residual)
         loss = loss + gradient_weight * (dx.square().sum() + dy.square().sum())
     return loss
 

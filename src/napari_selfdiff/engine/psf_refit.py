@@ -34,12 +34,9 @@ from __future__ import annotations
 
 import torch
 
+from .losses import finite_differences
+
 __all__ = ["refit_psf"]
-
-
-def _differences(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward differences of (..., H, W) ``image`` along columns and rows."""
-    return image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
 
 
 def _strongest(values: torch.Tensor, fraction: float) -> torch.Tensor:
@@ -51,7 +48,12 @@ def _strongest(values: torch.Tensor, fraction: float) -> torch.Tensor:
 
 
 class _EdgeTerm:
-    r"""One direction's data term: ``k -> (m * dx) * k`` (valid) and its adjoint, by FFT."""
+    r"""One direction's data term: ``k -> (m * dx) * k`` (valid) and its adjoint, by FFT.
+
+    The forward map is :func:`.forward.blur_valid`'s FFT path, kept here because the
+    conjugate-gradient fit needs float64 (``blur_valid`` computes in float32) and reuses the
+    edges' spectrum in every iteration, forward and adjoint.
+    """
 
     def __init__(self, edges: torch.Tensor, target: torch.Tensor, kernel_size: int) -> None:
         self.shape = edges.shape[-2:]
@@ -124,7 +126,7 @@ def refit_psf(
     half = size // 2
     terms = []
     for edges, target in zip(
-        _differences(restored.double()), _differences(observation.double()), strict=True
+        finite_differences(restored.double()), finite_differences(observation.double()), strict=True
     ):
         rows, cols = target.shape[-2] - 2 * half, target.shape[-1] - 2 * half
         cropped = target[..., half : half + rows, half : half + cols]
