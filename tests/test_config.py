@@ -43,6 +43,7 @@ def test_paper_preset_is_the_paper():
         (lambda: PsfRefitConfig(prior_weight=0), r"`prior_weight` must be a finite number > 0, got 0"),
         (lambda: PsfRefitConfig(edge_fraction=1.5), r"`edge_fraction` must be a number in \(0, 1\], got 1.5"),
         (lambda: PsfRefitConfig(floor=1.0), r"`floor` must be a number in \[0, 1\), got 1.0"),
+        (lambda: PsfRefitConfig(reference_area=0.5), r"`reference_area` must be an integer >= 1, got 0.5"),
         (lambda: DeblurConfig(psf_refit={"enabled": "yes"}), r"`enabled` must be True or False, got 'yes'"),
         (lambda: ComputeConfig(batch_planes=0), r"`batch_planes` must be 'auto' or an integer >= 1, got 0"),
         (lambda: DeblurConfig.preset("slow"), r"`preset` must be one of"),

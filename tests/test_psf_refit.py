@@ -11,7 +11,8 @@ from napari_selfdiff.optics import blur, motion_kernel
 
 from .conftest import piecewise_image
 
-SETTINGS = {"prior_weight": 0.3, "edge_fraction": 0.05, "floor": 0.05}
+# reference_area 1: the settings as given, whatever the window (the scaling has its own test).
+SETTINGS = {"prior_weight": 0.3, "edge_fraction": 0.05, "floor": 0.05, "reference_area": 1}
 
 
 @pytest.mark.parametrize("leading", [(), (2, 3)])
@@ -53,7 +54,7 @@ def test_a_strong_prior_keeps_the_start():
     sharp, blurred, _, start = _case(0)
     kept = refit_psf(
         torch.as_tensor(blurred), torch.as_tensor(sharp), torch.as_tensor(start),
-        prior_weight=1e6, edge_fraction=0.05, floor=0.0,
+        prior_weight=1e6, edge_fraction=0.05, floor=0.0, reference_area=1,
     ).numpy()  # fmt: skip
     assert np.abs(kept - start).max() < 1e-4
 
@@ -71,3 +72,18 @@ def test_a_window_without_edges_keeps_the_start():
     flat = torch.full((64, 64), 0.5, dtype=torch.float64)
     kept = refit_psf(torch.as_tensor(blurred[:64, :64]), flat, torch.as_tensor(start), **SETTINGS)
     assert torch.isfinite(kept).all() and torch.allclose(kept, torch.as_tensor(start), atol=1e-6)
+
+
+def test_a_smaller_window_than_the_reference_scales_prior_and_edge_share():
+    sharp, blurred, _, start = _case(0)
+    y, x, k = torch.as_tensor(blurred), torch.as_tensor(sharp), torch.as_tensor(start)
+    as_given = refit_psf(y, x, k, **SETTINGS)
+    # A window of a quarter of the reference area: both doubled (sqrt(4)).
+    quarter = refit_psf(y, x, k, **{**SETTINGS, "reference_area": 4 * 128 * 128})
+    doubled = refit_psf(y, x, k, **{**SETTINGS, "prior_weight": 0.6, "edge_fraction": 0.1})
+    assert torch.equal(quarter, doubled) and not torch.allclose(quarter, as_given, atol=1e-3)
+    # The area is per plane (planes see the same scene extent), not the number of values.
+    twice = {**SETTINGS, "reference_area": 2 * 128 * 128}
+    stacked = refit_psf(torch.stack([y, y]), torch.stack([x, x]), k, **twice)
+    assert torch.allclose(stacked, refit_psf(y, x, k, **twice), atol=1e-6)
+    assert not torch.allclose(stacked, as_given, atol=1e-3)

@@ -339,9 +339,12 @@ class PsfRefitConfig:
     PSF. It recovers the detail finer than ``scale`` pixels that the reduced estimate cannot
     hold: with the fast preset's half-scale PSFs on the 10 + 10 full Levin images it gained
     1.25 dB (motion) and 0.55 dB (optical), every case better, and on 6 + 6 other cases not
-    used to choose the defaults 0.61 and 0.59 dB. On 32 + 32 crops of 128 x 128, where the
-    window holds fewer strong edges, the mean gain was smaller and less regular (+0.22 / +0.40
-    dB, 13 and 12 cases worse, down to -3.5 dB; ``docs/benchmarks/README.md``).
+    used to choose the defaults 0.61 and 0.59 dB. A smaller window holds fewer strong edges
+    and the fit varies more, so below ``reference_area`` pixels the prior and the edge share
+    grow (see ``reference_area``): on 32 + 32 Levin crops of 128 x 128 that took the gain from
+    +0.22 / +0.40 dB (13 and 12 cases worse, down to -3.5 dB) to +0.58 / +0.32 dB (6 and 7
+    worse, down to -0.9 dB), and on 32 + 32 other crops not used for the choice from +0.39 /
+    +0.12 to +0.73 / +0.35 dB (``docs/benchmarks/README.md``).
 
     Parameters
     ----------
@@ -356,6 +359,11 @@ class PsfRefitConfig:
     floor : float
         Taps below this fraction of the largest are set to zero after the fit, in [0, 1)
         (Cho & Lee 2009 use 1/20).
+    reference_area : int
+        Pixels per plane of the window from which ``prior_weight`` and ``edge_fraction``
+        apply as given (255 x 255, the images they were chosen on); a smaller window holds
+        fewer strong edges for the same unknowns, and both are multiplied by
+        ``sqrt(reference_area / area)`` there (the edge fraction up to 1); >= 1.
     iterations : int
         Conjugate-gradient iterations of the quadratic fit.
     """
@@ -364,6 +372,7 @@ class PsfRefitConfig:
     prior_weight: float = 0.3
     edge_fraction: float = 0.05
     floor: float = 0.05
+    reference_area: int = 255 * 255
     iterations: int = 50
 
     def __post_init__(self) -> None:
@@ -381,6 +390,12 @@ class PsfRefitConfig:
             "a number in (0, 1]",
         )
         _require(_is_number(self.floor) and 0 <= self.floor < 1, "floor", self.floor, "a number in [0, 1)")
+        _require(
+            _is_int(self.reference_area) and self.reference_area >= 1,
+            "reference_area",
+            self.reference_area,
+            "an integer >= 1",
+        )
         _require(
             _is_int(self.iterations) and self.iterations >= 1,
             "iterations",

@@ -203,7 +203,7 @@ def iter_deblur_multiscale(
         psf = refit_psf(
             *(torch.as_tensor(array, device=torch_device) for array in (seen, trial, psf)),
             prior_weight=refit.prior_weight, edge_fraction=refit.edge_fraction,
-            floor=refit.floor, iterations=refit.iterations,
+            floor=refit.floor, reference_area=refit.reference_area, iterations=refit.iterations,
         ).cpu().numpy()  # fmt: skip
     estimates = yield from renumbered(restore(planes, psf), stages - 1, stages)
     multiscale: dict[str, Any] = {
