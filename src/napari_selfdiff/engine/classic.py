@@ -29,12 +29,19 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import InputError
-from ..config import MAX_TV_WEIGHT
+from ..config import MAX_TV_WEIGHT, DeblurConfig
 from .forward import fft_blur_same
 from .intensity import IntensityMap
 from .results import Cancelled, Progress
 
-__all__ = ["check_tv_weight", "richardson_lucy", "richardson_lucy_planes", "tv_curvature", "wiener"]
+__all__ = [
+    "check_tv_weight",
+    "restore_planes",
+    "richardson_lucy",
+    "richardson_lucy_planes",
+    "tv_curvature",
+    "wiener",
+]
 
 
 def _pad(planes: torch.Tensor, margin: int) -> torch.Tensor:
@@ -129,6 +136,27 @@ def richardson_lucy_planes(
         y, kernel, iterations, tv_weight=tv_weight, start=start, cancel=cancel
     )
     return mapping.inverse(restored.cpu().numpy().astype(np.float64))
+
+
+def restore_planes(
+    planes: np.ndarray,
+    psf: np.ndarray,
+    config: DeblurConfig,
+    device: torch.device,
+    *,
+    start: float | None = None,
+    cancel: threading.Event | None = None,
+) -> Generator[Progress, None, np.ndarray]:
+    """(Z, C, H, W) ``planes`` restored with ``psf`` as the config says, in input intensities.
+
+    :func:`richardson_lucy_planes` with ``config.restore_iterations`` and
+    ``config.restore_tv_weight``: the restoration of the blind solver's
+    ``restore="richardson_lucy"`` and of the multiscale pipeline.
+    """
+    return richardson_lucy_planes(
+        planes, psf, config.restore_iterations, device,
+        tv_weight=config.restore_tv_weight, start=start, cancel=cancel,
+    )  # fmt: skip
 
 
 def wiener(observation: torch.Tensor, psf: torch.Tensor, balance: float = 1e-2) -> torch.Tensor:

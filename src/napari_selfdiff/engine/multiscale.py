@@ -44,7 +44,7 @@ import torch
 from .._checks import InputError, NanPolicy, check_kernel_size, from_planes, to_planes
 from .._device import describe_device, resolve_device
 from ..config import DEFAULT_PSF_WINDOW, DeblurConfig
-from .classic import richardson_lucy_planes
+from .classic import restore_planes
 from .compute import plan_execution
 from .intensity import to_dtype
 from .psf_refit import refit_psf
@@ -52,7 +52,7 @@ from .regions import informative_window
 from .results import DeblurResult, Progress, renumbered
 from .solver import default_config, plane_groups, solve_planes
 
-__all__ = ["downscale", "iter_deblur_multiscale", "reduced_kernel_size", "upscale_psf"]
+__all__ = ["downscale", "iter_deblur_multiscale", "reduced_kernel_size", "refit_on_window", "upscale_psf"]
 
 
 def downscale(planes: np.ndarray, factor: int) -> np.ndarray:
@@ -97,6 +97,32 @@ def upscale_psf(psf: np.ndarray, factor: int, kernel_size: int) -> np.ndarray:
     if total <= 0:
         raise ValueError("the coarse PSF has no positive mass")
     return (fine / total).astype(np.float32)
+
+
+def refit_on_window(
+    window: np.ndarray,
+    psf: np.ndarray,
+    config: DeblurConfig,
+    device: torch.device,
+    *,
+    start: float | None = None,
+    cancel: threading.Event | None = None,
+) -> Generator[Progress, None, np.ndarray]:
+    """``psf`` refitted at full resolution on (Z, C, H, W) ``window`` (step 4 of the module).
+
+    The window is restored with ``psf`` (:func:`restore_planes`; its progress is yielded) and
+    the kernel refitted on that restoration's strongest edges with ``config.psf_refit``
+    (:func:`.psf_refit.refit_psf`). The refit is invariant to affine intensity maps, so it
+    takes the window and its restoration in input intensities.
+    """
+    trial = yield from restore_planes(window, psf, config, device, start=start, cancel=cancel)
+    refit = config.psf_refit
+    refitted = refit_psf(
+        *(torch.as_tensor(array, device=device) for array in (window, trial, psf)),
+        prior_weight=refit.prior_weight, edge_fraction=refit.edge_fraction,
+        floor=refit.floor, reference_area=refit.reference_area, iterations=refit.iterations,
+    )  # fmt: skip
+    return refitted.cpu().numpy()
 
 
 def iter_deblur_multiscale(
@@ -188,24 +214,14 @@ def iter_deblur_multiscale(
     psf = upscale_psf(psfs[0], factor, kernel_size)
     window = slice(rows.start * factor, rows.stop * factor), slice(cols.start * factor, cols.stop * factor)
 
-    def restore(observation: np.ndarray, kernel: np.ndarray) -> Generator[Progress, None, np.ndarray]:
-        return richardson_lucy_planes(
-            observation, kernel, config.restore_iterations, torch_device,
-            tv_weight=config.restore_tv_weight, start=start, cancel=cancel,
-        )  # fmt: skip
-
     if config.psf_refit.enabled:
-        # The refit is invariant to affine intensity maps, so it takes the window and its
-        # restoration in input intensities.
         seen = np.ascontiguousarray(planes[..., window[0], window[1]])  # where the PSF came from
-        trial = yield from renumbered(restore(seen, psf), 1, stages)
-        refit = config.psf_refit
-        psf = refit_psf(
-            *(torch.as_tensor(array, device=torch_device) for array in (seen, trial, psf)),
-            prior_weight=refit.prior_weight, edge_fraction=refit.edge_fraction,
-            floor=refit.floor, reference_area=refit.reference_area, iterations=refit.iterations,
-        ).cpu().numpy()  # fmt: skip
-    estimates = yield from renumbered(restore(planes, psf), stages - 1, stages)
+        psf = yield from renumbered(
+            refit_on_window(seen, psf, config, torch_device, start=start, cancel=cancel), 1, stages
+        )
+    estimates = yield from renumbered(
+        restore_planes(planes, psf, config, torch_device, start=start, cancel=cancel), stages - 1, stages
+    )
     multiscale: dict[str, Any] = {
         "factor": int(factor),
         "kernel_size": coarse_size,

@@ -54,7 +54,7 @@ from .._checks import InputError, Layout, NanPolicy, check_kernel_size, from_pla
 from .._device import describe_device, free_memory, make_generator, resolve_device
 from ..config import DeblurConfig
 from ..metrics import aligned_scores, mnc
-from .classic import richardson_lucy_planes
+from .classic import restore_planes
 from .compute import IterationRunner, plan_execution
 from .forward import blur_valid, crop_center, register
 from .intensity import IntensityMap, to_dtype
@@ -426,10 +426,7 @@ def iter_deblur_full_scale(
         # Drained, not yielded: it takes a small fraction of the blind run (0.3 s after 2 min
         # on a 255 x 255 image, CPU), and its events would restart the progress fraction.
         for members, psf in zip(plane_groups(planes.shape[0], config), psfs, strict=True):
-            restoration = richardson_lucy_planes(
-                planes[members], psf, config.restore_iterations, torch_device,
-                tv_weight=config.restore_tv_weight, cancel=cancel,
-            )  # fmt: skip
+            restoration = restore_planes(planes[members], psf, config, torch_device, cancel=cancel)
             estimates[members] = drive(restoration)
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
