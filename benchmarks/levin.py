@@ -57,12 +57,14 @@ def _read(path: Path) -> np.ndarray:
     return imread(path).astype(np.float64) / 255.0
 
 
-def _crop(image: np.ndarray, size: int | None) -> np.ndarray:
+def _crop(image: np.ndarray, size: int | None, place: str = "centre") -> np.ndarray:
+    """A ``size`` square of ``image`` at its centre or (``place="end"``) its bottom-right corner."""
     if size is None or size >= min(image.shape):
         return image
-    top = (image.shape[0] - size) // 2
-    left = (image.shape[1] - size) // 2
-    return image[top : top + size, left : left + size]
+    top, left = image.shape[0] - size, image.shape[1] - size
+    if place == "centre":
+        top, left = top // 2, left // 2
+    return np.ascontiguousarray(image[top : top + size, left : left + size])
 
 
 def motion_cases(root: Path, crop: int | None) -> list[Case]:

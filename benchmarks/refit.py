@@ -34,26 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from .levin import Case, _environment, motion_cases, optical_cases, score
+from .levin import Case, _crop, _environment, motion_cases, optical_cases, score
 
 SETTINGS = {"none": None, "as-given": {"psf_refit.reference_area": 1}, "default": {}}
 
 
 def cut(case: Case, size: int, place: str) -> Case:
     """``case`` with its blurred and sharp images cut to a ``size`` square at ``place``."""
-    height, width = case.blurred.shape
-    if place == "centre":
-        top, left = (height - size) // 2, (width - size) // 2
-    else:
-        top, left = height - size, width - size
-    rows, cols = slice(top, top + size), slice(left, left + size)
-    return Case(
-        case.name,
-        case.family,
-        np.ascontiguousarray(case.blurred[rows, cols]),
-        np.ascontiguousarray(case.sharp[rows, cols]),
-        case.kernel,
-    )
+    blurred, sharp = (_crop(image, size, place) for image in (case.blurred, case.sharp))
+    return Case(case.name, case.family, blurred, sharp, case.kernel)
 
 
 def upscaled_psf(case: Case, preset: str, device: str, seed: int, cache: Path) -> np.ndarray:
