@@ -103,10 +103,16 @@ Method = Callable[[Case, dict[str, Any]], tuple[np.ndarray, np.ndarray | None]]
 
 
 def _selfdiff(preset: str, **changes: Any) -> Method:
+    """Blind self-diffusion at full scale with a preset and ``changes``. The returned image is
+    the network's (the paper's output) unless ``changes`` say otherwise, so a method means the
+    same at every image size: the fast preset's ``restore="auto"`` is ``selfdiff-fast``'s
+    image below its size threshold and ``selfdiff-fast-rl``'s above it."""
+    changes = {"restore": "network", **changes}
+
     def run(case: Case, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         from napari_selfdiff import DeblurConfig, deblur
 
-        config = DeblurConfig.preset(preset).replace(**changes) if changes else DeblurConfig.preset(preset)
+        config = DeblurConfig.preset(preset).replace(**changes)
         result = deblur(
             case.blurred, case.kernel.shape[0], config,
             scale=1, device=options["device"], seed=options["seed"],

@@ -112,14 +112,19 @@ def main(argv: list[str] | None = None) -> None:
             "shape": list(image.data.shape if args.scale > 1 else blurred.shape),
             "region": [window[0].start, window[1].start, window[0].stop, window[1].stop],
             "seconds": round(result.seconds, 1),
+            "restore": result.extra["restore"],
         })  # fmt: skip
         white = np.iinfo(image.data.dtype).max if image.data.dtype.kind in "ui" else 1.0
-        panels.append((path.stem, blurred / white, estimate / white, result.psf))
+        how = (
+            f"PSF at 1/{args.scale} scale, Richardson-Lucy"
+            if args.scale > 1
+            else f"{args.preset}, {'network' if result.extra['restore'] == 'network' else 'RL-TV'} image"
+        )
+        panels.append((path.stem, blurred / white, estimate / white, result.psf, how))
         print(rows[-1], flush=True)
 
     fig, axes = plt.subplots(len(panels), 3, figsize=(9, 3 * len(panels)), squeeze=False)
-    for row, (name, blurred, estimate, psf) in zip(axes, panels, strict=True):
-        how = f"PSF at 1/{args.scale} scale, Richardson-Lucy" if args.scale > 1 else args.preset
+    for row, (name, blurred, estimate, psf, how) in zip(axes, panels, strict=True):
         for axis, picture, title in (
             (row[0], np.clip(blurred, 0, 1), f"{name}: blurred"),
             (row[1], np.clip(estimate, 0, 1), f"{name}: self-diffusion ({how})"),

@@ -27,14 +27,14 @@ cases better.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .levin import Case, _crop, _environment, motion_cases, optical_cases, score
+from .levin import Case, _crop, motion_cases, optical_cases, score
+from .paired import add_arguments, cached, gain_cells, write_report
 
 SETTINGS = {"none": None, "as-given": {"psf_refit.reference_area": 1}, "default": {}}
 
@@ -49,18 +49,14 @@ def upscaled_psf(case: Case, preset: str, device: str, seed: int, cache: Path) -
     """The pipeline's PSF before the refit (blind at half scale, upscaled), cached."""
     from napari_selfdiff import DeblurConfig, deblur
 
-    path = cache / f"{case.name}.npz"
-    if path.exists():
-        stored = np.load(path)
-        if np.array_equal(stored["blurred"], case.blurred):
-            return stored["psf"]
-    config = DeblurConfig.preset(preset).replace(**{"psf_refit.enabled": False})
-    result = deblur(
-        case.blurred, case.kernel.shape[0], config, scale=2, psf_window=None, device=device, seed=seed
-    )
-    cache.mkdir(parents=True, exist_ok=True)
-    np.savez(path, blurred=case.blurred, psf=result.psf)
-    return result.psf
+    def blind_stage() -> dict[str, np.ndarray]:
+        config = DeblurConfig.preset(preset).replace(**{"psf_refit.enabled": False})
+        result = deblur(
+            case.blurred, case.kernel.shape[0], config, scale=2, psf_window=None, device=device, seed=seed
+        )
+        return {"psf": result.psf}
+
+    return cached(cache / f"{case.name}.npz", case.blurred, blind_stage)["psf"]
 
 
 def evaluate(case: Case, psf: np.ndarray, preset: str, device: str) -> dict[str, dict[str, Any]]:
@@ -100,23 +96,16 @@ def table(records: list[dict[str, Any]], header: str) -> str:
             ssim = np.mean([r["scores"][name]["ssim"] for r in rows])
             mnc = np.mean([r["scores"][name]["mnc"] for r in rows])
             lines.append(
-                f"| {name} | {family} | {np.mean(psnr):.2f} / {ssim:.3f} / {mnc:.3f} | "
-                f"{np.mean(gain):+.2f} ({min(gain):+.2f}, {max(gain):+.2f}) | "
-                f"{sum(g > 0 for g in gain)} of {len(rows)} |"
+                f"| {name} | {family} | {np.mean(psnr):.2f} / {ssim:.3f} / {mnc:.3f} | {gain_cells(gain)} |"
             )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="the Levin set (see its README)")
+    add_arguments(parser, cache_help="folder for the blind stage's PSFs")
     parser.add_argument("--crop", type=int, default=128, help="square side; 0: the whole image")
     parser.add_argument("--place", choices=("centre", "end"), default="centre")
-    parser.add_argument("--preset", default="fast")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", required=True, help="folder for the blind stage's PSFs")
-    parser.add_argument("--out", default="docs/benchmarks")
     args = parser.parse_args(argv)
 
     root = Path(args.data)
@@ -141,17 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         f"preset {args.preset}, seed {args.seed}. Command: `python -m benchmarks.refit "
         f"--crop {args.crop} --place {args.place} --preset {args.preset} --seed {args.seed}`."
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result = {
-        "command": vars(args),
-        "environment": _environment(args.device),
-        "settings": SETTINGS,
-        "records": records,
-    }
-    (out / f"refit_{label}.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out / f"refit_{label}.md").write_text(table(records, header))
-    print(table(records, header))
+    write_report(args, f"refit_{label}", {"settings": SETTINGS, "records": records}, table(records, header))
 
 
 if __name__ == "__main__":

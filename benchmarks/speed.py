@@ -183,10 +183,16 @@ def _compute(name: str) -> ComputeConfig:
     return ComputeConfig(**{**VARIANTS["reference"], **VARIANTS[name]})
 
 
-def _config(preset: str, variant: str, planes: int = 1, **schedule: int):
+def _preset(name: str):
+    """A preset returning the network's image at every size: the blind solve is what is timed,
+    and ``restore="auto"`` would add a Richardson-Lucy restoration to short probes only."""
     from napari_selfdiff import DeblurConfig
 
-    config = DeblurConfig.preset(preset).replace(compute=_compute(variant))
+    return DeblurConfig.preset(name).replace(restore="network")
+
+
+def _config(preset: str, variant: str, planes: int = 1, **schedule: int):
+    config = _preset(preset).replace(compute=_compute(variant))
     if planes > 1:
         config = config.replace(stack_mode="shared")
     if schedule:
@@ -485,7 +491,7 @@ def run_stack(args, report, budget, optimised: str) -> None:
 
 def run_batching(args, report, budget, optimised: str) -> None:
     """A per-plane stack solved plane by plane and ``--batch-planes`` planes at a time."""
-    from napari_selfdiff import DeblurConfig, deblur
+    from napari_selfdiff import deblur
 
     rows = report.setdefault("batching", [])
     for size in args.sizes:
@@ -493,7 +499,7 @@ def run_batching(args, report, budget, optimised: str) -> None:
         for together in (1, args.batch_planes):
             if not budget.left():
                 return
-            config = DeblurConfig.preset(args.preset).replace(
+            config = _preset(args.preset).replace(
                 **{
                     "schedule.steps": args.probe_steps,
                     "schedule.inner_steps": args.probe_inner,
@@ -513,7 +519,6 @@ def run_batching(args, report, budget, optimised: str) -> None:
 
 
 def run_cpu_fast(args, report, budget) -> None:
-    from napari_selfdiff import DeblurConfig
     from napari_selfdiff.demo import make_demo_case
 
     if not budget.left():
@@ -521,7 +526,7 @@ def run_cpu_fast(args, report, budget) -> None:
     demo = make_demo_case()
     rows = report.setdefault("cpu_fast", [])
     row = {"path": "optimised", "variant": OPTIMISED, "size": 128, "planes": 1, "preset": "fast"}
-    config = DeblurConfig.preset("fast")
+    config = _preset("fast")
 
     def work() -> dict[str, Any]:
         from napari_selfdiff.metrics import aligned_scores
@@ -545,7 +550,7 @@ def run_coarse(args, report, budget) -> None:
         for fraction in (0.0, 0.5):
             if not budget.left():
                 return
-            config = DeblurConfig.preset(args.preset).replace(**{"schedule.coarse_fraction": fraction})
+            config = _preset(args.preset).replace(**{"schedule.coarse_fraction": fraction})
             row = {"case": name, "preset": args.preset, "size": args.coarse_size, "coarse_fraction": fraction}
             _guarded(rows, row, lambda c=case, cfg=config, i=index: full_run(c, cfg, args.device, i))
 

@@ -34,7 +34,10 @@ def test_paper_preset_is_the_paper():
         (lambda: DeblurConfig(lr=-1.0), r"`lr` must be a finite number > 0, got -1.0"),
         (lambda: DeblurConfig(sparsity_p=1.0), r"`sparsity_p` must be a number in \(0, 1\)"),
         (lambda: DeblurConfig(stack_mode="both"), r"`stack_mode` must be"),
-        (lambda: DeblurConfig(restore="wiener"), r"`restore` must be 'network' or 'richardson_lucy', got 'w"),
+        (
+            lambda: DeblurConfig(restore="wiener"),
+            r"`restore` must be 'network', 'richardson_lucy' or 'auto', got 'w",
+        ),
         (lambda: DeblurConfig(restore_iterations=0), r"`restore_iterations` must be an integer >= 1, got 0"),
         (
             lambda: DeblurConfig(restore_tv_weight=0.1),

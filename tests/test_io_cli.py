@@ -94,7 +94,8 @@ def test_cli_deblur_round_trip_on_a_stack(tmp_path, small_case, capsys):
     assert result.data.shape == stack.shape and result.data.dtype == np.float32
     assert result.pixel_size == pytest.approx((0.11, 0.11)) and result.z_spacing == pytest.approx(0.3)
     assert result.provenance["config"]["schedule"]["steps"] == 2 and result.provenance["config"]["lr"] == 0.02
-    assert result.provenance["config"]["restore"] == "richardson_lucy"
+    assert result.provenance["config"]["restore"] == result.provenance["restore"] == "richardson_lucy"
+    assert "(image: richardson_lucy)" in capsys.readouterr().out
     psf = read_tiff(tmp_path / "out_psf.tif")
     assert psf.data.shape == (2, 5, 5) and np.allclose(psf.data.sum(axis=(1, 2)), 1, atol=1e-5)
     assert main(args) == 2  # outputs exist: refused without --overwrite

@@ -146,6 +146,7 @@ def test_deblur_takes_the_auto_scale_unless_full_resolution_is_needed(rng):
     # On the CPU a 13 px PSF is estimated at half scale by default, as in the CLI and the widget.
     halved = deblur(image, 13, tiny, device="cpu")
     assert halved.method == "selfdiff-blind-multiscale" and halved.extra["multiscale"]["factor"] == 2
+    assert halved.extra["restore"] == "richardson_lucy"
     assert halved.image.shape == image.shape and halved.psf.shape == (13, 13)
     # Per-step scores and tiling need the full-resolution run: "auto" keeps it ...
     scored = deblur(image, 13, tiny, device="cpu", ground_truth=image)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from napari_selfdiff import Cancelled, DeblurConfig, InputError, deblur, deconvolve, iter_deblur
-from napari_selfdiff.engine.solver import kernel_feedback
+from napari_selfdiff.config import RESTORE_BY_RL_FROM
+from napari_selfdiff.engine.solver import kernel_feedback, resolve_restore
 from napari_selfdiff.metrics import aligned_scores, mnc
 
 #: Small but real: the fast preset's recipe scaled down to a 48 x 48 image (a few seconds).
@@ -147,6 +148,25 @@ def test_restore_by_richardson_lucy_deconvolves_the_input_with_the_estimated_psf
         np.testing.assert_allclose(restored.image[plane], expected, rtol=1e-5, atol=1e-4)
     assert restored.image.dtype == stack.dtype and restored.config["restore"] == "richardson_lucy"
     assert not np.allclose(restored.image, network.image)
+
+
+def test_auto_restore_takes_richardson_lucy_from_its_pixels_per_iteration(small_case):
+    # At the rule's boundary on the 48 x 48 case: the most inner steps S that leave at least
+    # RESTORE_BY_RL_FROM pixels per iteration return Richardson-Lucy's image, one more the
+    # network's; each time exactly the image of that explicit choice.
+    _, blurred, _ = small_case
+    boundary = blurred.size // (RESTORE_BY_RL_FROM * TINY.schedule.steps)
+    for inner, chosen in ((boundary, "richardson_lucy"), (boundary + 1, "network")):
+        config = TINY.replace(**{"schedule.inner_steps": inner})
+        auto = deblur(blurred, 5, config.replace(restore="auto"), device="cpu", seed=1)
+        fixed = deblur(blurred, 5, config.replace(restore=chosen), device="cpu", seed=1)
+        assert auto.extra["restore"] == fixed.extra["restore"] == chosen
+        np.testing.assert_array_equal(auto.image, fixed.image)
+    # An explicit choice stands whatever the size, and the count is per plane, not per stack.
+    assert resolve_restore(TINY, 10_000, 10_000) == "network"
+    assert resolve_restore(TINY.replace(restore="richardson_lucy"), 3, 3) == "richardson_lucy"
+    config = TINY.replace(restore="auto", **{"schedule.inner_steps": boundary + 1})
+    assert deblur(np.stack([blurred, blurred.T]), 5, config, device="cpu").extra["restore"] == "network"
 
 
 def test_shared_channels_stack_is_one_network_over_the_planes_as_channels(small_case):

@@ -21,6 +21,7 @@ from .config import (
     DEFAULT_PSF_WINDOW,
     LONG_BLUR,
     PRESETS,
+    RESTORE_BY_RL_FROM,
     ComputeConfig,
     ConfigError,
     DeblurConfig,
@@ -144,9 +145,10 @@ def _add_restore_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--restore",
         choices=get_args(Restore),
-        help="at full scale, the returned image: the network's (the paper) or Richardson-Lucy's with "
-        "the estimated PSF, which measured better at 255 x 255 with the fast preset and worse on "
-        "the 128 x 128 demo (default: the preset's, network)",
+        help="at full scale, the returned image: the network's (the paper), Richardson-Lucy's with "
+        "the estimated PSF, or auto: Richardson-Lucy's from "
+        f"{RESTORE_BY_RL_FROM} pixels per iteration of the schedule (the fast preset's 1000 "
+        "iterations underfit larger images) (default: the preset's; paper: network, fast: auto)",
     )
     parser.add_argument(
         "--no-psf-refit",
@@ -389,7 +391,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         provenance=provenance,
         overwrite=args.overwrite,
     )
-    print(f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s")
+    print(f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s (image: {result.extra['restore']})")
     return 0
 
 

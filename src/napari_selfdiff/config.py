@@ -31,7 +31,7 @@ MAX_TV_WEIGHT = 0.05
 
 KernelMode = Literal["diffusion", "standard"]
 StackMode = Literal["per-plane", "shared", "shared-channels"]
-Restore = Literal["network", "richardson_lucy"]
+Restore = Literal["network", "richardson_lucy", "auto"]
 Precision = Literal["auto", "float32", "tf32", "bfloat16"]
 CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune-no-cudagraphs"]
 
@@ -438,16 +438,22 @@ class DeblurConfig:
         the cost of a single plane. That network's features are shared by all planes: on
         the one stack measured (``docs/benchmarks/speed_cuda-stack8.md``) it was 2.7x faster
         than ``"shared"`` and 3.5 dB worse, so it suits a quick look at a deep stack.
-    restore : {"network", "richardson_lucy"}
+    restore : {"network", "richardson_lucy", "auto"}
         How the returned image is made at full scale: the image network's output
         ``D_theta(x_1)`` (the paper), or Richardson-Lucy on the blurred input with the
-        estimated PSF (RL-TV, ``restore_iterations`` and ``restore_tv_weight``). With the fast
-        preset on the 10 + 10 full 255 x 255 Levin images RL-TV was better on all 20 (+2.33 dB
-        motion, +1.82 dB optical: the preset's 1000 iterations
-        underfit four times the pixels of the crops it was tuned on); on 8 + 8 crops of 128 x 128
-        RL-TV was +0.14 / -0.15 dB, and 0.4 dB worse on the demo case, where the network's image
-        also denoises (``docs/benchmarks/README.md``). So every preset keeps the paper's
-        "network". A multiscale run (``scale > 1``) always restores by Richardson-Lucy.
+        estimated PSF (RL-TV, ``restore_iterations`` and ``restore_tv_weight``), or ``"auto"``:
+        Richardson-Lucy when each plane has at least :data:`RESTORE_BY_RL_FROM` pixels per
+        iteration of the schedule (``Y X / (T S)``), else the network's
+        (:func:`napari_selfdiff.engine.solver.resolve_restore`). With the fast preset's 1000
+        iterations, on 8 + 8 spread Levin cases with the same PSFs, RL-TV against the network's
+        image was -0.00 dB at 128 x 128 (16 pixels per iteration, 8 of 16 cases better),
+        +0.62 dB at 152 x 152 (23 per iteration, 13 of 16), +1.04 dB at 176 x 176 (16 of 16) and
+        +1.91 dB at 255 x 255 (16 of 16): the network underfits an image too large for its
+        iteration budget, while RL-TV does not depend on the budget
+        (``docs/benchmarks/restore_by_size.md``). So the fast preset uses ``"auto"``; the paper
+        preset (``DeblurConfig()``) keeps the paper's ``"network"``: its larger network was not
+        measured against RL-TV. A multiscale run (``scale > 1``) always restores by
+        Richardson-Lucy.
     restore_iterations : int
         Richardson-Lucy iterations of that restoration (``restore="richardson_lucy"`` or
         ``scale > 1``).
@@ -535,7 +541,12 @@ class DeblurConfig:
             self.stack_mode,
             "'per-plane', 'shared' or 'shared-channels'",
         )
-        _require(self.restore in get_args(Restore), "restore", self.restore, "'network' or 'richardson_lucy'")
+        _require(
+            self.restore in get_args(Restore),
+            "restore",
+            self.restore,
+            "'network', 'richardson_lucy' or 'auto'",
+        )
         _require(
             _is_int(self.restore_iterations) and self.restore_iterations >= 1,
             "restore_iterations",
@@ -652,6 +663,9 @@ def _fast() -> DeblurConfig:
         kernel_lr_ratio=0.05,
         gradient_weight=8.0,
         kernel_freeze_fraction=0.4,
+        # The 1000 iterations underfit images much larger than 128 x 128: RL-TV with the
+        # estimated PSF returns the better image there (``restore`` above).
+        restore="auto",
     )
 
 
@@ -678,6 +692,12 @@ DEFAULT_PSF_WINDOW = 256
 
 #: A multiscale factor, or "auto" (``napari_selfdiff.resolve_scale`` chooses).
 Scale = int | Literal["auto"]
+
+#: Pixels per plane per iteration of the schedule (``Y X / (T S)``) from which
+#: ``restore="auto"`` returns Richardson-Lucy's image instead of the network's: between the
+#: tie measured at 16 and RL-TV's gain at 23 (``DeblurConfig.restore``); 142 x 142 and up for
+#: the fast preset's 1000 iterations.
+RESTORE_BY_RL_FROM = 20
 
 #: PSF size (px) from which ``"auto"`` estimates at half scale on any device: SelfDeblur's real
 #: photos, blurred over 25-35 px, were not identified at full scale and were at half scale.

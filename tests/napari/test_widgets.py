@@ -115,6 +115,12 @@ def test_custom_solver_fields_make_the_config(viewer):
     assert (config.kernel_net.depth, config.schedule.coarse_fraction) == (3, 0.5)
     assert config.stack_mode == "shared"
     assert config.lr == DeblurConfig.preset("fast").lr  # untouched fields keep the preset's values
+    # The restoration shown follows the preset (custom keeps its base's) and is what runs.
+    assert widget.restore.value == "auto" == widget._config().restore
+    solver.preset.value = "paper"
+    assert widget.restore.value == "network" == widget._config().restore
+    widget.restore.value = "richardson_lucy"
+    assert widget._config().restore == "richardson_lucy"
 
 
 @pytest.mark.parametrize("when", ["first", "middle", "last"])

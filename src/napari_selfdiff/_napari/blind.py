@@ -27,6 +27,7 @@ from ..config import (
     DEFAULT_PSF_WINDOW,
     LONG_BLUR,
     PRESETS,
+    RESTORE_BY_RL_FROM,
     DeblurConfig,
     Restore,
     StackMode,
@@ -169,10 +170,11 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self.restore = ComboBox(
             label="restore",
             choices=list(get_args(Restore)),
-            value=DeblurConfig().restore,
-            tooltip="at PSF scale 1, the image returned: the network's (the paper), or Richardson-Lucy "
-            "with the estimated PSF (measured better on 255 x 255 images with the fast preset, worse "
-            "on the 128 x 128 demo). Multiscale runs always restore by Richardson-Lucy",
+            tooltip="at PSF scale 1, the image returned: the network's (the paper), Richardson-Lucy "
+            "with the estimated PSF, or auto: Richardson-Lucy from "
+            f"{RESTORE_BY_RL_FROM} pixels per iteration of the schedule, where the network "
+            "underfits (the fast preset's choice). Follows the preset; multiscale runs always "
+            "restore by Richardson-Lucy",
         )
         self.psf_refit = CheckBox(
             label="refit PSF",
@@ -188,6 +190,8 @@ class BlindDeconvolutionWidget(RunnerWidget):
             tooltip="stacks: a PSF per plane; one PSF shared by all planes; or one shared PSF "
             "with the planes as channels of one image network (about the cost of one plane)",
         )
+        self._follow_preset()
+        self.solver.preset.changed.connect(self._follow_preset)
         self.device = ComboBox(label="device", choices=available_devices(), value="auto")
         self.device_info = Label(label="detected", value=describe_device(resolve_device("auto")))
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
@@ -228,6 +232,10 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self._previews: dict[str, Image] = {}
         self._source = None
         self._factor = 1
+
+    def _follow_preset(self, *_: object) -> None:
+        """Show the chosen preset's restoration (the user may then change it)."""
+        self.restore.value = self.solver.config(self.stack_mode.value).restore
 
     def _config(self) -> DeblurConfig:
         """The solver fields with this form's stack mode, restoration and PSF refit."""

@@ -4,8 +4,9 @@ A run estimates the PSF either at the image's own resolution (:mod:`.solver`, th
 algorithm) or at a reduced scale and restores the full image with it (:mod:`.multiscale`).
 :func:`resolve_scale` makes that choice from the measured evidence (``"auto"``, the default)
 or takes an explicit factor; :func:`iter_deblur` runs the chosen pipeline and :func:`deblur`
-drains it. At full scale the returned image is the image network's (the paper) or, with
-``config.restore == "richardson_lucy"``, Richardson-Lucy's with the estimated PSF. The widget,
+drains it. At full scale the returned image is the image network's (the paper) or
+Richardson-Lucy's with the estimated PSF, as ``config.restore`` says (``"auto"``: by the pixels
+per iteration, :func:`.solver.resolve_restore`). The widget,
 the command line, batch and the benchmarks all call these, so every caller makes the same
 choice and drives the same loop.
 """
@@ -110,7 +111,8 @@ def iter_deblur(
     config : DeblurConfig, optional
         Solver parameters; default: the "paper" preset on CUDA, the "fast" preset elsewhere.
         Its ``restore`` says whether the returned image is the network's or Richardson-Lucy's
-        with the estimated PSF (``restore_iterations``, ``restore_tv_weight``).
+        with the estimated PSF (``restore_iterations``, ``restore_tv_weight``), or lets the
+        image's size choose (``"auto"``, the fast preset's; ``extra["restore"]`` records it).
     scale : "auto" or int
         1: the PSF is estimated blind at full resolution (:mod:`.solver`, the paper's
         algorithm). A factor ``f >= 2``: estimated on the image averaged down by ``f``, scaled

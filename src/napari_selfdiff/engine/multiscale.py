@@ -246,5 +246,6 @@ def iter_deblur_multiscale(
             "axes": layout.axes,
             "compute": plan_execution(config.compute, torch_device).describe(),
             "multiscale": multiscale,
+            "restore": "richardson_lucy",
         },
     )

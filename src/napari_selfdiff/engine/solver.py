@@ -52,7 +52,7 @@ from torch import nn
 
 from .._checks import InputError, Layout, NanPolicy, check_kernel_size, from_planes, to_planes
 from .._device import describe_device, free_memory, make_generator, resolve_device
-from ..config import DeblurConfig
+from ..config import RESTORE_BY_RL_FROM, DeblurConfig
 from ..metrics import aligned_scores, mnc
 from .classic import restore_planes
 from .compute import IterationRunner, plan_execution
@@ -67,7 +67,14 @@ from .results import Cancelled, DeblurResult, Progress, StepRecord, renumbered
 from .schedule import reverse_sigmas
 from .tiling import blend_tiles, choose_tile, tile_slices
 
-__all__ = ["default_config", "drive", "iter_deblur_full_scale", "kernel_feedback", "solve_planes"]
+__all__ = [
+    "default_config",
+    "drive",
+    "iter_deblur_full_scale",
+    "kernel_feedback",
+    "resolve_restore",
+    "solve_planes",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -361,6 +368,20 @@ def _evaluator(
     return evaluate
 
 
+def resolve_restore(config: DeblurConfig, height: int, width: int) -> Literal["network", "richardson_lucy"]:
+    """How a full-scale run of ``config`` on planes of ``height`` x ``width`` makes its image.
+
+    ``config.restore`` itself, or for ``"auto"``: ``"richardson_lucy"`` when the networks have
+    at least :data:`~napari_selfdiff.config.RESTORE_BY_RL_FROM` pixels per plane to fit per
+    iteration, ``height width / (T S)``, else ``"network"``. The count is per plane: the
+    planes of a stack are fitted side by side, each with the whole budget.
+    """
+    if config.restore != "auto":
+        return config.restore
+    iterations = config.schedule.steps * config.schedule.inner_steps
+    return "richardson_lucy" if height * width >= RESTORE_BY_RL_FROM * iterations else "network"
+
+
 def iter_deblur_full_scale(
     image: np.ndarray,
     kernel_size: int,
@@ -379,10 +400,11 @@ def iter_deblur_full_scale(
     """Blind self-diffusion at the image's own resolution, as a generator of :class:`Progress` events.
 
     :func:`.blind.iter_deblur` at scale 1: see there for every parameter, the events, the
-    result and the errors. With ``config.restore == "richardson_lucy"`` the returned image is
-    Richardson-Lucy of each group of planes with its estimated PSF. ``on_out_of_memory="tile"``
-    retries a run that does not fit in overlapping tiles sharing one PSF (:mod:`.tiling`);
-    ``extra["tiling"]`` then records the tile size and overlap.
+    result and the errors. When :func:`resolve_restore` says ``"richardson_lucy"`` the returned
+    image is Richardson-Lucy of each group of planes with its estimated PSF; ``extra["restore"]``
+    records the choice. ``on_out_of_memory="tile"`` retries a run that does not fit in
+    overlapping tiles sharing one PSF (:mod:`.tiling`); ``extra["tiling"]`` then records the
+    tile size and overlap, and the choice is made for the tiles the networks fitted.
     """
     start = time.perf_counter()
     planes, layout = to_planes(image, axes, nan_policy=nan_policy)
@@ -422,7 +444,9 @@ def iter_deblur_full_scale(
             except OutOfMemory as error:
                 failure = str(error)
         tiling = {"tile": tile, "overlap": overlap}
-    if config.restore == "richardson_lucy":
+    fitted = (tiling["tile"],) * 2 if tiling else (layout.height, layout.width)
+    restore = resolve_restore(config, *fitted)
+    if restore == "richardson_lucy":
         # Drained, not yielded: it takes a small fraction of the blind run (0.3 s after 2 min
         # on a 255 x 255 image, CPU), and its events would restart the progress fraction.
         for members, psf in zip(plane_groups(planes.shape[0], config), psfs, strict=True):
@@ -441,6 +465,7 @@ def iter_deblur_full_scale(
             "axes": layout.axes,
             "compute": plan_execution(config.compute, torch_device).describe(),
             "tiling": tiling,
+            "restore": restore,
         },
     )
 
