@@ -137,6 +137,8 @@ def process_file(
 
     ``scale`` (resolved for this file by :func:`napari_selfdiff.resolve_scale`, recorded as
     ``factor``) > 1 runs the multiscale pipeline (:func:`napari_selfdiff.deblur` with ``scale``).
+    The record's ``restore`` says which image was written: the network's or Richardson-Lucy's
+    (``config["restore"]``, resolved for the file's size).
     """
     path, out_dir = Path(path), Path(out_dir)
     paths = output_paths(path, out_dir)
@@ -180,7 +182,9 @@ def process_file(
             provenance=provenance,
             overwrite=True,
         )
-        record.update(status="done", device=result.device, shape=list(image.data.shape))
+        record.update(
+            status="done", device=result.device, shape=list(image.data.shape), restore=result.extra["restore"]
+        )
     except Exception as error:  # noqa: BLE001 - recorded for the summary; the batch goes on
         record["error"] = f"{type(error).__name__}: {error}"
         logger.warning("batch: %s failed: %s", path, record["error"])
