@@ -217,8 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--iterations",
         dest="restore_iterations",
         type=int,
-        help="Richardson-Lucy iterations of the restoration (at scale > 1, or with --restore "
-        f"richardson_lucy; default: the preset's, {DeblurConfig().restore_iterations})",
+        help="Richardson-Lucy iterations of the restoration (at scale > 1, or at full scale when "
+        "--restore is richardson_lucy or auto picks it; default: the preset's, "
+        f"{DeblurConfig().restore_iterations})",
     )
     deblur.add_argument(
         "--tv-weight",
