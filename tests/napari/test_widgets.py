@@ -84,6 +84,7 @@ def test_blind_widget_stack_per_plane(viewer, qtbot, case):
     assert out.data.shape == stack.shape and tuple(out.scale) == (2.0, 0.5, 0.5)
     assert psf.data.shape == (3, 5, 5)
     assert out.metadata["napari_selfdiff"]["config"]["restore"] == "richardson_lucy"
+    assert widget.status.value.endswith("; RL-TV image")
 
 
 def test_blind_widget_invalid_kernel_notifies_and_adds_nothing(viewer, qtbot, case, monkeypatch):

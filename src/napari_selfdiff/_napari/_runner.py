@@ -131,7 +131,11 @@ class RunnerWidget(Container):
         except Exception as error:  # noqa: BLE001 - any failure here must reach the user, not the event loop
             show_error(f"napari-selfdiff: could not add the result: {error}")
             return
-        self.status.value = message or f"done in {_format_seconds(result.seconds)} on {result.device}"
+        self.status.value = message or self.finished_message(result)
+
+    def finished_message(self, result: Any) -> str:
+        """The status line after a run whose result handler returned no message of its own."""
+        return f"done in {_format_seconds(result.seconds)} on {result.device}"
 
     def _on_errored(self, error: Exception) -> None:
         if not self._alive:

@@ -341,3 +341,8 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self.viewer.add_image(
             result.psf, name=f"{layer.name} PSF", colormap="magma", scale=psf_scale, metadata=metadata
         )
+
+    def finished_message(self, result) -> str:
+        # The previews showed the network's image; say which one the layer holds.
+        image = "network" if result.extra["restore"] == "network" else "RL-TV"
+        return f"{super().finished_message(result)}; {image} image"
