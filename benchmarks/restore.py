@@ -2,14 +2,14 @@
 
 Usage (from the repository root)::
 
-    python -m benchmarks.restore --data ../shared/data/levin --crops 128 176 0 --limit 8 \
+    python -m benchmarks.restore --data ../shared/data/levin --crops 128 152 176 0 --limit 8 \
         --cache ~/.cache/napari-selfdiff/restore --out docs/benchmarks
 
 For ``--limit`` evenly spread cases of each family (:func:`benchmarks.levin.spread`; 8 + 8
 covers every image and kernel once) and every side in ``--crops`` (a centre square; 0: the
 whole 255 x 255 image), one blind run of ``--preset`` at full scale with
 ``restore="network"`` gives the image network's output ``D_theta(x_1)`` and the PSF; both are
-cached per case in ``--cache`` (the slow part: about 30 s per 128 x 128 crop and 2 min per
+cached per case in ``--cache`` (the slow part: about 30 s per 128 x 128 crop and 80 s per
 whole image on 2 CPU cores). The same PSF then restores the blurred input by RL-TV
 (:func:`napari_selfdiff.engine.classic.restore_planes`, the config's ``restore_iterations`` and
 ``restore_tv_weight``), which is what ``restore="richardson_lucy"`` returns. Scores as in
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser, cache_help="folder for the blind runs' images and PSFs")
     parser.add_argument(
-        "--crops", type=int, nargs="+", default=[128, 176, 0], help="sides; 0: the whole image"
+        "--crops", type=int, nargs="+", default=[128, 152, 176, 0], help="sides; 0: the whole image"
     )
     parser.add_argument("--limit", type=int, default=8, help="evenly spread cases per family")
     parser.add_argument("--name", default="restore_by_size")
