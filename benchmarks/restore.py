@@ -31,10 +31,29 @@ from typing import Any
 
 import numpy as np
 
-from .levin import Case, motion_cases, optical_cases, score, spread
+from .levin import Case, _read, motion_cases, optical_cases, score, spread
 from .paired import add_arguments, cached, gain_cells, write_report
 
 FULL_SIDE = 255
+#: Blurs under 13 px, which ``scale="auto"`` keeps at full scale on the CPU: seeded camera shake
+#: on the 4 whole sharp Levin images (:func:`short_blur_cases`).
+SHORT_BLURS = {"family": "short motion", "sizes": [9, 11], "noise_sigma": 0.01}
+
+
+def short_blur_cases(root: Path) -> list[Case]:
+    """The 4 sharp Levin images, each blurred by a 9 and an 11 px camera-shake kernel
+    (``motion_kernel(K, seed=10 i + K)``, reflect-padded, Gaussian noise 0.01 seeded
+    ``1000 i + K``): 8 cases of family ``"short motion"``."""
+    from napari_selfdiff.optics import blur, motion_kernel
+
+    cases = []
+    for i in range(1, 5):
+        sharp = _read(root / "gt" / f"im{i}.png")
+        for size in SHORT_BLURS["sizes"]:
+            kernel = motion_kernel(size, seed=10 * i + size)
+            blurred = blur(sharp, kernel, noise_sigma=SHORT_BLURS["noise_sigma"], seed=1000 * i + size)
+            cases.append(Case(f"im{i}_short{size}", SHORT_BLURS["family"], blurred, sharp, kernel))
+    return cases
 
 
 def blind_run(case: Case, preset: str, device: str, seed: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +90,7 @@ def table(records: list[dict[str, Any]], iterations: int, header: str) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for side in sorted({r["side"] for r in records}):
-        for family in ("motion", "optical"):
+        for family in ("motion", "optical", SHORT_BLURS["family"]):
             rows = [r for r in records if r["side"] == side and r["family"] == family]
             if not rows:
                 continue
@@ -98,21 +117,35 @@ def main(argv: list[str] | None = None) -> None:
         "--crops", type=int, nargs="+", default=[128, 152, 176, 0], help="sides; 0: the whole image"
     )
     parser.add_argument("--limit", type=int, default=8, help="evenly spread cases per family")
+    parser.add_argument(
+        "--short-blurs",
+        action="store_true",
+        help=f"also the whole images blurred by {' and '.join(map(str, SHORT_BLURS['sizes']))} px "
+        "camera shake (short_blur_cases)",
+    )
     parser.add_argument("--name", default="restore_by_size")
     args = parser.parse_args(argv)
 
     root = Path(args.data)
     schedule = DeblurConfig.preset(args.preset).schedule
     iterations = schedule.steps * schedule.inner_steps
+    case_sets = [
+        (
+            crop or FULL_SIDE,
+            "",
+            [
+                case
+                for family in (motion_cases(root, crop or None), optical_cases(root, crop or None))
+                for case in spread(family, args.limit)
+            ],
+        )
+        for crop in args.crops
+    ]
+    if args.short_blurs:
+        case_sets.append((FULL_SIDE, "_short", short_blur_cases(root)))
     records = []
-    for crop in args.crops:
-        cases = [
-            case
-            for family in (motion_cases(root, crop or None), optical_cases(root, crop or None))
-            for case in spread(family, args.limit)
-        ]
-        side = crop or FULL_SIDE
-        cache = Path(args.cache).expanduser() / f"{args.preset}_{side}_seed{args.seed}"
+    for side, kind, cases in case_sets:
+        cache = Path(args.cache).expanduser() / f"{args.preset}_{side}{kind}_seed{args.seed}"
         for index, case in enumerate(cases, 1):
             start = time.perf_counter()
             image, psf = blind_run(case, args.preset, args.device, args.seed, cache)
@@ -137,8 +170,17 @@ def main(argv: list[str] | None = None) -> None:
         f'The returned image at full scale by image side: the network\'s (`restore="network"`) or RL-TV '
         f'with the same PSF (`restore="richardson_lucy"`), preset {args.preset} (T x S = {iterations} '
         f"iterations), {args.limit} + {args.limit} spread Levin cases, centre crops, seed {args.seed}, "
-        f"one blind run per case. Command: `python -m benchmarks.restore --crops "
-        f"{' '.join(map(str, args.crops))} --limit {args.limit} --preset {args.preset} --seed {args.seed}`."
+        f"one blind run per case"
+        + (
+            f"; {SHORT_BLURS['family']}: the 4 whole sharp images, each blurred by seeded "
+            f"{' and '.join(map(str, SHORT_BLURS['sizes']))} px camera shake, "
+            f"noise {SHORT_BLURS['noise_sigma']}"
+            if args.short_blurs
+            else ""
+        )
+        + f". Command: `python -m benchmarks.restore --crops {' '.join(map(str, args.crops))} "
+        f"--limit {args.limit}{' --short-blurs' if args.short_blurs else ''} --preset {args.preset} "
+        f"--seed {args.seed}`."
     )
     result = {"iterations": iterations, "records": records}
     write_report(args, args.name, result, table(records, iterations, header))
