@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     python -m benchmarks.restore --data ../shared/data/levin --crops 128 152 176 0 --limit 8 \
-        --cache ~/.cache/napari-selfdiff/restore --out docs/benchmarks
+        --short-blurs --cache ~/.cache/napari-selfdiff/restore --out docs/benchmarks
 
 For ``--limit`` evenly spread cases of each family (:func:`benchmarks.levin.spread`; 8 + 8
 covers every image and kernel once) and every side in ``--crops`` (a centre square; 0: the
@@ -13,7 +13,8 @@ cached per case in ``--cache`` (the slow part: about 30 s per 128 x 128 crop and
 whole image on 2 CPU cores). The same PSF then restores the blurred input by RL-TV
 (:func:`napari_selfdiff.engine.classic.restore_planes`, the config's ``restore_iterations`` and
 ``restore_tv_weight``), which is what ``restore="richardson_lucy"`` returns. Scores as in
-:mod:`benchmarks.levin`.
+:mod:`benchmarks.levin`. ``--short-blurs`` adds the whole images under 9 and 11 px camera shake
+(:func:`short_blur_cases`), the blurs ``scale="auto"`` keeps at full scale on the CPU.
 
 The question is where the preset's fixed iteration budget T x S stops being enough for the
 network to fit the image: the table gives, per side, the pixels per iteration, both images'
