@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .levin import Case, _read, motion_cases, optical_cases, score, spread
+from .levin import Case, _read, _selfdiff, motion_cases, optical_cases, score, spread
 from .paired import add_arguments, cached, gain_cells, write_report
 
 FULL_SIDE = 255
@@ -58,13 +58,12 @@ def short_blur_cases(root: Path) -> list[Case]:
 
 
 def blind_run(case: Case, preset: str, device: str, seed: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The network's image and the PSF of one blind full-scale run, cached."""
-    from napari_selfdiff import DeblurConfig, deblur
+    """The network's image and the PSF of one blind full-scale run (the Levin benchmark's
+    ``selfdiff-<preset>`` method, which returns the network's image), cached."""
 
     def run() -> dict[str, np.ndarray]:
-        config = DeblurConfig.preset(preset).replace(restore="network")
-        result = deblur(case.blurred, case.kernel.shape[0], config, scale=1, device=device, seed=seed)
-        return {"image": result.image, "psf": result.psf}
+        image, psf = _selfdiff(preset)(case, {"device": device, "seed": seed})
+        return {"image": image, "psf": psf}
 
     arrays = cached(cache / f"{case.name}.npz", case.blurred, run)
     return arrays["image"], arrays["psf"]
