@@ -70,8 +70,10 @@ def test_psf_from_half_scale_restores_the_full_image():
     assert info["window"] == {"top": 0, "left": 0, "height": 96, "width": 96}
     before = aligned_scores(blurred, sharp, max_shift=6).psnr
     after = aligned_scores(result.image, sharp, max_shift=6).psnr
-    assert after > before + 5.5, (before, after)  # measured +6.2 to +6.9 dB over seeds 0-2
-    assert mnc(result.psf, psf) > 0.8  # measured 0.85 to 0.88
+    # Measured +4.3 to +8.5 dB and MNC 0.90 to 0.93 over seeds 0-2 and ATEN_CPU_CAPABILITY
+    # default, avx2 and avx512: the floors leave a margin for other CPUs' rounding.
+    assert after > before + 3.0, (before, after)
+    assert mnc(result.psf, psf) > 0.8
     assert info["psf_refit"] is True
     fractions = [event.fraction for event in events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
@@ -82,8 +84,9 @@ def test_psf_from_half_scale_restores_the_full_image():
     unrefined = deblur(blurred, 13, no_refit, scale=2, psf_window=None, device="cpu", seed=0)
     assert unrefined.extra["multiscale"]["psf_refit"] is False
     assert np.array_equal(unrefined.extra["multiscale"]["psf"], info["psf"])  # the same blind stage
-    assert after > aligned_scores(unrefined.image, sharp, max_shift=6).psnr + 0.5  # measured +0.7 to +1.4
-    assert mnc(result.psf, psf) > mnc(unrefined.psf, psf) + 0.01  # measured +0.02 to +0.05
+    # Measured +0.8 to +2.1 dB and +0.04 to +0.07 MNC (same seeds and CPU capabilities).
+    assert after > aligned_scores(unrefined.image, sharp, max_shift=6).psnr + 0.3
+    assert mnc(result.psf, psf) > mnc(unrefined.psf, psf) + 0.01
 
 
 def test_the_psf_is_estimated_on_the_informative_window(rng):

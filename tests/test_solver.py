@@ -52,7 +52,10 @@ def test_an_off_centre_kernel_estimate_is_registered_to_the_observation(small_ca
     sharp, blurred, psf = small_case
     result = deblur(blurred, 11, SMALL, device="cpu", seed=0)
     assert kernel_offset(torch.tensor(result.psf)) == (0, 0) and mnc(result.psf, psf) > 0.8
-    assert aligned_scores(result.image, blurred, max_shift=5).shift == (0, 0)
+    # Registration to the integer pixel is ambiguous by one pixel for an asymmetric kernel, and
+    # which way it rounds differs between CPUs; unregistered, the image would be 3 pixels off.
+    shift = aligned_scores(result.image, blurred, max_shift=5).shift
+    assert max(abs(shift[0]), abs(shift[1])) <= 1, shift
     assert (
         aligned_scores(result.image, sharp, max_shift=5).psnr
         > aligned_scores(blurred, sharp, max_shift=5).psnr + 1.0
@@ -285,10 +288,41 @@ def test_coarse_start_solves_half_resolution_then_full(small_case, monkeypatch):
     assert mnc(result.psf, psf) > 0.5 and result.psf.shape == (7, 7)
 
 
-def test_batched_planes_match_plane_by_plane_runs(small_case):
-    # Batched planes use grouped convolutions, so rounding differs at ~1e-7; Adam then
-    # amplifies it over many iterations. A short run must agree to rounding: a mix-up of
-    # seeds, parameters or gradients between planes would differ at order one.
+def test_batched_networks_match_separate_networks_on_one_step():
+    # Batched planes evaluate P networks in one vmapped call (grouped kernels): their outputs and
+    # gradients must equal P separate evaluations up to float32 rounding. Compared on one
+    # forward/backward, not after many Adam steps: Adam amplifies rounding, and how much it
+    # differs between CPUs (AVX2, AVX-512) is not what this test is about. A mix-up of
+    # parameters, inputs or gradients between planes differs at order one.
+    from napari_selfdiff.engine.solver import _build_networks, _Ensemble
+
+    built = [_build_networks(TINY, 1, 5, seed, torch.device("cpu"), blind=True) for seed in (0, 1, 2)]
+    inputs = torch.randn((3, 1, 1, 20, 20), generator=torch.Generator().manual_seed(0))
+    codes = torch.randn((3, 25), generator=torch.Generator().manual_seed(1))
+    for index, (make, data) in enumerate(((lambda b: b[0], inputs), (lambda b: b[1], codes))):
+        modules = [make(b) for b in built]
+        together = _Ensemble(modules)
+        out = together(data)
+        (out * torch.arange(1.0, out[0].numel() + 1).reshape(out.shape[1:])).sum().backward()
+        for p, module in enumerate(modules):
+            single = module(data[p])
+            np.testing.assert_allclose(out[p].detach(), single.detach(), rtol=1e-4, atol=1e-6)
+            (single * torch.arange(1.0, single.numel() + 1).reshape(single.shape)).sum().backward()
+            stacked = [g.grad[p] for g in together.parameters]
+            separate = [param.grad for param in module.parameters()]
+            assert len(stacked) == len(separate), index
+            # Relative to the network's largest gradient: a bias followed by a normalisation has
+            # a gradient that is zero up to rounding, which no relative tolerance can compare.
+            scale = max(float(b.abs().max()) for b in separate)
+            for a, b in zip(stacked, separate, strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5 * scale)
+
+
+def test_batched_planes_run_keeps_each_plane_its_own_problem(small_case):
+    # The whole path (seeds, noise streams, records) with planes batched 2 at a time against
+    # one at a time, on a short run: the estimates agree far closer than a plane mix-up could
+    # (planes differ by ~0.1 in intensity and ~0.05 in PSF entries); exact agreement is not
+    # expected across kernels (grouped convolutions round differently).
     sharp, _, psf = small_case
     from napari_selfdiff.optics import blur
 
@@ -297,8 +331,9 @@ def test_batched_planes_match_plane_by_plane_runs(small_case):
     one = deblur(stack, 5, config.replace(**{"compute.batch_planes": 1}), device="cpu", seed=2)
     together = deblur(stack, 5, config.replace(**{"compute.batch_planes": 2}), device="cpu", seed=2)
     assert together.psf.shape == one.psf.shape == (3, 5, 5)
-    np.testing.assert_allclose(together.psf, one.psf, atol=1e-5)
-    np.testing.assert_allclose(together.image, one.image, atol=1e-5)
+    np.testing.assert_allclose(together.psf, one.psf, atol=1e-3)
+    np.testing.assert_allclose(together.image, one.image, atol=1e-3)
+    assert np.abs(one.image[0] - one.image[1]).max() > 0.05  # the planes are distinguishable
     assert [h.plane for h in together.history] == [h.plane for h in one.history]
     assert [h.step for h in together.history] == [h.step for h in one.history]
     assert (one.extra["compute"]["batch_planes"], together.extra["compute"]["batch_planes"]) == (1, 2)
