@@ -4,11 +4,13 @@ Model (scalar, incoherent imaging; Goodman, *Introduction to Fourier Optics*):
 
 .. math::
 
-    \mathrm{PSF}(x, y; z) \propto \big| \mathcal F^{-1}\{ P(\rho, \theta; z) \} \big|^2,
+    \mathrm{PSF}(x, y; z) \propto \big| \mathcal F\{ P(\rho, \theta; z) \} \big|^2,
+    \qquad \mathcal F\{P\}(u) = \sum_p P(p)\, e^{-2 \pi i\, p \cdot u / N},
 
-with the pupil P of :mod:`.pupil`. In object space the pupil's edge is the coherent
-cut-off frequency ``NA / lambda``; on an N x N FFT grid of pixel ``dx`` it is therefore a
-disk of radius ``NA N dx / lambda`` pixels. The intensity PSF is band-limited to
+with the pupil P of :mod:`.pupil`: a forward FFT (``fft2`` between ``ifftshift`` and
+``fftshift``), the Fraunhofer propagation of hcipy and prysm. In object space the pupil's
+edge is the coherent cut-off frequency ``NA / lambda``; on an N x N FFT grid of pixel
+``dx`` it is therefore a disk of radius ``NA N dx / lambda`` pixels. The intensity PSF is band-limited to
 ``2 NA / lambda``, so it is Nyquist-sampled when
 
 .. math::
@@ -21,6 +23,22 @@ sampling is coarser than Nyquist and no oversampling was asked for.
 
 Units: wavelength, pixel size and z in micrometres; coefficients in waves RMS (or
 micrometres RMS with ``units="um"``).
+
+Orientation and sign conventions (pinned by ``tests/test_optics_convention.py``):
+
+* Pupil and PSF share one array frame: x is the column, y the row, +y points *down* the
+  rows as an image is displayed; ``theta = atan2(y, x)`` runs from +x towards +y
+  (:mod:`.zernike`).
+* A positive Z2 (``2 rho cos theta``) moves the PSF towards +x (increasing column), a
+  positive Z3 towards +y (increasing row), as in hcipy and prysm. A tilt of
+  ``c`` waves RMS shifts the spot by ``2 c lambda / NA`` (physical mode) or
+  ``2 c fft_size / pupil_pixels`` pixels (dimensionless mode).
+* Through focus, the pupil gains ``exp(2 pi i z (sqrt(n^2 - (NA rho)^2) - n) / lambda)``:
+  the field propagated by +z (``exp(+i k_z z)``, time dependence ``exp(-i omega t)``).
+  Paraxially this wavefront is ``-z NA^2 rho^2 / (2 n lambda)``, a *negative* Z4, so a
+  positive Z4 coefficient ``a`` moves the best focus to +z, by
+  ``dz = 4 sqrt(3) n lambda a / NA^2``: at low NA ``zernike_psf({4: a}, z=dz)`` is the
+  in-focus aberration-free PSF (at high NA the exact defocus departs from Z4).
 """
 
 from __future__ import annotations
@@ -89,7 +107,9 @@ def _fast_even(n: int) -> int:
 
 
 def _intensity(pupil: np.ndarray) -> np.ndarray:
-    field = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(pupil)))
+    # Forward FFT, pupil and PSF in the same (row = y, column = x) frame: Fraunhofer
+    # propagation as in hcipy and prysm, so +Z2 moves the spot to +x and +Z3 to +y.
+    field = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(pupil)))
     return np.abs(field) ** 2
 
 
@@ -136,6 +156,7 @@ def zernike_psf(
         the first dark ring then lies at ``0.61 fft_size / pupil_pixels`` pixels.
     z : float or sequence of float, optional
         Defocus distance(s) in um (physical mode only); a sequence gives a (Z, K, K) stack.
+        A positive Z4 coefficient moves the best focus towards +z (module docstring).
     oversample : int
         Odd number of sub-pixels per pixel side; the PSF is integrated over each pixel.
     units : {"waves", "um"}

@@ -27,11 +27,14 @@ def pupil_coordinates(grid: int, radius: float) -> tuple[np.ndarray, np.ndarray]
     """Normalised polar coordinates (rho, theta) on a ``grid x grid`` array.
 
     The pupil centre is the pixel ``(grid // 2, grid // 2)`` (the zero frequency after
-    ``fftshift``); ``rho = 1`` at ``radius`` pixels. ``theta`` is counter-clockwise from
-    the +column axis with rows pointing down (image convention: +y is up).
+    ``fftshift``); ``rho = 1`` at ``radius`` pixels. ``x`` is the column offset and ``y`` the
+    row offset from the centre, so +y points *down* the rows as an image is displayed, and
+    ``theta = atan2(y, x)`` turns from +x towards +y (counter-clockwise in the right-handed
+    x-y frame, which appears clockwise on screen with row 0 at the top). This is the array
+    frame of the PSF too: see :mod:`.psf` for the resulting tilt directions.
     """
     coords = np.arange(grid) - grid // 2
-    yy, xx = np.meshgrid(-coords, coords, indexing="ij")
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")
     return np.hypot(xx, yy) / radius, np.arctan2(yy, xx)
 
 

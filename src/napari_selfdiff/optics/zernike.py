@@ -2,8 +2,13 @@ r"""Zernike polynomials: Noll and OSA/ANSI indices, names, RMS-normalised values
 
 Conventions
 -----------
-* Unit disk, polar coordinates ``rho`` in [0, 1] and ``theta`` measured counter-clockwise
-  from the +x axis (array columns). Values are zero outside the disk.
+* Unit disk, polar coordinates ``rho`` in [0, 1] and ``theta = atan2(y, x)``, measured from
+  +x towards +y (counter-clockwise in the right-handed x-y frame). Values are zero outside
+  the disk. On the optics' arrays (:func:`.pupil.pupil_coordinates`) x is the column and y
+  the row: +y points *down* the rows as an image is displayed (row 0 at the top), so there
+  theta appears to turn clockwise on screen. With this frame and the forward-FFT Fraunhofer
+  propagation of :mod:`.psf`, a positive Z2 moves the PSF towards +x (increasing column)
+  and a positive Z3 towards +y (increasing row), as in hcipy and prysm.
 * RMS (orthonormal) normalisation, Noll (1976):
 
   .. math::
