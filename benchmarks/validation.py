@@ -16,7 +16,8 @@ another (so 3 is gaussian0.0025, poisson30, gaussian0.01). Methods are in
 
 Each result is cached in ``--cache`` (default ``.cache/validation/<method>/<case>.npz``, git-ignored)
 with the restored image, the estimated PSF, the seconds it took and its scores, keyed by the
-case's fingerprint (a hash of its observation and kernel): a changed case generator reruns it.
+case's fingerprint (a hash of its observation and kernel): a changed case generator reruns it; after
+changing a method, delete its folder in the cache.
 
 Scores follow :mod:`benchmarks.levin`: PSNR/SSIM on the sharp reference at the best integer shift
 within half the kernel side, ignoring a border of half the kernel side, and kernel MNC for methods

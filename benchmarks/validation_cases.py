@@ -14,6 +14,13 @@ both halves hold every group:
 - side 256 for cases with ``(i // 8) % 4 == 3`` (a quarter), else 128; the kernel side is an odd
   number in 11..35 drawn from the seed.
 
+Scenes (:data:`SCENES`, intensities in [0, 1]): scikit-image samples bundled with the package
+(no download; colour ones in gray), the Levin sharp images read from :data:`LEVIN` (where that
+folder is absent a Levin entry gives way to the next entry), and synthetic fluorescence beads,
+filaments, cell membranes, textured nuclei and star fields drawn from the seed. Kernels
+(:func:`kernel`): random Zernike PSFs (Noll 4-15, 0.1-0.6 waves RMS), defocus-dominant Zernike
+PSFs, camera shake and anisotropic Gaussians.
+
 The sharp scene is made on a domain ``K - 1`` pixels larger than the image and blurred with a
 'valid' convolution, so the blurred image has no artificial boundary; the sharp reference is
 the matching centre crop. Gaussian groups add white noise of standard deviation ``sigma``.

@@ -42,8 +42,8 @@ def summarise(records: list[dict[str, Any]], key: str, order: list[str]) -> dict
     table: dict[str, dict[str, Any]] = {}
     for group in [*order, "all"]:
         rows = [r for r in records if group == "all" or r[key] == group]
-        cells = {m: _stats([r for r in rows if r["method"] == m]) for m in methods}
-        cells = {m: s for m, s in cells.items() if s["n"]}
+        by_method = {m: [r for r in rows if r["method"] == m] for m in methods}
+        cells = {m: _stats(chosen) for m, chosen in by_method.items() if chosen}
         if cells:
             table[group] = cells
     return table
