@@ -100,7 +100,49 @@ def selfdiff_default(case: Case) -> tuple[np.ndarray, np.ndarray]:
     return result.image, result.psf
 
 
+def classic_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """Classic blind PSF (L0 alternating minimisation) and noise-aware TV restoration, noise estimated."""
+    from napari_selfdiff.engine.classic_blind import estimate_psf_classic
+    from napari_selfdiff.engine.noise_restore import restore_tv
+    from napari_selfdiff.noise import estimate_noise
+
+    noise = estimate_noise(case.blurred)
+    psf = estimate_psf_classic(case.blurred, case.kernel.shape[0], noise)
+    return restore_tv(case.blurred, psf, noise), psf
+
+
+def truepsf_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """Oracle: the noise-aware TV restoration with the true kernel (noise still estimated)."""
+    from napari_selfdiff.engine.noise_restore import restore_tv
+    from napari_selfdiff.noise import estimate_noise
+
+    return restore_tv(case.blurred, case.kernel, estimate_noise(case.blurred)), case.kernel
+
+
+def selfdiff_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """The shipped default's PSF (read from its cached run) with the noise-aware TV restoration."""
+    from napari_selfdiff.engine.noise_restore import restore_tv
+    from napari_selfdiff.noise import estimate_noise
+
+    psf = cached_psf("selfdiff_default", case)
+    return restore_tv(case.blurred, psf, estimate_noise(case.blurred)), psf
+
+
+def cached_psf(method: str, case: Case) -> np.ndarray:
+    """The PSF ``method`` estimated on ``case``, from the default cache (run that method first)."""
+    from pathlib import Path
+
+    path = Path(".cache/validation") / method / f"{case.name}.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: run `python -m benchmarks.validation run --methods {method}` first")
+    with np.load(path) as record:
+        return np.asarray(record["psf"], np.float64)
+
+
 METHODS: dict[str, Method] = {
+    "classic_tv": classic_tv,
+    "truepsf_tv": truepsf_tv,
+    "selfdiff_tv": selfdiff_tv,
     "blurred": blurred,
     "wiener_oracle": wiener_oracle,
     "wiener_best": wiener_best,
@@ -108,4 +150,4 @@ METHODS: dict[str, Method] = {
     "selfdiff_default": selfdiff_default,
 }
 #: Methods that read the truth (shown as bars, not candidates).
-ORACLES = frozenset({"wiener_oracle", "wiener_best", "uwiener_oracle"})
+ORACLES = frozenset({"wiener_oracle", "wiener_best", "uwiener_oracle", "truepsf_tv"})

@@ -14,7 +14,7 @@ images) the model stays of the same form with ``a' = s a``, ``o' = s o + t``,
 ``b' = s^2 b`` (:meth:`NoiseModel.scaled`).
 
 :func:`estimate_noise` fits ``a`` and ``b`` from a single image in the manner of Foi et
-al. (2008): the finest diagonal Haar detail is pure noise where the image is smooth (blur
+al. (2008): a 3 x 3 second-difference detail is pure noise where the image is smooth (blur
 makes it smooth nearly everywhere), its robust variance is measured per intensity bin of a
 smoothed copy, and a weighted least-squares line ``var = a I + b`` is fitted with
 ``a, b >= 0``.
@@ -177,10 +177,10 @@ def _robust_variance(values: np.ndarray) -> float:
 def estimate_noise(image: np.ndarray, bins: int = 16, min_pixels: int = 200) -> NoiseModel:
     r"""Estimate a Poisson-Gaussian :class:`NoiseModel` from a single 2D image.
 
-    The detail ``d`` (:func:`_detail`) of each 2 x 2 block is paired with the block's
-    intensity in a Gaussian-smoothed copy. Blocks are split into ``bins`` bins of equal count
-    by intensity; within each bin only the smoother half (by the smoothed copy's gradient) is
-    kept, and the robust variance ``v_j`` of their details is taken at the bin's mean
+    The detail ``d`` (:func:`_detail`) of each overlapping 3 x 3 block is paired with the
+    block's intensity in a Gaussian-smoothed copy. Blocks are split into ``bins`` bins of equal
+    count by intensity; within each bin only the smoothest 30 % (by the smoothed copy's
+    gradient) are kept, and the robust variance ``v_j`` of their details is taken at the bin's mean
     intensity ``I_j``. The line ``v = a I + b`` is fitted by weighted least squares, with
     weights :math:`n_j / v_j^2` (the inverse variance of a variance estimate from ``n_j``
     samples), refitted once with the fitted variances, and constrained to ``a, b >= 0``.
