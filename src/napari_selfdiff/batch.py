@@ -31,6 +31,7 @@ from typing import Any
 from ._checks import check_scale
 from .config import DeblurConfig, Scale
 from .errors import Cancelled
+from .presets import default_config
 
 __all__ = [
     "expand_inputs",
@@ -135,7 +136,7 @@ def process_file(
 ) -> dict[str, Any]:
     """Deblur one image file and write its outputs and record; never raises for a bad input.
 
-    ``scale`` (resolved for this file by :func:`napari_selfdiff.resolve_scale`, recorded as
+    ``scale`` (resolved for this file by :func:`napari_selfdiff.policy.plan_run`, recorded as
     ``factor``) > 1 runs the multiscale pipeline (:func:`napari_selfdiff.deblur` with ``scale``).
     The record's ``restore`` says which image was written: the network's or Richardson-Lucy's
     (``config["restore"]``, resolved for the file's size).
@@ -158,20 +159,21 @@ def process_file(
     try:
         import torch
 
-        from .engine.blind import deblur, resolve_scale
+        from ._checks import make_problem
+        from .api import deblur
         from .io.formats import read_image, write_image
         from .io.tiff import write_tiff
+        from .policy import plan_run
 
         if threads:
             torch.set_num_threads(threads)
         record["input_sha256"] = _checksum(path)
         image = read_image(path)
         solver_config = DeblurConfig.from_dict(config)
-        factor = resolve_scale(scale, image.data, kernel_size, solver_config, device=device, axes=image.axes)
-        record["factor"] = factor
-        result = deblur(
-            image.data, kernel_size, solver_config, scale=factor, device=device, seed=seed, axes=image.axes
-        )
+        problem = make_problem(image.data, kernel_size, image.axes)
+        plan = plan_run(problem, solver_config, scale=scale, device=device)
+        record.update(factor=plan.factor, plan=plan.describe())
+        result = deblur(image.data, kernel_size, plan=plan, seed=seed, axes=image.axes)
         provenance = {**result.metadata(), "input": str(path), "input_sha256": record["input_sha256"]}
         write_image(paths["image"], result.image, image, provenance=provenance, overwrite=True)
         write_tiff(
@@ -183,7 +185,7 @@ def process_file(
             overwrite=True,
         )
         record.update(
-            status="done", device=result.device, shape=list(image.data.shape), restore=result.extra["restore"]
+            status="done", device=result.device, shape=list(image.data.shape), restore=result.restore
         )
     except Exception as error:  # noqa: BLE001 - recorded for the summary; the batch goes on
         record["error"] = f"{type(error).__name__}: {error}"
@@ -266,7 +268,7 @@ def run(
     scale : int or "auto"
         1: blind at full resolution; N > 1: the PSF estimated at ``1 / N`` scale and the image
         restored by Richardson-Lucy (:func:`napari_selfdiff.deblur` with ``scale``); "auto": chosen
-        per file by :func:`napari_selfdiff.resolve_scale` (each record's ``factor``).
+        per file by :func:`napari_selfdiff.policy.plan_run` (each record's ``factor``).
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``); else an embedded cluster.
     client : distributed.Client, optional
@@ -293,7 +295,7 @@ def run(
     files = expand_inputs(inputs)
     _check_distinct_outputs(files, out)
     if config is None:
-        config = DeblurConfig.preset("paper" if gpu_count() else "fast")
+        config = default_config("cuda" if gpu_count() else "cpu")
     records: dict[str, dict[str, Any]] = {}
     todo = []
     for path in files:
@@ -393,7 +395,7 @@ def iter_batch(
     The batch runs in a helper thread; this generator relays its progress, so a GUI thread
     worker can drive it exactly like :func:`napari_selfdiff.engine.solver.iter_deblur`.
     """
-    from .engine.results import Progress
+    from .engine.events import Progress
 
     events: queue.Queue = queue.Queue()
     start = time.perf_counter()
