@@ -302,7 +302,7 @@ def iter_batch(
     """:func:`run` as a generator of Progress events (one per file), returning the records.
 
     The batch runs in a helper thread; this generator relays its progress, so a GUI thread
-    worker can drive it exactly like :func:`napari_selfdiff.engine.solver.iter_deblur`.
+    worker can drive it exactly like :func:`napari_selfdiff.api.iter_deblur`.
     """
     from .engine.events import Progress
 
