@@ -6,9 +6,7 @@ from typing import get_args
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FileEdit,
-    FloatSpinBox,
     Label,
     PushButton,
     SpinBox,
@@ -19,124 +17,17 @@ from napari.utils.notifications import show_error, show_info
 
 import napari
 
+from .._checks import make_problem
 from .._device import describe_device, resolve_device
+from ..api import iter_deblur
 from ..batch import iter_batch
-from ..config import (
-    CPU_HALF_SCALE_FROM,
-    DEFAULT_KERNEL_SIZE,
-    DEFAULT_PSF_WINDOW,
-    LONG_BLUR,
-    PRESETS,
-    RESTORE_BY_RL_FROM,
-    DeblurConfig,
-    Restore,
-    StackMode,
-)
-from ..engine.blind import iter_deblur, resolve_scale
+from ..config import DEFAULT_KERNEL_SIZE, DEFAULT_PSF_WINDOW, DeblurConfig, Restore, StackMode
 from ..io.formats import INPUT_SUFFIXES
+from ..policy import plan_run
 from ._layers import add_result_layer, contrast_limits, layer_array, layer_axes, spatial_properties
 from ._plot import EvolutionPlot
 from ._runner import RunnerWidget
-
-CUSTOM = "custom"
-
-
-def available_devices() -> list[str]:
-    """Device choices offered to the user: auto, cpu and what PyTorch detects."""
-    import torch
-
-    choices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        choices.append("cuda")
-    if torch.backends.mps.is_available():
-        choices.append("mps")
-    return choices
-
-
-class SolverFields(Container):
-    """Preset picker plus the "custom" fields, read from and written to a DeblurConfig."""
-
-    def __init__(self) -> None:
-        default = "fast" if resolve_device("auto").type != "cuda" else "paper"
-        self.preset = ComboBox(
-            label="preset",
-            choices=[*[p for p in PRESETS if p != "tiny"], CUSTOM, "tiny"],
-            value=default,
-            tooltip="paper: Yang & Luo's settings (GPU); fast: about a minute for 128 x 128 on a CPU",
-        )
-        self.steps = SpinBox(label="T (outer steps)", min=1, max=1000)
-        self.inner_steps = SpinBox(label="S (inner steps)", min=1, max=10000)
-        self.kernel_sparsity = FloatSpinBox(label="lambda_k (sparsity)", min=0, max=10, step=1e-4)
-        self.kernel_noise_scale = FloatSpinBox(label="mu (kernel noise)", min=0, max=10, step=0.01)
-        self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1, step=1e-4)
-        self.net_width = SpinBox(
-            label="network width",
-            min=2,
-            max=256,
-            tooltip="channels at the finest U-Net level; doubled at each level down",
-        )
-        self.depth = SpinBox(
-            label="k-diff depth", min=1, max=8, tooltip="hidden layers of the kernel generator"
-        )
-        self.coarse_fraction = FloatSpinBox(
-            label="coarse start",
-            min=0,
-            max=0.9,
-            step=0.1,
-            tooltip="fraction of the outer steps solved at half resolution first (faster; 0: off)",
-        )
-        self.custom = [
-            self.steps,
-            self.inner_steps,
-            self.kernel_sparsity,
-            self.kernel_noise_scale,
-            self.lr,
-            self.net_width,
-            self.depth,
-            self.coarse_fraction,
-        ]
-        super().__init__(widgets=[self.preset, *self.custom], labels=True)
-        self._base = default
-        self._fill(DeblurConfig.preset(default))
-        self.preset.changed.connect(self._on_preset)
-        self._on_preset(self.preset.value)
-
-    def _fill(self, config: DeblurConfig) -> None:
-        self.steps.value = config.schedule.steps
-        self.inner_steps.value = config.schedule.inner_steps
-        self.kernel_sparsity.value = config.kernel_sparsity
-        self.kernel_noise_scale.value = config.schedule.kernel_noise_scale
-        self.lr.value = config.lr
-        self.net_width.value = config.image_net.widths[0]
-        self.depth.value = config.kernel_net.depth
-        self.coarse_fraction.value = config.schedule.coarse_fraction
-
-    def _on_preset(self, name: str) -> None:
-        if name != CUSTOM:
-            self._base = name
-            self._fill(DeblurConfig.preset(name))
-        for widget in self.custom:
-            widget.visible = name == CUSTOM
-
-    def config(self, stack_mode: str) -> DeblurConfig:
-        """The DeblurConfig the form describes."""
-        base = DeblurConfig.preset(self._base)
-        if self.preset.value != CUSTOM:
-            return base.replace(stack_mode=stack_mode)
-        levels = len(base.image_net.widths)
-        return base.replace(
-            **{
-                "schedule.steps": self.steps.value,
-                "schedule.inner_steps": self.inner_steps.value,
-                "schedule.kernel_noise_scale": self.kernel_noise_scale.value,
-                "kernel_sparsity": self.kernel_sparsity.value,
-                "lr": self.lr.value,
-                "image_net.widths": tuple(self.net_width.value * 2**i for i in range(levels)),
-                "kernel_net.depth": self.depth.value,
-                "schedule.coarse_fraction": self.coarse_fraction.value,
-                "stack_mode": stack_mode,
-            }
-        )
+from ._solver_fields import SolverFields, available_devices
 
 
 class BlindDeconvolutionWidget(RunnerWidget):
@@ -162,26 +53,21 @@ class BlindDeconvolutionWidget(RunnerWidget):
             label="PSF scale",
             choices=[("auto", "auto"), *((str(n), n) for n in range(1, 9))],
             value="auto",
-            tooltip="1: blind at full resolution. N > 1: estimate the PSF on the image averaged "
-            f"down by N (its most edge-rich {DEFAULT_PSF_WINDOW}-pixel window), then restore the full "
-            f"image by Richardson-Lucy with it. auto: 2 for PSFs of {LONG_BLUR} px and more, and on "
-            f"the CPU from {CPU_HALF_SCALE_FROM} px, when one PSF is estimated; else 1",
+            tooltip="1: estimate the PSF at full resolution. N > 1: estimate it on the image averaged "
+            "down by N, refit it at full resolution and restore the image by Richardson-Lucy. "
+            "auto: the plan under Run says which",
         )
         self.restore = ComboBox(
             label="restore",
             choices=list(get_args(Restore)),
             tooltip="at PSF scale 1, the image returned: the network's (the paper), Richardson-Lucy "
-            "with the estimated PSF, or auto: Richardson-Lucy from "
-            f"{RESTORE_BY_RL_FROM} pixels per iteration of the schedule, where the network "
-            "underfits (the fast preset's choice). Follows the preset; multiscale runs always "
-            "restore by Richardson-Lucy",
+            "with the estimated PSF, or auto (the plan under Run says which). Follows the preset",
         )
         self.psf_refit = CheckBox(
             label="refit PSF",
             value=DeblurConfig().psf_refit.enabled,
             tooltip="at PSF scale > 1: refit the upscaled PSF at full resolution on the strongest "
-            "edges of a first restoration, then restore with it (recovers detail finer than the "
-            "scale; measured +1.25 dB motion, +0.55 dB optical on 10 + 10 full Levin images)",
+            "edges of a first restoration, then restore with it (recovers detail finer than the scale)",
         )
         self.stack_mode = ComboBox(
             label="stack mode",
@@ -198,8 +84,11 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self.ground_truth = create_widget(
             annotation=Image | None,
             label="ground truth",
-            options={"tooltip": "optional sharp image: PSNR/SSIM shown per outer step"},
+            options={
+                "tooltip": "optional sharp image: PSNR/SSIM shown per outer step (it never changes the run)"
+            },
         )
+        self.plan = Label(label="plan", value="")
         self.plot = EvolutionPlot()
         self.folder_in = FileEdit(
             mode="d",
@@ -223,6 +112,7 @@ class BlindDeconvolutionWidget(RunnerWidget):
                 self.seed,
                 self.ground_truth,
                 *self._controls(),
+                self.plan,
                 self.folder_in,
                 self.folder_out,
                 self.folder_button,
@@ -232,6 +122,28 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self._previews: dict[str, Image] = {}
         self._source = None
         self._factor = 1
+        for widget in (self.image, self.kernel_size, self.psf_scale, self.psf_refit, self.restore,
+                       self.stack_mode, self.device, self.solver.preset):  # fmt: skip
+            widget.changed.connect(self._update_plan)
+        self._update_plan()
+
+    def _plan(self):
+        """The run plan of the form's settings on the chosen layer (validates them)."""
+        layer = self.image.value
+        if layer is None:
+            raise ValueError("choose an image layer first")
+        problem = make_problem(layer_array(layer), int(self.kernel_size.value), layer_axes(layer))
+        return plan_run(
+            problem, self._config(), scale=self.psf_scale.value, psf_window=DEFAULT_PSF_WINDOW,
+            device=self.device.value,
+        )  # fmt: skip
+
+    def _update_plan(self, *_: object) -> None:
+        """Show the plan under Run, or why there is none yet."""
+        try:
+            self.plan.value = self._plan().describe()
+        except (ValueError, TypeError) as error:
+            self.plan.value = str(error)
 
     def _follow_preset(self, *_: object) -> None:
         """Show the chosen preset's restoration (the user may then change it)."""
@@ -253,24 +165,19 @@ class BlindDeconvolutionWidget(RunnerWidget):
         truth = layer_array(truth_layer) if truth_layer is not None else None
         if truth is not None and truth.shape != data.shape:
             raise ValueError(f"ground truth shape {truth.shape} differs from the image shape {data.shape}")
-        config = self._config()
         kernel_size = int(self.kernel_size.value)
-        device, seed = self.device.value, int(self.seed.value)
-        # Validated here, in the GUI thread, so a bad parameter is reported before any work; the
-        # per-step scores against a ground truth need the full-resolution run, so "auto" keeps it.
-        factor = resolve_scale(
-            self.psf_scale.value, data, kernel_size, config, device=device, axes=axes,
-            full_scale_for="scoring against a ground truth" if truth is not None else None,
-        )  # fmt: skip
+        seed = int(self.seed.value)
+        # Planned here, in the GUI thread, so a bad parameter is reported before any work.
+        plan = self._plan()
+        self.plan.value = plan.describe()
         self._source = layer
-        self._factor = factor
+        self._factor = plan.factor
         self.plot.clear()
 
         def make_run(cancel):
             return iter_deblur(
-                data, kernel_size, config, scale=factor, psf_window=DEFAULT_PSF_WINDOW, device=device,
-                seed=seed, ground_truth=truth, axes=axes, cancel=cancel,
-            )  # fmt: skip
+                data, kernel_size, plan=plan, seed=seed, ground_truth=truth, axes=axes, cancel=cancel
+            )
 
         return make_run, self._add_result
 
@@ -344,5 +251,5 @@ class BlindDeconvolutionWidget(RunnerWidget):
 
     def finished_message(self, result) -> str:
         # The previews showed the network's image; say which one the layer holds.
-        image = "network" if result.extra["restore"] == "network" else "RL-TV"
+        image = "network" if result.restore == "network" else "RL-TV"
         return f"{super().finished_message(result)}; {image} image"
