@@ -139,7 +139,16 @@ def cached_psf(method: str, case: Case) -> np.ndarray:
         return np.asarray(record["psf"], np.float64)
 
 
+def pipeline(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """The product's CPU default through the public API: ``deblur(blurred, K)`` (noise estimated)."""
+    from napari_selfdiff import deblur
+
+    result = deblur(case.blurred, case.kernel.shape[0], device="cpu", seed=0)
+    return result.image, result.psf
+
+
 METHODS: dict[str, Method] = {
+    "pipeline": pipeline,
     "classic_tv": classic_tv,
     "truepsf_tv": truepsf_tv,
     "selfdiff_tv": selfdiff_tv,

@@ -98,17 +98,23 @@ def is_complete(
 def write_summary(records: Iterable[dict[str, Any]], out_dir: Path) -> tuple[Path, Path]:
     """``summary.csv`` and ``summary.md`` with one row per file."""
     records = list(records)
-    columns = ["input", "status", "seconds", "device", "error"]
+    columns = ["input", "status", "seconds", "device", "method", "reliability", "deconvolved", "error"]
     csv_path = Path(out_dir) / "summary.csv"
     with csv_path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(records)
-    lines = ["| file | status | seconds | device | error |", "|---|---|---|---|---|"]
+    lines = [
+        "| file | status | seconds | device | method | PSF reliability | deconvolved | error |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for record in records:
+        reliability = record.get("reliability")
         lines.append(
             f"| {Path(record['input']).name} | {record['status']} | {record.get('seconds', '')} | "
-            f"{record.get('device', '')} | {(record.get('error') or '').replace('|', '/')} |"
+            f"{record.get('device', '')} | {record.get('method', '')} | "
+            f"{'' if reliability is None else f'{reliability:.2f}'} | {record.get('deconvolved', '')} | "
+            f"{(record.get('error') or '').replace('|', '/')} |"
         )
     md_path = Path(out_dir) / "summary.md"
     md_path.write_text("\n".join(lines) + "\n")

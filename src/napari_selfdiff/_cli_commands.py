@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._cli_options import _resolved_config, config_from_args
+from ._cli_options import _resolved_config, config_from_args, noise_from_args
 from .presets import default_preset_name
 
 
@@ -102,7 +102,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     print(f"plan: {plan.describe()}", file=sys.stderr)
     run = iter_deblur(
         image.data, args.kernel_size, plan=plan, seed=args.seed, axes=image.axes,
-        keep_dtype=args.keep_dtype or needs_input_dtype(args.output),
+        keep_dtype=args.keep_dtype or needs_input_dtype(args.output), noise=noise_from_args(args),
     )  # fmt: skip
     result = _run(run)
     provenance = {**result.metadata(), "input": str(args.input)}
@@ -117,7 +117,29 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     print(f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s (image: {result.restore})")
+    if result.reliability is not None:
+        print(reliability_line(result))
     return 0
+
+
+def reliability_line(result: Any) -> str:
+    """What the do-no-harm guard found, in words (the CLI's last line)."""
+    from .engine.stages.noise_aware import RELIABLE_FROM
+
+    agreement = f"PSF agreement {result.reliability:.2f}"
+    if result.reliability >= RELIABLE_FROM:
+        return f"reliability: {agreement} (>= {RELIABLE_FROM}): the PSF is determined by the data"
+    if result.method == "classic-blind+selfdiff":
+        return (
+            f"reliability LOW: classic {agreement} < {RELIABLE_FROM}; "
+            "the PSF and image come from self-diffusion instead: check them"
+        )
+    if not result.deconvolved:
+        return (
+            f"reliability LOW: {agreement} < {RELIABLE_FROM}: the image was only denoised, not "
+            "deconvolved (--no-guard to deconvolve anyway)"
+        )
+    return f"reliability LOW: {agreement} < {RELIABLE_FROM} (deconvolved anyway: --no-guard)"
 
 
 def read_with_psf(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -163,6 +185,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if args.preset is None:
         args.preset = default_preset_name("cuda" if gpu_count() else "cpu")
     config = config_from_args(args)
+    noise = noise_from_args(args)
     start = time.perf_counter()
 
     def report(done: int, total: int, record: dict) -> None:
@@ -188,6 +211,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         scale=args.scale,
+        noise=noise,
         scheduler=args.scheduler,
         n_workers=args.workers,
         force=args.force,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, get_args
 
-from .config import ComputeConfig, DeblurConfig, Restore, Scale, StackMode
+from .config import ComputeConfig, DeblurConfig, Method, Restore, Scale, StackMode
 from .errors import ConfigError
 from .presets import PRESETS, default_preset_name
 
@@ -33,9 +33,11 @@ def config_from_args(args: argparse.Namespace) -> DeblurConfig:
         changes["schedule.inner_steps"] = args.inner
     if args.stack_mode is not None:
         changes["stack_mode"] = args.stack_mode
-    for name in ("restore", "restore_iterations", "restore_tv_weight"):  # deblur and batch only
+    for name in ("restore", "restore_iterations", "restore_tv_weight", "guard"):  # deblur and batch only
         if getattr(args, name, None) is not None:
             changes[name] = getattr(args, name)
+    if getattr(args, "psf_method", None) is not None:
+        changes["method"] = args.psf_method
     if getattr(args, "psf_refit", None) is not None:
         changes["psf_refit.enabled"] = args.psf_refit
     for item in args.set or []:
@@ -87,13 +89,35 @@ def _add_solver_options(parser: argparse.ArgumentParser, default_preset: str | N
 
 def _add_restore_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--method",
+        dest="psf_method",
+        choices=get_args(Method),
+        help="how the PSF is estimated: classic (L0 alternating minimisation, seconds), selfdiff "
+        "(the paper's networks), or auto: classic, and self-diffusion where the classic PSF is "
+        "not reliable (default: auto)",
+    )
+    parser.add_argument(
         "--restore",
         choices=get_args(Restore),
-        help="at full scale, the returned image: the network's (the paper), Richardson-Lucy's with "
-        "the estimated PSF, or auto: Richardson-Lucy's where the image is large for the "
-        "schedule's iterations (the plan printed before the run says which) "
+        help="the returned image: the network's (the paper), Richardson-Lucy's (RL-TV) or the "
+        "noise-aware TV deconvolution's with the estimated PSF, or auto (noise-aware TV) "
         "(default: the preset's; paper: network, fast: auto)",
     )
+    parser.add_argument(
+        "--no-guard",
+        dest="guard",
+        action="store_false",
+        default=None,
+        help="deconvolve even when the PSF does not agree with an independent estimate "
+        "(default: such an image is only denoised, and the run says so)",
+    )
+    noise = parser.add_argument_group("noise (default: estimated from the image)")
+    noise.add_argument("--noise-sigma", type=float, help="Gaussian noise level, in the image's units")
+    noise.add_argument(
+        "--camera-gain", type=float, help="camera gain in electrons per ADU (photon-limited images)"
+    )
+    noise.add_argument("--camera-offset", type=float, default=0.0, help="camera offset in ADU (default 0)")
+    noise.add_argument("--read-noise", type=float, default=0.0, help="read noise in electrons (default 0)")
     parser.add_argument(
         "--no-psf-refit",
         dest="psf_refit",
@@ -137,3 +161,17 @@ def _resolved_config(args: argparse.Namespace, device: Any = None) -> DeblurConf
             device = resolve_device(args.device)
         args.preset = default_preset_name(device)
     return config_from_args(args)
+
+
+def noise_from_args(args: argparse.Namespace) -> Any:
+    """The ``NoiseModel`` the noise flags describe, or None (estimated from the image)."""
+    from .noise import NoiseModel
+
+    sigma, gain = getattr(args, "noise_sigma", None), getattr(args, "camera_gain", None)
+    if sigma is not None and gain is not None:
+        raise ConfigError("give either --noise-sigma or --camera-gain, not both")
+    if sigma is not None:
+        return NoiseModel.gaussian(sigma)
+    if gain is not None:
+        return NoiseModel.from_camera(gain, args.camera_offset, args.read_noise)
+    return None

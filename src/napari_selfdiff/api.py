@@ -29,13 +29,15 @@ from .engine.compute import plan_execution
 from .engine.events import DeblurResult, Multiscale, Progress, ProgressCallback, Tiling, drive, renumbered
 from .engine.intensity import to_dtype
 from .engine.nonblind import deconvolve, iter_deconvolve
-from .engine.planes import Evaluate
+from .engine.planes import Evaluate, plane_groups
 from .engine.stages.estimate_psf import full_scale, reduced_scale
+from .engine.stages.noise_aware import Guard, classic_psfs, restore_guarded
 from .engine.stages.refit_psf import refit_on_window
 from .engine.stages.restore import restore_groups
 from .engine.stages.tiled import solve_tiled
 from .errors import OutOfMemory
 from .metrics import ground_truth_scorer
+from .noise import NoiseModel
 from .policy import RunPlan, plan_run, resolve_restore, tile_for
 
 __all__ = ["deblur", "deconvolve", "iter_deblur", "iter_deconvolve"]
@@ -60,6 +62,7 @@ def iter_deblur(
     keep_dtype: bool = False,
     cancel: threading.Event | None = None,
     on_out_of_memory: Literal["raise", "tile"] = "raise",
+    noise: NoiseModel | None = None,
     plan: RunPlan | None = None,
 ) -> Generator[Progress, None, DeblurResult]:
     """Blind deconvolution by self-diffusion, as a generator of :class:`Progress` events.
@@ -99,6 +102,10 @@ def iter_deblur(
     on_out_of_memory : {"raise", "tile"}
         When the run does not fit in device memory: raise :class:`OutOfMemory`, or retry in
         overlapping tiles sharing one PSF (the result's ``tiling``). Tiling needs full scale.
+    noise : NoiseModel, optional
+        The noise of the image in its own units (e.g. ``NoiseModel.from_camera(gain, offset,
+        read_noise)`` for a camera's counts); estimated from each plane when None. Used by the
+        noise-aware restoration (``restore="tv"``) and the classic PSF estimate.
     plan : RunPlan, optional
         A plan already made for this image (:func:`.policy.plan_run`); else one is made here.
 
@@ -139,11 +146,21 @@ def iter_deblur(
             device=device,
             on_out_of_memory=on_out_of_memory,
         )
-    if plan.factor > 1:
-        run = _reduced_scale(problem, plan, seed, start, cancel)
+    if plan.method == "selfdiff":
+        run = _selfdiff(problem, plan, seed, start, cancel, evaluate)
     else:
-        run = _full_scale(problem, plan, seed, start, cancel, evaluate)
+        run = _classic(problem, plan, seed, start, cancel, evaluate, noise)
     estimates, psfs, history, restore, extra = yield from run
+    guards = extra.pop("guards", None)
+    if guards is None and restore == "tv":
+        # Drained, not yielded: seconds after a self-diffusion run of minutes, and its events
+        # would restart the progress fraction.
+        groups = plane_groups(len(problem.planes), plan.config)
+        estimates, guards = drive(
+            restore_guarded(
+                problem.planes, groups, psfs, noise, guard=plan.config.guard, start=start, cancel=cancel
+            )
+        )
     scores: dict[str, float] = {}
     if evaluate is not None:
         scores = evaluate(estimates, psfs[0], np.arange(len(estimates))) if len(psfs) == 1 else {}
@@ -156,15 +173,76 @@ def iter_deblur(
         seed=seed,
         device=describe_device(plan.device),
         seconds=time.perf_counter() - start,
-        method="selfdiff-blind-multiscale" if plan.factor > 1 else "selfdiff-blind",
+        method=extra.pop("method"),
         axes=layout.axes,
         kernel_size=problem.kernel_size,
         restore=restore,
         plan=plan.describe(),
         compute=plan_execution(plan.config.compute, plan.device).describe(),
         scores=scores,
+        noise=guards[0].noise.to_dict() if guards else None,
+        reliability=min(g.reliability for g in guards) if guards else None,
+        deconvolved=all(g.deconvolved for g in guards) if guards else None,
         **extra,
     )
+
+
+def _selfdiff(
+    problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None, evaluate: Any
+) -> Generator[Progress, None, tuple]:
+    """Self-diffusion's PSF at full or reduced scale, and its image unless the plan restores by TV."""
+    if plan.factor > 1:
+        *found, extra = yield from _reduced_scale(problem, plan, seed, start, cancel)
+        return (*found, {**extra, "method": "selfdiff-blind-multiscale"})
+    *found, extra = yield from _full_scale(problem, plan, seed, start, cancel, evaluate)
+    return (*found, {**extra, "method": "selfdiff-blind"})
+
+
+def _classic(
+    problem: Problem,
+    plan: RunPlan,
+    seed: int,
+    start: float,
+    cancel: threading.Event | None,
+    evaluate: Any,
+    noise: NoiseModel | None,
+) -> Generator[Progress, None, tuple]:
+    """The classic PSF and the guarded restoration; self-diffusion for the groups it flags.
+
+    In the cascade (``plan.method == "classic-then-selfdiff"``), a plane group whose classic PSF
+    the guard does not trust is solved again by self-diffusion, and that PSF restored by the
+    same noise-aware TV without a second guard (self-diffusion's PSF is the second opinion).
+    """
+    planes, groups = problem.planes, plane_groups(len(problem.planes), plan.config)
+    cascade = plan.method == "classic-then-selfdiff"
+    parts = 3 if cascade else 2
+    psfs = yield from renumbered(
+        classic_psfs(planes, groups, plan.kernel_size, noise, start=start, cancel=cancel),
+        0,
+        parts,
+        "estimate_psf",
+    )
+    estimates, guards = yield from renumbered(
+        restore_guarded(planes, groups, psfs, noise, guard=plan.config.guard, start=start, cancel=cancel),
+        1, parts, "restore",
+    )  # fmt: skip
+    flagged = [index for index, guard in enumerate(guards) if not guard.deconvolved]
+    if not (cascade and flagged):
+        if cascade:  # the self-diffusion part was not needed: the run is complete
+            yield Progress(0, 1, 1, 1, 1, 1, float("nan"), time.perf_counter() - start, stage="restore",
+                           part=parts - 1, n_parts=parts)  # fmt: skip
+        return estimates, psfs, [], "tv", {"guards": guards, "method": "classic-blind"}
+    found = yield from renumbered(_selfdiff(problem, plan, seed, start, cancel, evaluate), 2, parts)
+    _, sd_psfs, history, _, extra = found
+    restored, _ = drive(
+        restore_guarded(planes, groups, sd_psfs, noise, guard=False, start=start, cancel=cancel)
+    )
+    for index in flagged:
+        estimates[groups[index]] = restored[groups[index]]
+        psfs[index] = sd_psfs[index]
+        guards[index] = Guard(guards[index].reliability, True, guards[index].noise)
+    extra.update(guards=guards, method="classic-blind+selfdiff")
+    return estimates, psfs, history, "tv", extra
 
 
 def _full_scale(
@@ -213,9 +291,10 @@ def _full_scale(
 def _reduced_scale(
     problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None
 ) -> Generator[Progress, None, tuple]:
-    """The PSF at reduced scale on a window, refitted at full resolution, then RL-TV."""
+    """The PSF at reduced scale on a window, refitted at full resolution, then RL-TV if planned."""
     config, device, planes = plan.config, plan.device, problem.planes
-    stages = 3 if config.psf_refit.enabled else 2  # blind, [trial restoration,] restoration
+    # blind, [refit,] [RL-TV restoration: the noise-aware one is the caller's]
+    stages = 1 + config.psf_refit.enabled + (plan.restore == "richardson_lucy")
     found = yield from renumbered(
         reduced_scale(
             planes, plan.kernel_size, config, device, seed, factor=plan.factor,
@@ -230,12 +309,14 @@ def _reduced_scale(
         psf = yield from renumbered(
             refit_on_window(seen, psf, config, device, start=start, cancel=cancel), 1, stages, "refit_psf"
         )
-    estimates = yield from renumbered(
-        restore_groups(planes, [psf], config, device, start=start, cancel=cancel),
-        stages - 1,
-        stages,
-        "restore",
-    )
+    estimates = planes
+    if plan.restore == "richardson_lucy":
+        estimates = yield from renumbered(
+            restore_groups(planes, [psf], config, device, start=start, cancel=cancel),
+            stages - 1,
+            stages,
+            "restore",
+        )
     multiscale = Multiscale(
         factor=plan.factor,
         kernel_size=plan.reduced_size,
@@ -243,7 +324,7 @@ def _reduced_scale(
         psf=found.reduced_psf,
         psf_refit=config.psf_refit.enabled,
     )
-    return estimates, [psf], found.history, "richardson_lucy", {"multiscale": multiscale}
+    return estimates, [psf], found.history, plan.restore, {"multiscale": multiscale}
 
 
 def deblur(

@@ -62,13 +62,16 @@ def process_file(
     device: str = "auto",
     threads: int | None = None,
     scale: Scale = "auto",
+    noise: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Deblur one image file and write its outputs and record; never raises for a bad input.
 
     ``scale`` (resolved for this file by :func:`napari_selfdiff.policy.plan_run`, recorded as
     ``factor``) > 1 runs the multiscale pipeline (:func:`napari_selfdiff.deblur` with ``scale``).
     The record's ``restore`` says which image was written: the network's or Richardson-Lucy's
-    (``config["restore"]``, resolved for the file's size).
+    (``config["restore"]``, resolved for the file's size). ``noise`` is a
+    :meth:`~napari_selfdiff.noise.NoiseModel.to_dict` (None: estimated per file); the record keeps
+    the noise used, the PSF's ``reliability`` and whether the image was ``deconvolved``.
     """
     path, out_dir = Path(path), Path(out_dir)
     paths = output_paths(path, out_dir)
@@ -78,6 +81,7 @@ def process_file(
         "kernel_size": kernel_size,
         "seed": seed,
         "scale": scale,
+        "noise_given": noise,
         "config": config,
         "status": "failed",
         "error": None,
@@ -102,7 +106,10 @@ def process_file(
         problem = make_problem(image.data, kernel_size, image.axes)
         plan = plan_run(problem, solver_config, scale=scale, device=device)
         record.update(factor=plan.factor, plan=plan.describe())
-        result = deblur(image.data, kernel_size, plan=plan, seed=seed, axes=image.axes)
+        from .noise import NoiseModel
+
+        model = NoiseModel(**noise) if noise is not None else None
+        result = deblur(image.data, kernel_size, plan=plan, seed=seed, axes=image.axes, noise=model)
         provenance = {**result.metadata(), "input": str(path), "input_sha256": record["input_sha256"]}
         write_image(paths["image"], result.image, image, provenance=provenance, overwrite=True)
         write_tiff(
@@ -114,8 +121,10 @@ def process_file(
             overwrite=True,
         )
         record.update(
-            status="done", device=result.device, shape=list(image.data.shape), restore=result.restore
-        )
+            status="done", device=result.device, shape=list(image.data.shape), restore=result.restore,
+            method=result.method, noise=result.noise, reliability=result.reliability,
+            deconvolved=result.deconvolved,
+        )  # fmt: skip
     except Exception as error:  # noqa: BLE001 - recorded for the summary; the batch goes on
         record["error"] = f"{type(error).__name__}: {error}"
         logger.warning("batch: %s failed: %s", path, record["error"])
@@ -170,6 +179,7 @@ def run(
     seed: int = 0,
     device: str = "auto",
     scale: Scale = "auto",
+    noise: Any = None,
     scheduler: str | None = None,
     client: Any = None,
     n_workers: int | None = None,
@@ -198,6 +208,8 @@ def run(
         1: blind at full resolution; N > 1: the PSF estimated at ``1 / N`` scale and the image
         restored by Richardson-Lucy (:func:`napari_selfdiff.deblur` with ``scale``); "auto": chosen
         per file by :func:`napari_selfdiff.policy.plan_run` (each record's ``factor``).
+    noise : NoiseModel, optional
+        The camera's noise, shared by every file; None: estimated per file.
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``); else an embedded cluster.
     client : distributed.Client, optional
@@ -264,6 +276,7 @@ def run(
                 seed,
                 device,
                 scale=scale,
+                noise=None if noise is None else noise.to_dict(),
                 key=f"deblur-{path.name}-{_checksum(path)[:12]}-{time.time_ns()}",
                 pure=False,
                 retries=retries,

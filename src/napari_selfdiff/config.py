@@ -23,6 +23,7 @@ from .config_sections import (
     ScheduleConfig,
     _choice,
     _count,
+    _flag,
     _non_negative,
     _positive,
     _validate,
@@ -45,7 +46,8 @@ __all__ = [
 MAX_TV_WEIGHT = 0.05
 
 StackMode = Literal["per-plane", "shared", "shared-channels"]
-Restore = Literal["network", "richardson_lucy", "auto"]
+Restore = Literal["network", "richardson_lucy", "tv", "auto"]
+Method = Literal["auto", "classic", "selfdiff"]
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,21 @@ class DeblurConfig:
         For (Z, Y, X) stacks: one PSF per plane, or one PSF shared by all planes, the planes
         going through one image network as a batch (``"shared"``, cost grows with Z) or as the
         channels of one input (``"shared-channels"``, about the cost of one plane, coarser).
-    restore : {"network", "richardson_lucy", "auto"}
-        How the returned image is made at full scale: the image network's output (the paper),
-        Richardson-Lucy on the blurred input with the estimated PSF (RL-TV), or ``"auto"``:
-        Richardson-Lucy when the image is large for the schedule's iterations (the run plan
-        decides, :func:`napari_selfdiff.policy.resolve_restore`). A reduced-scale run always
-        restores by Richardson-Lucy.
+    method : {"auto", "classic", "selfdiff"}
+        How the PSF is estimated: ``"selfdiff"``, the two networks of the paper trained in the
+        reverse-diffusion schedule; ``"classic"``, L0-gradient alternating minimisation coarse
+        to fine (:mod:`napari_selfdiff.engine.classic_blind`, seconds); ``"auto"``: the run plan
+        decides (:func:`napari_selfdiff.policy.resolve_method`).
+    restore : {"network", "richardson_lucy", "tv", "auto"}
+        How the returned image is made: the image network's output (the paper; self-diffusion
+        at full scale only), Richardson-Lucy on the blurred input with the estimated PSF
+        (RL-TV, fixed weight), ``"tv"``: noise-aware TV deconvolution whose data term and
+        weight follow the noise model (:mod:`napari_selfdiff.engine.noise_restore`), or
+        ``"auto"``: the run plan decides (:func:`napari_selfdiff.policy.resolve_restore`).
+    guard : bool
+        Do no harm: with ``restore="tv"``, a plane group whose PSF does not agree with an
+        independent estimate is denoised only, not deconvolved
+        (:mod:`napari_selfdiff.engine.stages.noise_aware`).
     restore_iterations : int
         Richardson-Lucy iterations of that restoration.
     restore_tv_weight : float
@@ -103,7 +114,9 @@ class DeblurConfig:
     gradient_weight: float = 0.0
     kernel_freeze_fraction: float = 0.0
     stack_mode: StackMode = "per-plane"
+    method: Method = "auto"
     restore: Restore = "network"
+    guard: bool = True
     restore_iterations: int = 60
     restore_tv_weight: float = 0.002
     psf_refit: PsfRefitConfig = field(default_factory=PsfRefitConfig)
@@ -133,7 +146,9 @@ class DeblurConfig:
                 _non_negative("gradient_weight"),
                 _within("kernel_freeze_fraction", 0, 1, "[)"),
                 _choice("stack_mode", get_args(StackMode)),
+                _choice("method", get_args(Method)),
                 _choice("restore", get_args(Restore)),
+                _flag("guard"),
                 _count("restore_iterations"),
                 _within("restore_tv_weight", 0, MAX_TV_WEIGHT, "[]"),
                 _count("progress_every"),

@@ -151,6 +151,14 @@ class DeblurResult:
         The run plan in words (:meth:`napari_selfdiff.policy.RunPlan.describe`).
     multiscale, tiling : optional
         Set when the PSF was estimated at reduced scale, or the run was tiled.
+    noise : dict or None
+        The noise model used by the noise-aware restoration (input intensities; of the first
+        plane group): ``gain``, ``offset``, ``read_variance``.
+    reliability : float or None
+        Do no harm: the lowest agreement (MNC, 1 = identical) of a plane group's classic PSF
+        with an independent estimate; None when not measured (``restore`` other than "tv").
+    deconvolved : bool or None
+        False when the guard found a PSF unreliable and that group was only denoised.
     scores : dict
         Final scores of the returned image and PSF, when the run was scored.
     """
@@ -171,6 +179,9 @@ class DeblurResult:
     multiscale: Multiscale | None = None
     tiling: Tiling | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    noise: dict[str, float] | None = None
+    reliability: float | None = None
+    deconvolved: bool | None = None
 
     def metadata(self) -> dict[str, Any]:
         """JSON-serialisable provenance: method, config, seed, device, time, plan and history."""
@@ -191,6 +202,9 @@ class DeblurResult:
             "multiscale": self.multiscale.to_dict() if self.multiscale else None,
             "tiling": dataclasses.asdict(self.tiling) if self.tiling else None,
             "scores": self.scores or None,
+            "noise": self.noise,
+            "reliability": None if self.reliability is None else round(self.reliability, 4),
+            "deconvolved": self.deconvolved,
         }
         record.update({key: value for key, value in optional.items() if value is not None})
         return record

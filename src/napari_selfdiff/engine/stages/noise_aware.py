@@ -150,5 +150,7 @@ def restore_guarded(
             out[channel] = mapping.inverse(result)
         restored[members] = out.reshape(group.shape)
         verdicts.append(Guard(float(reliability), bool(deconvolve), first_noise))
-        yield Progress(index, len(groups), 1, 1, 1, 1, float("nan"), time.perf_counter() - start, stage="restore")
+        yield Progress(
+            index, len(groups), 1, 1, 1, 1, float("nan"), time.perf_counter() - start, stage="restore"
+        )
     return restored, verdicts
