@@ -69,8 +69,10 @@ def iter_deblur(
 
     Parameters
     ----------
-    image : numpy.ndarray
-        Blurred image: (Y, X), (Y, X, C) with one shared PSF, or a (Z, Y, X) stack.
+    image : numpy.ndarray or Problem
+        Blurred image: (Y, X), (Y, X, C) with one shared PSF, or a (Z, Y, X) stack; or a
+        :class:`~napari_selfdiff._checks.Problem` already made from one (``kernel_size`` and
+        ``axes`` are then its own).
     kernel_size : int
         Side K of the square PSF to estimate: an odd integer >= 3, at most half the image.
     config : DeblurConfig, optional
@@ -133,7 +135,10 @@ def iter_deblur(
         The run was cancelled.
     """
     start = time.perf_counter()
-    problem = make_problem(image, kernel_size, axes, nan_policy=nan_policy)
+    if isinstance(image, Problem):  # already validated and converted (the widget's, for its plan)
+        problem = image
+    else:
+        problem = make_problem(image, kernel_size, axes, nan_policy=nan_policy)
     if evaluate is None:
         truth = check_ground_truth(ground_truth, problem.layout)
         evaluate = ground_truth_scorer(truth, true_psf, problem.kernel_size)

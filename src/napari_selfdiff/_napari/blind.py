@@ -122,6 +122,7 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self._previews: dict[str, Image] = {}
         self._source = None
         self._factor = 1
+        self._problem = None
         for widget in (self.image, self.kernel_size, self.psf_scale, self.psf_refit, self.restore,
                        self.stack_mode, self.device, self.solver.preset):  # fmt: skip
             widget.changed.connect(self._update_plan)
@@ -132,7 +133,10 @@ class BlindDeconvolutionWidget(RunnerWidget):
         layer = self.image.value
         if layer is None:
             raise ValueError("choose an image layer first")
-        problem = make_problem(layer_array(layer), int(self.kernel_size.value), layer_axes(layer))
+        key = (id(layer), id(layer.data), int(self.kernel_size.value))
+        if self._problem is None or self._problem[0] != key:  # convert the layer once per choice
+            self._problem = (key, make_problem(layer_array(layer), key[2], layer_axes(layer)))
+        problem = self._problem[1]
         return plan_run(
             problem, self._config(), scale=self.psf_scale.value, psf_window=DEFAULT_PSF_WINDOW,
             device=self.device.value,
@@ -167,8 +171,11 @@ class BlindDeconvolutionWidget(RunnerWidget):
             raise ValueError(f"ground truth shape {truth.shape} differs from the image shape {data.shape}")
         kernel_size = int(self.kernel_size.value)
         seed = int(self.seed.value)
-        # Planned here, in the GUI thread, so a bad parameter is reported before any work.
+        # Planned here, in the GUI thread, so a bad parameter is reported before any work; the
+        # layer is converted afresh (the plan line's cached conversion may predate an edit).
+        self._problem = None
         plan = self._plan()
+        problem = self._problem[1]
         self.plan.value = plan.describe()
         self._source = layer
         self._factor = plan.factor
@@ -176,7 +183,7 @@ class BlindDeconvolutionWidget(RunnerWidget):
 
         def make_run(cancel):
             return iter_deblur(
-                data, kernel_size, plan=plan, seed=seed, ground_truth=truth, axes=axes, cancel=cancel
+                problem, kernel_size, plan=plan, seed=seed, ground_truth=truth, axes=axes, cancel=cancel
             )
 
         return make_run, self._add_result
