@@ -195,8 +195,17 @@ def _splits(preset: str, splits: tuple[tuple[int, int], ...]) -> dict[str, Metho
     }
 
 
+def _pipeline(case: Case, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The product's default: ``deblur(blurred, K)`` with the device's preset and every "auto"."""
+    from napari_selfdiff import deblur
+
+    result = deblur(case.blurred, case.kernel.shape[0], device=options["device"], seed=options["seed"])
+    return result.image, result.psf
+
+
 METHODS: dict[str, Method] = {
     "blurred": lambda case, options: (case.blurred, None),
+    "pipeline": _pipeline,
     "rl-true-kernel": _nonblind("richardson_lucy"),
     "wiener-true-kernel": _nonblind("wiener"),
     "classic-blind": _classic,

@@ -117,29 +117,12 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     print(f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s (image: {result.restore})")
-    if result.reliability is not None:
-        print(reliability_line(result))
+    from .engine.stages.noise_aware import verdict
+
+    found = verdict(result.reliability, result.deconvolved, result.method)
+    if found is not None:
+        print(f"do no harm: {found}")
     return 0
-
-
-def reliability_line(result: Any) -> str:
-    """What the do-no-harm guard found, in words (the CLI's last line)."""
-    from .engine.stages.noise_aware import RELIABLE_FROM
-
-    agreement = f"PSF agreement {result.reliability:.2f}"
-    if result.reliability >= RELIABLE_FROM:
-        return f"reliability: {agreement} (>= {RELIABLE_FROM}): the PSF is determined by the data"
-    if result.method == "classic-blind+selfdiff":
-        return (
-            f"reliability LOW: classic {agreement} < {RELIABLE_FROM}; "
-            "the PSF and image come from self-diffusion instead: check them"
-        )
-    if not result.deconvolved:
-        return (
-            f"reliability LOW: {agreement} < {RELIABLE_FROM}: the image was only denoised, not "
-            "deconvolved (--no-guard to deconvolve anyway)"
-        )
-    return f"reliability LOW: {agreement} < {RELIABLE_FROM} (deconvolved anyway: --no-guard)"
 
 
 def read_with_psf(args: argparse.Namespace) -> tuple[Any, Any]:

@@ -7,6 +7,7 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     FileEdit,
+    FloatSpinBox,
     Label,
     PushButton,
     SpinBox,
@@ -21,8 +22,10 @@ from .._checks import make_problem
 from .._device import describe_device, resolve_device
 from ..api import iter_deblur
 from ..batch import iter_batch
-from ..config import DEFAULT_KERNEL_SIZE, DEFAULT_PSF_WINDOW, DeblurConfig, Restore, StackMode
+from ..config import DEFAULT_KERNEL_SIZE, DEFAULT_PSF_WINDOW, DeblurConfig, Method, Restore, StackMode
+from ..engine.stages.noise_aware import verdict
 from ..io.formats import INPUT_SUFFIXES
+from ..noise import NoiseModel
 from ..policy import plan_run
 from ._layers import add_result_layer, contrast_limits, layer_array, layer_axes, spatial_properties
 from ._plot import EvolutionPlot
@@ -49,6 +52,34 @@ class BlindDeconvolutionWidget(RunnerWidget):
             tooltip="odd side of the PSF to estimate, in pixels; at least the blur's extent",
         )
         self.solver = SolverFields()
+        self.method = ComboBox(
+            label="PSF method",
+            choices=list(get_args(Method)),
+            value=DeblurConfig().method,
+            tooltip="classic: L0 alternating minimisation (seconds); selfdiff: the paper's two "
+            "networks (minutes); auto: classic, and self-diffusion where the classic PSF is not reliable",
+        )
+        self.guard = CheckBox(
+            label="do no harm",
+            value=DeblurConfig().guard,
+            tooltip="only denoise (not deconvolve) an image whose PSF does not agree with an "
+            "independent estimate; the status line says when it happened",
+        )
+        self.camera_gain = FloatSpinBox(
+            label="camera gain (e-/ADU)",
+            value=0.0,
+            min=0.0,
+            max=1e4,
+            step=0.1,
+            tooltip="photon-limited images: the camera's electrons per grey level; 0: the noise is "
+            "estimated from the image",
+        )
+        self.camera_offset = FloatSpinBox(
+            label="camera offset (ADU)", value=0.0, min=0.0, max=1e6, tooltip="the camera's dark level"
+        )
+        self.read_noise = FloatSpinBox(
+            label="read noise (e-)", value=0.0, min=0.0, max=1e4, tooltip="the camera's read noise"
+        )
         self.psf_scale = ComboBox(
             label="PSF scale",
             choices=[("auto", "auto"), *((str(n), n) for n in range(1, 9))],
@@ -60,8 +91,9 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self.restore = ComboBox(
             label="restore",
             choices=list(get_args(Restore)),
-            tooltip="at PSF scale 1, the image returned: the network's (the paper), Richardson-Lucy "
-            "with the estimated PSF, or auto (the plan under Run says which). Follows the preset",
+            tooltip="the image returned: the network's (the paper), Richardson-Lucy's (RL-TV) or the "
+            "noise-aware TV deconvolution's with the estimated PSF, or auto (noise-aware TV). "
+            "Follows the preset",
         )
         self.psf_refit = CheckBox(
             label="refit PSF",
@@ -102,6 +134,11 @@ class BlindDeconvolutionWidget(RunnerWidget):
             [
                 self.image,
                 self.kernel_size,
+                self.method,
+                self.guard,
+                self.camera_gain,
+                self.camera_offset,
+                self.read_noise,
                 self.psf_scale,
                 self.psf_refit,
                 self.restore,
@@ -123,8 +160,9 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self._source = None
         self._factor = 1
         self._problem = None
-        for widget in (self.image, self.kernel_size, self.psf_scale, self.psf_refit, self.restore,
-                       self.stack_mode, self.device, self.solver.preset):  # fmt: skip
+        for widget in (self.image, self.kernel_size, self.method, self.guard, self.psf_scale,
+                       self.psf_refit, self.restore, self.stack_mode, self.device,
+                       self.solver.preset):  # fmt: skip
             widget.changed.connect(self._update_plan)
         self._update_plan()
 
@@ -156,8 +194,17 @@ class BlindDeconvolutionWidget(RunnerWidget):
     def _config(self) -> DeblurConfig:
         """The solver fields with this form's stack mode, restoration and PSF refit."""
         return self.solver.config(self.stack_mode.value).replace(
-            restore=self.restore.value, **{"psf_refit.enabled": self.psf_refit.value}
+            method=self.method.value,
+            restore=self.restore.value,
+            guard=self.guard.value,
+            **{"psf_refit.enabled": self.psf_refit.value},
         )
+
+    def _noise(self) -> NoiseModel | None:
+        """The camera's noise model, or None (estimated from the image) while the gain is 0."""
+        if self.camera_gain.value <= 0:
+            return None
+        return NoiseModel.from_camera(self.camera_gain.value, self.camera_offset.value, self.read_noise.value)
 
     def prepare(self):
         layer = self.image.value
@@ -171,6 +218,7 @@ class BlindDeconvolutionWidget(RunnerWidget):
             raise ValueError(f"ground truth shape {truth.shape} differs from the image shape {data.shape}")
         kernel_size = int(self.kernel_size.value)
         seed = int(self.seed.value)
+        noise = self._noise()
         # Planned here, in the GUI thread, so a bad parameter is reported before any work; the
         # layer is converted afresh (the plan line's cached conversion may predate an edit).
         self._problem = None
@@ -183,8 +231,9 @@ class BlindDeconvolutionWidget(RunnerWidget):
 
         def make_run(cancel):
             return iter_deblur(
-                problem, kernel_size, plan=plan, seed=seed, ground_truth=truth, axes=axes, cancel=cancel
-            )
+                problem, kernel_size, plan=plan, seed=seed, ground_truth=truth, axes=axes, cancel=cancel,
+                noise=noise,
+            )  # fmt: skip
 
         return make_run, self._add_result
 
@@ -230,12 +279,12 @@ class BlindDeconvolutionWidget(RunnerWidget):
             return
         config = self._config()
         kernel_size, device, seed = int(self.kernel_size.value), self.device.value, int(self.seed.value)
-        scale = self.psf_scale.value
+        scale, noise = self.psf_scale.value, self._noise()
 
         def make_run(cancel):
             return iter_batch(
                 [str(f) for f in files], target, kernel_size, config,
-                seed=seed, device=device, scale=scale, cancel=cancel,
+                seed=seed, device=device, scale=scale, noise=noise, cancel=cancel,
             )  # fmt: skip
 
         def on_result(records) -> str:
@@ -257,6 +306,9 @@ class BlindDeconvolutionWidget(RunnerWidget):
         )
 
     def finished_message(self, result) -> str:
-        # The previews showed the network's image; say which one the layer holds.
-        image = "network" if result.restore == "network" else "RL-TV"
-        return f"{super().finished_message(result)}; {image} image"
+        # The previews showed the network's image; say which one the layer holds, and what the
+        # do-no-harm guard found.
+        image = {"network": "network", "richardson_lucy": "RL-TV", "tv": "noise-aware TV"}[result.restore]
+        message = f"{super().finished_message(result)}; {image} image"
+        found = verdict(result.reliability, result.deconvolved, result.method)
+        return message if found is None else f"{message}; {found}"

@@ -34,7 +34,14 @@ from ..events import Progress
 from ..intensity import IntensityMap
 from ..noise_restore import kernel_agreement, restore_tv
 
-__all__ = ["RELIABLE_FROM", "SECOND_OPINION_MARGIN", "Guard", "classic_psfs", "restore_guarded"]
+__all__ = [
+    "RELIABLE_FROM",
+    "SECOND_OPINION_MARGIN",
+    "Guard",
+    "classic_psfs",
+    "restore_guarded",
+    "verdict",
+]
 
 #: Kernel agreement under which a PSF is not trusted (chosen on the validation tuning half).
 RELIABLE_FROM = 0.8
@@ -154,3 +161,17 @@ def restore_guarded(
             index, len(groups), 1, 1, 1, 1, float("nan"), time.perf_counter() - start, stage="restore"
         )
     return restored, verdicts
+
+
+def verdict(reliability: float | None, deconvolved: bool | None, method: str) -> str | None:
+    """What the guard found, in words for the CLI and the widget (None when not measured)."""
+    if reliability is None:
+        return None
+    agreement = f"PSF agreement {reliability:.2f}"
+    if reliability >= RELIABLE_FROM:
+        return f"PSF reliable ({agreement} >= {RELIABLE_FROM})"
+    if method == "classic-blind+selfdiff":
+        return f"classic PSF unreliable ({agreement} < {RELIABLE_FROM}): self-diffusion's PSF used, check it"
+    if not deconvolved:
+        return f"PSF UNRELIABLE ({agreement} < {RELIABLE_FROM}): only denoised, not deconvolved"
+    return f"PSF UNRELIABLE ({agreement} < {RELIABLE_FROM}): deconvolved anyway (guard off)"
