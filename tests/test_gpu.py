@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 def _config(**compute: object) -> DeblurConfig:
     # Short schedule that still crosses the kernel-freeze point (a second graph capture).
-    return DeblurConfig.preset("fast").replace(
+    return DeblurConfig.preset("fast").replace(method="selfdiff").replace(
         compute=ComputeConfig(**{**ComputeConfig.reference().__dict__, **compute}),
         **{
             "schedule.steps": 3,
@@ -61,7 +61,7 @@ def test_bfloat16_path_is_finite_and_close(case):
 
 def test_repeated_runs_do_not_grow_cuda_memory(case):
     def run() -> None:
-        deblur(case.blurred, 9, DeblurConfig.preset("tiny"), device="cuda", seed=0)
+        deblur(case.blurred, 9, DeblurConfig.preset("tiny").replace(method="selfdiff"), device="cuda", seed=0)
         gc.collect()
         torch.cuda.synchronize()
 

@@ -11,7 +11,7 @@ from napari_selfdiff.optics import blur, motion_kernel
 
 from .conftest import piecewise_image
 
-SMALL = DeblurConfig.preset("tiny").replace(
+SMALL = DeblurConfig.preset("tiny").replace(method="selfdiff").replace(
     **{"schedule.steps": 8, "schedule.inner_steps": 40, "image_net.widths": (8, 16), "kernel_net.hidden": 200}
 )
 
@@ -84,7 +84,7 @@ def test_the_psf_is_estimated_on_the_informative_window(rng):
     image = np.full((128, 128), 0.5)
     image[70:110, 75:100] = 0.9  # the only edges: lower right
     image += 0.002 * rng.standard_normal(image.shape)
-    result = deblur(image, 9, DeblurConfig.preset("tiny"), scale=2, psf_window=32, device="cpu")
+    result = deblur(image, 9, DeblurConfig.preset("tiny").replace(method="selfdiff"), scale=2, psf_window=32, device="cpu")
     top, left, height, width = result.multiscale.window
     assert height == width == 64
     assert top + 64 > 70 and left + 64 > 75 and top > 10 and left > 10
@@ -92,7 +92,7 @@ def test_the_psf_is_estimated_on_the_informative_window(rng):
 
 def test_bad_arguments_are_named(rng):
     image = rng.random((64, 64))
-    tiny = DeblurConfig.preset("tiny")
+    tiny = DeblurConfig.preset("tiny").replace(method="selfdiff")
     with pytest.raises(InputError, match="`psf_window` must be an integer >= 20"):
         deblur(image, 9, tiny, scale=2, psf_window=16, device="cpu")
     with pytest.raises(InputError, match="at 1/4 scale the 31 px PSF is 9 px, too large for the 16 x 16"):
@@ -128,7 +128,7 @@ def test_auto_scale_halves_long_blurs_everywhere_and_measured_ones_on_the_cpu(rn
 
 
 def test_deblur_takes_the_auto_scale_unless_tiling_needs_full_resolution(rng):
-    image, tiny = rng.random((96, 96)), DeblurConfig.preset("tiny")
+    image, tiny = rng.random((96, 96)), DeblurConfig.preset("tiny").replace(method="selfdiff")
     # On the CPU a 13 px PSF is estimated at half scale by default, as in the CLI and the widget.
     halved = deblur(image, 13, tiny, device="cpu")
     assert halved.method == "selfdiff-blind-multiscale" and halved.multiscale.factor == 2

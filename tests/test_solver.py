@@ -9,13 +9,13 @@ import torch
 from napari_selfdiff import Cancelled, DeblurConfig, InputError, deblur, deconvolve, iter_deblur
 from napari_selfdiff.engine.loop import kernel_feedback
 from napari_selfdiff.metrics import aligned_scores, mnc
-from napari_selfdiff.policy import RESTORE_BY_RL_FROM, resolve_restore
+from napari_selfdiff.policy import resolve_restore
 
 #: Small but real: the fast preset's recipe scaled down to a 48 x 48 image (a few seconds).
-SMALL = DeblurConfig.preset("fast").replace(
+SMALL = DeblurConfig.preset("fast").replace(method="selfdiff").replace(
     **{"schedule.steps": 8, "schedule.inner_steps": 40, "image_net.widths": (8, 16), "kernel_net.hidden": 200}
 )
-TINY = DeblurConfig.preset("tiny")
+TINY = DeblurConfig.preset("tiny").replace(method="selfdiff")
 
 
 @pytest.fixture(scope="module")
@@ -150,23 +150,19 @@ def test_restore_by_richardson_lucy_deconvolves_the_input_with_the_estimated_psf
     assert not np.allclose(restored.image, network.image)
 
 
-def test_auto_restore_takes_richardson_lucy_from_its_pixels_per_iteration(small_case):
-    # At the rule's boundary on the 48 x 48 case: the most inner steps S that leave at least
-    # RESTORE_BY_RL_FROM pixels per iteration return Richardson-Lucy's image, one more the
-    # network's; each time exactly the image of that explicit choice.
+def test_auto_restore_is_the_noise_aware_tv_of_the_same_blind_run(small_case):
+    # restore="auto" keeps the self-diffusion run (same PSF, same losses) and returns the
+    # noise-aware TV deconvolution of the input with that PSF; an explicit choice stands.
     _, blurred, _ = small_case
-    boundary = blurred.size // (RESTORE_BY_RL_FROM * TINY.schedule.steps)
-    for inner, chosen in ((boundary, "richardson_lucy"), (boundary + 1, "network")):
-        config = TINY.replace(**{"schedule.inner_steps": inner})
-        auto = deblur(blurred, 5, config.replace(restore="auto"), device="cpu", seed=1)
-        fixed = deblur(blurred, 5, config.replace(restore=chosen), device="cpu", seed=1)
-        assert auto.restore == fixed.restore == chosen
-        np.testing.assert_array_equal(auto.image, fixed.image)
-    # An explicit choice stands whatever the size, and the count is per plane, not per stack.
+    network = deblur(blurred, 5, TINY, device="cpu", seed=1)
+    auto = deblur(blurred, 5, TINY.replace(restore="auto"), device="cpu", seed=1)
+    assert network.restore == "network" and auto.restore == "tv"
+    np.testing.assert_array_equal(auto.psf, network.psf)
+    assert [h.loss for h in auto.history] == [h.loss for h in network.history]
+    assert auto.reliability is not None and auto.noise is not None and network.reliability is None
+    assert not np.allclose(auto.image, network.image)
     assert resolve_restore(TINY, 10_000, 10_000) == "network"
     assert resolve_restore(TINY.replace(restore="richardson_lucy"), 3, 3) == "richardson_lucy"
-    config = TINY.replace(restore="auto", **{"schedule.inner_steps": boundary + 1})
-    assert deblur(np.stack([blurred, blurred.T]), 5, config, device="cpu").restore == "network"
 
 
 def test_shared_channels_stack_is_one_network_over_the_planes_as_channels(small_case):

@@ -28,8 +28,9 @@ def _paper() -> DeblurConfig:
 def _fast() -> DeblurConfig:
     # A 3-level U-Net without attention, a low kernel learning rate, the gradient-weighted
     # data term, a kernel generator started near a centred Gaussian, the kernel frozen over the
-    # last 40 % of the steps, T = 20 x S = 50, and restore="auto" (RL-TV where the 1000
-    # iterations underfit): each choice measured in docs/benchmarks/README.md.
+    # last 40 % of the steps, T = 20 x S = 50, and restore="auto" (the noise-aware TV with the
+    # estimated PSF): each choice measured in docs/benchmarks/README.md and
+    # docs/benchmarks/validation/README.md.
     return DeblurConfig(
         schedule=ScheduleConfig(steps=20, inner_steps=50),
         image_net=ImageNetConfig(widths=(8, 16, 32), attention_levels=0),
