@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
                 image.data, args.kernel_size, config,
                 scale=args.scale, psf_window=args.crop or None, **options,
             )  # fmt: skip
-            box = result.extra["multiscale"]["window"]
+            box = result.multiscale.to_dict()["window"]
             window = (
                 slice(box["top"], box["top"] + box["height"]),
                 slice(box["left"], box["left"] + box["width"]),
@@ -112,13 +112,13 @@ def main(argv: list[str] | None = None) -> None:
             "shape": list(image.data.shape if args.scale > 1 else blurred.shape),
             "region": [window[0].start, window[1].start, window[0].stop, window[1].stop],
             "seconds": round(result.seconds, 1),
-            "restore": result.extra["restore"],
+            "restore": result.restore,
         })  # fmt: skip
         white = np.iinfo(image.data.dtype).max if image.data.dtype.kind in "ui" else 1.0
         how = (
             f"PSF at 1/{args.scale} scale, Richardson-Lucy"
             if args.scale > 1
-            else f"{args.preset}, {'network' if result.extra['restore'] == 'network' else 'RL-TV'} image"
+            else f"{args.preset}, {'network' if result.restore == 'network' else 'RL-TV'} image"
         )
         panels.append((path.stem, blurred / white, estimate / white, result.psf, how))
         print(rows[-1], flush=True)

@@ -18,7 +18,7 @@ starts from that PSF, as the pipeline does:
 * ``default``: refitted with the default ``PsfRefitConfig()``, which scales both up on windows
   smaller than 255 x 255 (:mod:`napari_selfdiff.engine.psf_refit`);
 
-by :func:`napari_selfdiff.engine.multiscale.refit_on_window`, then restored. Scores as in
+by :func:`napari_selfdiff.engine.stages.refit_psf.refit_on_window`, then restored. Scores as in
 :mod:`benchmarks.levin`. The JSON keeps every record; the markdown table gives per family the
 mean PSNR / SSIM / MNC and, against ``none``, the mean gain, the worst case and the number of
 cases better.
@@ -65,8 +65,8 @@ def evaluate(case: Case, psf: np.ndarray, preset: str, device: str) -> dict[str,
 
     from napari_selfdiff import DeblurConfig
     from napari_selfdiff.engine.classic import restore_planes
-    from napari_selfdiff.engine.multiscale import refit_on_window
-    from napari_selfdiff.engine.solver import drive
+    from napari_selfdiff.engine.events import drive
+    from napari_selfdiff.engine.stages.refit_psf import refit_on_window
 
     torch_device = torch.device(device)
     planes = case.blurred[None, None]

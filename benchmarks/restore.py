@@ -20,7 +20,7 @@ The question is where the preset's fixed iteration budget T x S stops being enou
 network to fit the image: the table gives, per side, the pixels per iteration, both images'
 mean PSNR / SSIM, and RL-TV's mean gain over the network with its worst and best case and the
 number of cases better. It is the evidence for ``restore="auto"``
-(:func:`napari_selfdiff.engine.solver.resolve_restore`).
+(:func:`napari_selfdiff.policy.resolve_restore`).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def rl_tv(case: Case, psf: np.ndarray, preset: str, device: str) -> np.ndarray:
 
     from napari_selfdiff import DeblurConfig
     from napari_selfdiff.engine.classic import restore_planes
-    from napari_selfdiff.engine.solver import drive
+    from napari_selfdiff.engine.events import drive
 
     planes = case.blurred[None, None]
     return drive(restore_planes(planes, psf, DeblurConfig.preset(preset), torch.device(device)))[0, 0]

@@ -3,11 +3,11 @@
 Usage (from the repository root; ``PYTHONPATH=src`` where the package is not installed)::
 
     python -m benchmarks.speed --device cuda --out docs/benchmarks
-    python -m benchmarks.speed --device cpu --sections batching cpu-fast coarse --preset fast \
-        --sizes 64 128 --coarse-size 128 --quality-cases 3
+    python -m benchmarks.speed --device cpu --sections batching cpu-fast --preset fast \
+        --sizes 64 128 --quality-cases 3
 
 Sections, run in the order flops, variants, profile, scaling, quality, stack, batching, cpu-fast,
-coarse, within one process so every figure comes from one machine state:
+within one process so every figure comes from one machine state:
 
 ``flops``
     The arithmetic of one inner iteration of the paper preset (forward and backward of both
@@ -49,11 +49,6 @@ coarse, within one process so every figure comes from one machine state:
     probe schedule.
 ``cpu-fast``
     The "fast" preset on the 128 x 128 demo-sized case, full run, on the CPU threads.
-``coarse``
-    The coarse-to-fine start (``schedule.coarse_fraction``): full runs of ``--preset`` on the
-    ``--quality-cases`` fixed cases at ``--coarse-size``, without it and with the first half
-    of the outer steps at half resolution, same seeds: seconds and PSNR/SSIM/MNC of each.
-
 Outputs under ``--out``: ``speed_<protocol>.json`` (everything, with the environment),
 ``speed_<protocol>.md`` (tables) and ``speed_summary.json`` (``{"runs": [...]}``, one row per
 measured or projected run, accumulated across devices). A ``--budget-s`` stops starting new
@@ -244,7 +239,7 @@ def full_run(case: tuple, config, device: str, seed: int) -> dict[str, Any]:
         "psnr": float(np.mean([s.psnr for s in scores])),
         "ssim": float(np.mean([s.ssim for s in scores])),
         "mnc": mnc(result.psf, kernel),
-        "compute": result.extra.get("compute"),
+        "compute": result.compute,
     }
 
 
@@ -538,23 +533,6 @@ def run_cpu_fast(args, report, budget) -> None:
     _guarded(rows, row, work)
 
 
-def run_coarse(args, report, budget) -> None:
-    """Full runs with and without the coarse-to-fine start on the same cases and seeds."""
-    from napari_selfdiff import DeblurConfig
-
-    rows = report.setdefault("coarse", [])
-    for index, name in enumerate(CASES[: args.quality_cases]):
-        case = make_case(name, args.coarse_size, seed=index)
-        if index == 0:
-            _warm_up(case, [DeblurConfig.preset("tiny")], args)
-        for fraction in (0.0, 0.5):
-            if not budget.left():
-                return
-            config = _preset(args.preset).replace(**{"schedule.coarse_fraction": fraction})
-            row = {"case": name, "preset": args.preset, "size": args.coarse_size, "coarse_fraction": fraction}
-            _guarded(rows, row, lambda c=case, cfg=config, i=index: full_run(c, cfg, args.device, i))
-
-
 def summary_runs(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The ``speed_summary.json`` rows: every measured full run and every projection."""
     device = report["environment"]["device"]
@@ -756,21 +734,6 @@ def markdown(report: dict[str, Any]) -> str:
             _fmt(r.get("blurred_psnr"), ".2f"),
         ],
     )
-    lines += _table(
-        "Coarse-to-fine start (full runs, same cases and seeds)",
-        ["case", "preset", "size", "coarse fraction", "s", "PSNR", "SSIM", "MNC"],
-        report.get("coarse", []),
-        lambda r: [
-            r["case"],
-            r["preset"],
-            str(r["size"]),
-            f"{r['coarse_fraction']:.2f}",
-            f"{r['seconds']:.1f}",
-            *_scores(r),
-        ],
-    )
-    if report.get("coarse_delta"):
-        lines += [f"{key}: {value:.3f}  " for key, value in report["coarse_delta"].items()] + [""]
     return "\n".join(lines)
 
 
@@ -813,7 +776,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sections", nargs="*", default=["variants", "quality", "scaling", "stack"],
         choices=[
-            "flops", "variants", "profile", "quality", "scaling", "stack", "batching", "cpu-fast", "coarse",
+            "flops", "variants", "profile", "quality", "scaling", "stack", "batching", "cpu-fast",
         ],
     )  # fmt: skip
     parser.add_argument("--quality-cases", type=int, default=2)
@@ -821,8 +784,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--planes", type=int, nargs="*", default=[1, 8, 32])
     parser.add_argument("--probe-steps", type=int, default=3)
     parser.add_argument("--probe-inner", type=int, default=50)
-    parser.add_argument("--preset", default="paper", help="preset of the batching and coarse sections")
-    parser.add_argument("--coarse-size", type=int, default=256, help="image side of the coarse section")
+    parser.add_argument("--preset", default="paper", help="preset of the batching section")
     parser.add_argument("--batch-planes", type=int, default=8, help="stack depth of the batching section")
     parser.add_argument("--stack-size", type=int, default=256, help="image side of the stack section")
     parser.add_argument("--stack-planes", type=int, default=32, help="stack depth of the stack section")
@@ -855,10 +817,6 @@ def main(argv: list[str] | None = None) -> None:
             report.get("quality", []), "optimised", "reference",
             lambda r: r["path"] == "optimised", lambda r: r["path"] == "reference",
         )  # fmt: skip
-        report["coarse_delta"] = paired_delta(
-            report.get("coarse", []), "coarse", "none",
-            lambda r: r["coarse_fraction"] > 0, lambda r: r["coarse_fraction"] == 0,
-        )  # fmt: skip
         (out / f"speed_{protocol}.json").write_text(json.dumps(report, indent=1))
         (out / f"speed_{protocol}.md").write_text(markdown(report))
         (out / "speed_summary.json").write_text(json.dumps({"runs": merged_runs(out, report)}, indent=1))
@@ -886,9 +844,6 @@ def main(argv: list[str] | None = None) -> None:
             write()
     if "cpu-fast" in args.sections:
         run_cpu_fast(args, report, budget)
-        write()
-    if "coarse" in args.sections:
-        run_coarse(args, report, budget)
         write()
     print(markdown(report))
 

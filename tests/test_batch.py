@@ -18,7 +18,7 @@ from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
 distributed = pytest.importorskip("distributed")
 
-TINY = DeblurConfig.preset("tiny").replace(**{"schedule.steps": 2, "schedule.inner_steps": 3})
+TINY = DeblurConfig.preset("tiny").replace(method="selfdiff").replace(**{"schedule.steps": 2, "schedule.inner_steps": 3})
 
 
 def _inputs(folder, n=4, size=24):
@@ -85,6 +85,7 @@ def test_batch_outputs_records_resume_and_failures(tmp_path, cluster):
         assert auto["status"] == "done" and auto["scale"] == "auto" and auto["factor"] == 1  # 7 px < 13 px
         # Which image came back: the multiscale pipeline's is Richardson-Lucy's, tiny's the network's.
         assert (rescaled[0]["restore"], auto["restore"]) == ("richardson_lucy", "network")
+        assert rescaled[0]["plan"].startswith("PSF at half scale") and auto["plan"].startswith("PSF at full")
         with pytest.raises(InputError, match="`scale` must be 'auto' or an integer >= 1"):
             run(str(data / "img2.tif"), out, 7, TINY, device="cpu", client=client, scale=0)
 

@@ -29,7 +29,6 @@ def test_paper_preset_is_the_paper():
     [
         (lambda: ScheduleConfig(steps=0), r"`steps` must be an integer >= 1, got 0"),
         (lambda: ScheduleConfig(beta_start=0.1, beta_end=0.05), r"`beta_end` must be"),
-        (lambda: ScheduleConfig(coarse_fraction=1.0), r"`coarse_fraction` must be a number in \[0, 1\)"),
         (lambda: ImageNetConfig(widths=(8, -1)), r"`widths` must be"),
         (lambda: DeblurConfig(lr=-1.0), r"`lr` must be a finite number > 0, got -1.0"),
         (lambda: DeblurConfig(sparsity_p=1.0), r"`sparsity_p` must be a number in \(0, 1\)"),

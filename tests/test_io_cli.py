@@ -137,8 +137,6 @@ def test_cli_print_config_paper(capsys):
         "beta_start": 1e-4,
         "beta_end": 2e-2,
         "kernel_noise_scale": 0.15,
-        "plateau_tolerance": 0.0,  # the paper runs all S inner iterations
-        "coarse_fraction": 0.0,  # ... all of them at full resolution
     }
     assert printed["lr"] == 1e-3 and printed["derived"]["kernel_lr"] == pytest.approx(2.5e-4)
     assert printed["kernel_sparsity"] == 2e-3 and printed["image_net"]["widths"] == [64, 128, 256, 512, 1024]
@@ -328,34 +326,35 @@ def test_cli_deblur_at_reduced_scale_writes_full_resolution_outputs(tmp_path, rn
     Image.fromarray(colour).save(source)
     out = tmp_path / "sharp.png"
     tiny = ["-k", "9", "--preset", "tiny", "--device", "cpu", "--steps", "2", "--scale", "2"]
-    options = ["--psf-window", "0", "--iterations", "7", "--tv-weight", "0.004"]
+    options = ["--psf-window", "0", "--restore-iterations", "7", "--restore-tv-weight", "0.004"]
     assert main(["deblur", str(source), *tiny, *options, "-o", str(out)]) == 0
     result = read_image(out)
     assert result.data.shape == colour.shape and result.data.dtype == np.uint8
     info = result.provenance["multiscale"]
     assert info["factor"] == 2 and info["kernel_size"] == 5 and info["window"]["height"] == 96
-    assert info["restoration"]["iterations"] == result.provenance["config"]["restore_iterations"] == 7
-    assert info["restoration"]["tv_weight"] == result.provenance["config"]["restore_tv_weight"] == 0.004
+    assert result.provenance["config"]["restore_iterations"] == 7
+    assert result.provenance["config"]["restore_tv_weight"] == 0.004
+    assert result.provenance["plan"].startswith("PSF at half scale on a 48x40 window, 5 px")
     assert info["psf_refit"] is result.provenance["config"]["psf_refit"]["enabled"] is True
     assert result.provenance["method"] == "selfdiff-blind-multiscale"
     psf = read_tiff(tmp_path / "sharp_psf.tif").data
     assert psf.shape == (9, 9) and abs(float(psf.sum()) - 1) < 1e-5
-    assert "hint" not in capsys.readouterr().err
+    assert "plan: PSF at half scale" in capsys.readouterr().err
     assert main(["deblur", str(source), *tiny, "--tile-on-oom", "-o", str(tmp_path / "t.png")]) == 2
-    assert "must be 1 or 'auto' with --tile-on-oom, which needs the full" in capsys.readouterr().err
+    assert "must be 1 or 'auto' with tiling on out-of-memory, which needs the full" in capsys.readouterr().err
     # By default ("auto") a long blur is estimated at half scale ...
     long = ["-k", "31", "--preset", "tiny", "--device", "cpu", "--steps", "1", "--inner", "2"]
     assert main(["deblur", str(source), *long, "-o", str(tmp_path / "auto.png")]) == 0
-    assert "PSF scale 1/2 (auto)" in capsys.readouterr().err
+    assert "plan: PSF at half scale" in capsys.readouterr().err
     assert read_image(tmp_path / "auto.png").provenance["multiscale"]["factor"] == 2
-    # ... and one asked at full scale is solved as asked, with a pointer to --scale.
+    # ... and one asked at full scale is solved as asked.
     assert main(["deblur", str(source), *long, "--scale", "1", "-o", str(tmp_path / "full.png")]) == 0
     err = capsys.readouterr().err
-    assert "PSF scale 1/1" in err and "hint: for blurs of 31 px and more, --scale 2" in err
+    assert "plan: PSF at full scale" in err
     assert "multiscale" not in read_image(tmp_path / "full.png").provenance
     # "auto" with --tile-on-oom keeps the full-resolution solve it asks for.
     tiled = ["deblur", str(source), *long, "--tile-on-oom", "-o", str(tmp_path / "tiled.png")]
-    assert main(tiled) == 0 and "PSF scale 1/1" in capsys.readouterr().err
+    assert main(tiled) == 0 and "plan: PSF at full scale" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["deblur", str(source), *long, "--scale", "0", "-o", str(tmp_path / "zero.png")])
     assert "must be 'auto' or an integer >= 1, got '0'" in capsys.readouterr().err

@@ -4,21 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from napari_selfdiff import DeblurConfig, InputError, deblur, resolve_scale
-from napari_selfdiff.engine import blind
-from napari_selfdiff.engine.multiscale import (
-    downscale,
-    iter_deblur_multiscale,
-    reduced_kernel_size,
-    upscale_psf,
-)
-from napari_selfdiff.engine.solver import drive
+from napari_selfdiff import DeblurConfig, InputError, deblur, policy, resolve_scale
+from napari_selfdiff.engine.stages.estimate_psf import downscale, reduced_kernel_size, upscale_psf
 from napari_selfdiff.metrics import aligned_scores, mnc
 from napari_selfdiff.optics import blur, motion_kernel
 
 from .conftest import piecewise_image
 
-SMALL = DeblurConfig.preset("tiny").replace(
+SMALL = DeblurConfig.preset("tiny").replace(method="selfdiff").replace(
     **{"schedule.steps": 8, "schedule.inner_steps": 40, "image_net.widths": (8, 16), "kernel_net.hidden": 200}
 )
 
@@ -65,25 +58,26 @@ def test_psf_from_half_scale_restores_the_full_image():
     )
     assert result.image.shape == blurred.shape and result.psf.shape == (13, 13)
     assert abs(float(result.psf.sum()) - 1) < 1e-5 and result.psf.min() >= 0
-    info = result.extra["multiscale"]
-    assert info["kernel_size"] == 7 and np.asarray(info["psf"]).shape == (7, 7)
-    assert info["window"] == {"top": 0, "left": 0, "height": 96, "width": 96}
+    info = result.multiscale
+    assert info.kernel_size == 7 and np.asarray(info.psf).shape == (7, 7)
+    assert info.window == (0, 0, 96, 96)  # top, left, height, width
     before = aligned_scores(blurred, sharp, max_shift=6).psnr
     after = aligned_scores(result.image, sharp, max_shift=6).psnr
     # Measured +4.3 to +8.5 dB and MNC 0.90 to 0.93 over seeds 0-2 and ATEN_CPU_CAPABILITY
     # default, avx2 and avx512: the floors leave a margin for other CPUs' rounding.
     assert after > before + 3.0, (before, after)
     assert mnc(result.psf, psf) > 0.8
-    assert info["psf_refit"] is True
+    assert info.psf_refit is True
     fractions = [event.fraction for event in events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert {event.plane for event in events} == {0, 1, 2}  # blind, trial restoration, restoration
+    assert {event.part for event in events} == {0, 1, 2}  # blind, trial restoration, restoration
+    assert {event.stage for event in events} == {"estimate_psf", "refit_psf", "restore"}
 
     # The full-resolution PSF refit pays: without it +5.3 to +5.7 dB and MNC 0.83.
     no_refit = config.replace(**{"psf_refit.enabled": False})
     unrefined = deblur(blurred, 13, no_refit, scale=2, psf_window=None, device="cpu", seed=0)
-    assert unrefined.extra["multiscale"]["psf_refit"] is False
-    assert np.array_equal(unrefined.extra["multiscale"]["psf"], info["psf"])  # the same blind stage
+    assert unrefined.multiscale.psf_refit is False
+    assert np.array_equal(unrefined.multiscale.psf, info.psf)  # the same blind stage
     # Measured +0.8 to +2.1 dB and +0.04 to +0.07 MNC (same seeds and CPU capabilities).
     assert after > aligned_scores(unrefined.image, sharp, max_shift=6).psnr + 0.3
     assert mnc(result.psf, psf) > mnc(unrefined.psf, psf) + 0.01
@@ -93,17 +87,15 @@ def test_the_psf_is_estimated_on_the_informative_window(rng):
     image = np.full((128, 128), 0.5)
     image[70:110, 75:100] = 0.9  # the only edges: lower right
     image += 0.002 * rng.standard_normal(image.shape)
-    result = deblur(image, 9, DeblurConfig.preset("tiny"), scale=2, psf_window=32, device="cpu")
-    window = result.extra["multiscale"]["window"]
-    assert window["height"] == window["width"] == 64
-    assert window["top"] + 64 > 70 and window["left"] + 64 > 75 and window["top"] > 10 and window["left"] > 10
+    result = deblur(image, 9, DeblurConfig.preset("tiny").replace(method="selfdiff"), scale=2, psf_window=32, device="cpu")
+    top, left, height, width = result.multiscale.window
+    assert height == width == 64
+    assert top + 64 > 70 and left + 64 > 75 and top > 10 and left > 10
 
 
 def test_bad_arguments_are_named(rng):
     image = rng.random((64, 64))
-    tiny = DeblurConfig.preset("tiny")
-    with pytest.raises(InputError, match="`factor` must be an integer >= 2"):
-        drive(iter_deblur_multiscale(image, 9, tiny, factor=1, device="cpu"))
+    tiny = DeblurConfig.preset("tiny").replace(method="selfdiff")
     with pytest.raises(InputError, match="`psf_window` must be an integer >= 20"):
         deblur(image, 9, tiny, scale=2, psf_window=16, device="cpu")
     with pytest.raises(InputError, match="at 1/4 scale the 31 px PSF is 9 px, too large for the 16 x 16"):
@@ -112,12 +104,6 @@ def test_bad_arguments_are_named(rng):
         deblur(rng.random((2, 64, 64)), 9, tiny, scale=2, device="cpu")
     with pytest.raises(InputError, match=r"`scale` must be 'auto' or an integer >= 1, got 1\.5"):
         deblur(image, 9, tiny, scale=1.5, device="cpu")
-
-
-def test_reduced_kernel_size_at_half_scale_is_the_pyramids():
-    from napari_selfdiff.engine.pyramid import coarse_kernel_size
-
-    assert all(reduced_kernel_size(k, 2) == coarse_kernel_size(k) for k in range(3, 101, 2))
 
 
 def test_auto_scale_halves_long_blurs_everywhere_and_measured_ones_on_the_cpu(rng, monkeypatch):
@@ -140,23 +126,23 @@ def test_auto_scale_halves_long_blurs_everywhere_and_measured_ones_on_the_cpu(rn
     with pytest.raises(InputError, match="`kernel_size`=65 is too large"):
         resolve_scale(1, image, 65, **cpu)
     # On a GPU, blurs shorter than LONG_BLUR keep the full-scale paper preset.
-    monkeypatch.setattr(blind, "resolve_device", lambda device: torch.device("cuda"))
+    monkeypatch.setattr(policy, "resolve_device", lambda device: torch.device("cuda"))
     assert [resolve_scale("auto", image, k, DeblurConfig()) for k in (13, 29, 31)] == [1, 1, 2]
 
 
-def test_deblur_takes_the_auto_scale_unless_full_resolution_is_needed(rng):
-    image, tiny = rng.random((96, 96)), DeblurConfig.preset("tiny")
+def test_deblur_takes_the_auto_scale_unless_tiling_needs_full_resolution(rng):
+    image, tiny = rng.random((96, 96)), DeblurConfig.preset("tiny").replace(method="selfdiff")
     # On the CPU a 13 px PSF is estimated at half scale by default, as in the CLI and the widget.
     halved = deblur(image, 13, tiny, device="cpu")
-    assert halved.method == "selfdiff-blind-multiscale" and halved.extra["multiscale"]["factor"] == 2
-    assert halved.extra["restore"] == "richardson_lucy"
+    assert halved.method == "selfdiff-blind-multiscale" and halved.multiscale.factor == 2
+    assert halved.restore == "richardson_lucy" and halved.plan.startswith("PSF at half scale")
     assert halved.image.shape == image.shape and halved.psf.shape == (13, 13)
-    # Per-step scores and tiling need the full-resolution run: "auto" keeps it ...
-    scored = deblur(image, 13, tiny, device="cpu", ground_truth=image)
-    assert "multiscale" not in scored.extra and scored.history[-1].psnr is not None
-    assert "multiscale" not in deblur(image, 13, tiny, device="cpu", on_out_of_memory="tile").extra
-    # ... and an explicit factor is refused with the reason, before any work.
-    with pytest.raises(InputError, match="`scale` must be 1 or 'auto' with scoring against a true PSF"):
-        deblur(image, 13, tiny, scale=2, device="cpu", true_psf=np.ones((13, 13)))
+    # Scoring against a ground truth observes the run and never changes it: the same plan and image.
+    scored = deblur(image, 13, tiny, device="cpu", ground_truth=image, true_psf=halved.psf)
+    assert scored.multiscale.factor == 2 and scored.plan == halved.plan
+    np.testing.assert_array_equal(scored.image, halved.image)
+    assert scored.scores["mnc"] == pytest.approx(1.0) and scored.scores["psnr"] > 0
+    # Tiling needs the full-resolution run: "auto" keeps it, an explicit factor is refused.
+    assert deblur(image, 13, tiny, device="cpu", on_out_of_memory="tile").multiscale is None
     with pytest.raises(InputError, match="tiling on out-of-memory, which needs the full-resolution run"):
         deblur(image, 13, tiny, scale=3, device="cpu", on_out_of_memory="tile")

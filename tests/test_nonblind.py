@@ -30,7 +30,7 @@ def test_classic_methods_gain_with_true_psf(small_case, method, gain):
 
 def test_selfdiff_with_known_psf_gains(small_case):
     sharp, blurred, psf = small_case
-    config = DeblurConfig.preset("fast").replace(
+    config = DeblurConfig.preset("fast").replace(method="selfdiff").replace(
         **{"schedule.steps": 6, "schedule.inner_steps": 40, "image_net.widths": (8, 16)}
     )
     result = deconvolve(blurred, psf, "selfdiff", config=config, device="cpu", ground_truth=sharp)

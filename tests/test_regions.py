@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from napari_selfdiff import DeblurConfig, deblur
-from napari_selfdiff.engine import solver as solver_module
+from napari_selfdiff.engine import planes as planes_module
 from napari_selfdiff.engine.regions import edge_usefulness, informative_window
+from napari_selfdiff.engine.stages import tiled as tiled_module
+from napari_selfdiff.errors import OutOfMemory
 
-TINY = DeblurConfig.preset("tiny").replace(**{"schedule.steps": 2, "schedule.inner_steps": 2})
+TINY = DeblurConfig.preset("tiny").replace(method="selfdiff").replace(**{"schedule.steps": 2, "schedule.inner_steps": 2})
 
 
 def _box_blur(image, size):
@@ -58,21 +60,21 @@ def test_without_edges_the_window_is_central_and_clipped_to_the_image(shape, siz
 def test_tiled_solve_estimates_the_psf_on_the_informative_tile(monkeypatch, rng):
     def small_device(shape, kernel_size, config, device):
         if shape[-1] > 64:
-            raise solver_module.OutOfMemory("not enough memory on cpu")
+            raise OutOfMemory("not enough memory on cpu")
 
     blind_inputs = []
-    solve_planes = solver_module.solve_planes
+    solve_planes = tiled_module.solve_planes
 
     def recording(planes, *args, fixed_psf=None, **kwargs):
         if fixed_psf is None:
             blind_inputs.append(planes.copy())
         return solve_planes(planes, *args, fixed_psf=fixed_psf, **kwargs)
 
-    monkeypatch.setattr(solver_module, "check_memory", small_device)
-    monkeypatch.setattr(solver_module, "solve_planes", recording)
+    monkeypatch.setattr(planes_module, "check_memory", small_device)
+    monkeypatch.setattr(tiled_module, "solve_planes", recording)
     image = _texture_left_edges_right(rng)
     result = deblur(image, 5, TINY, device="cpu", on_out_of_memory="tile")
-    tile = result.extra["tiling"]["tile"]
+    tile = result.tiling.tile
     rows, cols = informative_window(image, tile, 5)
     assert tile == 64  # 80 x 80 tiles were refused too, so the last blind run is on the tile used
     np.testing.assert_array_equal(blind_inputs[-1][0, 0], image[rows, cols])

@@ -12,13 +12,13 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from napari_selfdiff import DeblurConfig, InputError, deblur, deconvolve
+from napari_selfdiff import DeblurConfig, InputError, deblur, deconvolve, policy
 from napari_selfdiff._device import free_memory
-from napari_selfdiff.engine import solver as solver_module
+from napari_selfdiff.engine import planes as solver_module
 from napari_selfdiff.engine.memory import OutOfMemory, estimate_bytes
 from napari_selfdiff.engine.tiling import blend_tiles, tile_slices, tile_starts
 
-TINY = DeblurConfig.preset("tiny").replace(**{"schedule.steps": 2, "schedule.inner_steps": 2})
+TINY = DeblurConfig.preset("tiny").replace(method="selfdiff").replace(**{"schedule.steps": 2, "schedule.inner_steps": 2})
 HYPOTHESIS_EXAMPLES = 30
 
 
@@ -65,7 +65,7 @@ PRECISIONS = ["float32", "bfloat16"]  # bfloat16 autocast runs on CPU too (the G
 def test_extreme_intensity_ranges_stay_finite(rng, scale, precision):
     image = rng.random((32, 32)) * scale
     result = deblur(image, 5, TINY.replace(**{"compute.precision": precision}), device="cpu")
-    assert result.extra["compute"]["precision"] == precision
+    assert result.compute["precision"] == precision
     assert np.isfinite(result.image).all() and np.isfinite(result.psf).all()
     assert abs(float(result.psf.sum()) - 1) < 1e-5
     assert abs(np.median(result.image) - np.median(image)) < 0.5 * scale
@@ -140,9 +140,9 @@ def test_property_deconvolve(size, psf_size, negative, method, seed):
 def test_allocation_failure_during_the_run_becomes_a_clear_message(monkeypatch, rng, failure):
     def exhausted(*args, **kwargs):
         raise failure
-        yield  # pragma: no cover - makes this a generator like the real _solve
+        yield  # pragma: no cover - makes this a generator like the real run_loop
 
-    monkeypatch.setattr(solver_module, "_solve", exhausted)
+    monkeypatch.setattr(solver_module, "run_loop", exhausted)
     with pytest.raises(OutOfMemory, match=r"needs about .* GiB.*'fast' preset") as caught:
         deblur(rng.random((32, 32)), 5, TINY, device="cpu")
     assert "device='cpu'" not in str(caught.value)  # no advice to move to where it already is
@@ -153,7 +153,7 @@ def test_other_runtime_errors_are_not_taken_for_out_of_memory(monkeypatch, rng):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
         yield  # pragma: no cover
 
-    monkeypatch.setattr(solver_module, "_solve", broken)
+    monkeypatch.setattr(solver_module, "run_loop", broken)
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         deblur(rng.random((32, 32)), 5, TINY, device="cpu")
 
@@ -165,10 +165,11 @@ def test_cpu_run_beyond_free_host_memory_is_refused_before_work_then_tiled(monke
     image = rng.random((72, 72))
     free = estimate_bytes(1, 1, 72, 72, 5, TINY) - 1
     monkeypatch.setattr(solver_module, "free_memory", lambda device: free)
+    monkeypatch.setattr(policy, "free_memory", lambda device: free)
     with pytest.raises(OutOfMemory, match=r"needs about .* GiB, .* GiB free"):
         deblur(image, 5, TINY, device="cpu")
     result = deblur(image, 5, TINY, device="cpu", on_out_of_memory="tile")
-    tile = result.extra["tiling"]["tile"]
+    tile = result.tiling.tile
     assert tile < 72 and estimate_bytes(1, 1, tile, tile, 5, TINY) <= 0.5 * free
     assert result.image.shape == image.shape and np.isfinite(result.image).all()
 
@@ -228,7 +229,7 @@ def test_out_of_memory_retries_in_tiles_when_asked(monkeypatch, rng):
         deblur(image, 5, TINY, device="cpu")
     events = []
     result = deblur(image, 5, TINY, device="cpu", on_out_of_memory="tile", progress=events.append)
-    assert result.extra["tiling"]["tile"] <= 40 and result.extra["tiling"]["overlap"] == 10
+    assert result.tiling.tile <= 40 and result.tiling.overlap == 10
     assert result.image.shape == image.shape and np.isfinite(result.image).all()
     assert result.psf.shape == (5, 5) and abs(float(result.psf.sum()) - 1) < 1e-5
     fractions = [event.fraction for event in events]

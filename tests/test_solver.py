@@ -7,15 +7,18 @@ import pytest
 import torch
 
 from napari_selfdiff import Cancelled, DeblurConfig, InputError, deblur, deconvolve, iter_deblur
-from napari_selfdiff.config import RESTORE_BY_RL_FROM
-from napari_selfdiff.engine.solver import kernel_feedback, resolve_restore
+from napari_selfdiff.engine.loop import kernel_feedback
 from napari_selfdiff.metrics import aligned_scores, mnc
+from napari_selfdiff.policy import resolve_restore
 
 #: Small but real: the fast preset's recipe scaled down to a 48 x 48 image (a few seconds).
+#: The network's image (restore="network"): these tests are about the self-diffusion loop.
 SMALL = DeblurConfig.preset("fast").replace(
-    **{"schedule.steps": 8, "schedule.inner_steps": 40, "image_net.widths": (8, 16), "kernel_net.hidden": 200}
+    method="selfdiff",
+    restore="network",
+    **{"schedule.steps": 8, "schedule.inner_steps": 40, "image_net.widths": (8, 16), "kernel_net.hidden": 200},
 )
-TINY = DeblurConfig.preset("tiny")
+TINY = DeblurConfig.preset("tiny").replace(method="selfdiff")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,7 @@ def test_an_off_centre_kernel_estimate_is_registered_to_the_observation(small_ca
     # kernels 3 pixels down and left of the centre (its output moved with zero fill) leaves
     # the unregistered estimate 3 pixels off the observation (measured: (-3, 3)); the result
     # must still overlay the blurred input, with a centred PSF.
-    from napari_selfdiff.engine import solver
+    from napari_selfdiff.engine import loop as solver
     from napari_selfdiff.engine.forward import kernel_offset
 
     generate = solver.KernelGenerator.forward
@@ -153,23 +156,19 @@ def test_restore_by_richardson_lucy_deconvolves_the_input_with_the_estimated_psf
     assert not np.allclose(restored.image, network.image)
 
 
-def test_auto_restore_takes_richardson_lucy_from_its_pixels_per_iteration(small_case):
-    # At the rule's boundary on the 48 x 48 case: the most inner steps S that leave at least
-    # RESTORE_BY_RL_FROM pixels per iteration return Richardson-Lucy's image, one more the
-    # network's; each time exactly the image of that explicit choice.
+def test_auto_restore_is_the_noise_aware_tv_of_the_same_blind_run(small_case):
+    # restore="auto" keeps the self-diffusion run (same PSF, same losses) and returns the
+    # noise-aware TV deconvolution of the input with that PSF; an explicit choice stands.
     _, blurred, _ = small_case
-    boundary = blurred.size // (RESTORE_BY_RL_FROM * TINY.schedule.steps)
-    for inner, chosen in ((boundary, "richardson_lucy"), (boundary + 1, "network")):
-        config = TINY.replace(**{"schedule.inner_steps": inner})
-        auto = deblur(blurred, 5, config.replace(restore="auto"), device="cpu", seed=1)
-        fixed = deblur(blurred, 5, config.replace(restore=chosen), device="cpu", seed=1)
-        assert auto.extra["restore"] == fixed.extra["restore"] == chosen
-        np.testing.assert_array_equal(auto.image, fixed.image)
-    # An explicit choice stands whatever the size, and the count is per plane, not per stack.
+    network = deblur(blurred, 5, TINY, device="cpu", seed=1)
+    auto = deblur(blurred, 5, TINY.replace(restore="auto"), device="cpu", seed=1)
+    assert network.restore == "network" and auto.restore == "tv"
+    np.testing.assert_array_equal(auto.psf, network.psf)
+    assert [h.loss for h in auto.history] == [h.loss for h in network.history]
+    assert auto.reliability is not None and auto.noise is not None and network.reliability is None
+    assert not np.allclose(auto.image, network.image)
     assert resolve_restore(TINY, 10_000, 10_000) == "network"
     assert resolve_restore(TINY.replace(restore="richardson_lucy"), 3, 3) == "richardson_lucy"
-    config = TINY.replace(restore="auto", **{"schedule.inner_steps": boundary + 1})
-    assert deblur(np.stack([blurred, blurred.T]), 5, config, device="cpu").extra["restore"] == "network"
 
 
 def test_shared_channels_stack_is_one_network_over_the_planes_as_channels(small_case):
@@ -249,43 +248,11 @@ def test_bad_kernel_sizes(small_case, kernel_size, match):
         deblur(blurred, kernel_size, TINY, device="cpu")
 
 
-def test_plateau_tolerance_ends_outer_steps_early(small_case):
+def test_every_outer_step_runs_all_inner_iterations(small_case):
     _, blurred, _ = small_case
-    config = TINY.replace(**{"schedule.inner_steps": 12, "progress_every": 2})
+    config = TINY.replace(**{"schedule.inner_steps": 12, "progress_every": 5})
     full = deblur(blurred, 5, config, device="cpu", seed=0)
     assert [h.iterations for h in full.history] == [12] * config.schedule.steps
-    # A tolerance near 1 declares a plateau at the first comparison (after 2 x 2 iterations).
-    early = deblur(blurred, 5, config.replace(**{"schedule.plateau_tolerance": 0.99}), device="cpu", seed=0)
-    assert [h.iterations for h in early.history] == [4] * config.schedule.steps
-    assert np.isfinite(early.image).all() and abs(float(early.psf.sum()) - 1) < 1e-5
-
-
-def test_coarse_start_solves_half_resolution_then_full(small_case, monkeypatch):
-    # The first round(0.5 * 8) = 4 outer steps must train on the 24 x 24 problem (kernel
-    # 5 x 5: extended 28 x 28), the rest on the 48 x 48 one (extended 54 x 54), and the
-    # run must still deblur and find the kernel.
-    import napari_selfdiff.engine.solver as solver
-
-    sharp, blurred, psf = small_case
-    seen: list[tuple[int, int]] = []
-
-    class RecordingUNet(solver.UNet):
-        def forward(self, x):
-            seen.append(tuple(x.shape[-2:]))
-            return super().forward(x)
-
-    monkeypatch.setattr(solver, "UNet", RecordingUNet)
-    config = SMALL.replace(**{"schedule.coarse_fraction": 0.5})
-    steps: list[tuple[int, tuple[int, ...]]] = []
-    run = iter_deblur(blurred, 7, config, device="cpu", seed=0, ground_truth=sharp)
-    result = solver.drive(run, lambda e: e.image is None or steps.append((e.step, e.image.shape)))
-    per_step = config.schedule.inner_steps + 1  # S iterations and the estimate's forward pass
-    assert seen[: 4 * per_step] == [(28, 28)] * (4 * per_step)
-    assert set(seen[4 * per_step :]) == {(54, 54)}
-    assert steps == [(t, (48, 48)) for t in range(1, 9)]  # previews at full size throughout
-    before = aligned_scores(blurred, sharp, max_shift=3).psnr
-    assert aligned_scores(result.image, sharp, max_shift=3).psnr > before + 1.0
-    assert mnc(result.psf, psf) > 0.5 and result.psf.shape == (7, 7)
 
 
 def test_batched_networks_match_separate_networks_on_one_step():
@@ -294,14 +261,15 @@ def test_batched_networks_match_separate_networks_on_one_step():
     # forward/backward, not after many Adam steps: Adam amplifies rounding, and how much it
     # differs between CPUs (AVX2, AVX-512) is not what this test is about. A mix-up of
     # parameters, inputs or gradients between planes differs at order one.
-    from napari_selfdiff.engine.solver import _build_networks, _Ensemble
+    from napari_selfdiff.engine.ensemble import Ensemble
+    from napari_selfdiff.engine.loop import _build_networks
 
     built = [_build_networks(TINY, 1, 5, seed, torch.device("cpu"), blind=True) for seed in (0, 1, 2)]
     inputs = torch.randn((3, 1, 1, 20, 20), generator=torch.Generator().manual_seed(0))
     codes = torch.randn((3, 25), generator=torch.Generator().manual_seed(1))
     for index, (make, data) in enumerate(((lambda b: b[0], inputs), (lambda b: b[1], codes))):
         modules = [make(b) for b in built]
-        together = _Ensemble(modules)
+        together = Ensemble(modules)
         out = together(data)
         (out * torch.arange(1.0, out[0].numel() + 1).reshape(out.shape[1:])).sum().backward()
         for p, module in enumerate(modules):
@@ -336,7 +304,7 @@ def test_batched_planes_run_keeps_each_plane_its_own_problem(small_case):
     assert np.abs(one.image[0] - one.image[1]).max() > 0.05  # the planes are distinguishable
     assert [h.plane for h in together.history] == [h.plane for h in one.history]
     assert [h.step for h in together.history] == [h.step for h in one.history]
-    assert (one.extra["compute"]["batch_planes"], together.extra["compute"]["batch_planes"]) == (1, 2)
+    assert (one.compute["batch_planes"], together.compute["batch_planes"]) == (1, 2)
 
 
 def test_batch_planes_auto_batches_on_cpu_only():

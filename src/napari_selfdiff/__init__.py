@@ -12,16 +12,20 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "deblur": "napari_selfdiff.engine.blind",
-    "iter_deblur": "napari_selfdiff.engine.blind",
-    "resolve_scale": "napari_selfdiff.engine.blind",
-    "deconvolve": "napari_selfdiff.engine.nonblind",
-    "iter_deconvolve": "napari_selfdiff.engine.nonblind",
-    "DeblurResult": "napari_selfdiff.engine.results",
-    "Progress": "napari_selfdiff.engine.results",
+    "deblur": "napari_selfdiff.api",
+    "iter_deblur": "napari_selfdiff.api",
+    "deconvolve": "napari_selfdiff.api",
+    "iter_deconvolve": "napari_selfdiff.api",
+    "resolve_scale": "napari_selfdiff.policy",
+    "plan_run": "napari_selfdiff.policy",
+    "RunPlan": "napari_selfdiff.policy",
+    "DeblurResult": "napari_selfdiff.engine.events",
+    "Progress": "napari_selfdiff.engine.events",
     "Cancelled": "napari_selfdiff.errors",
     "DeblurConfig": "napari_selfdiff.config",
-    "InputError": "napari_selfdiff._checks",
+    "InputError": "napari_selfdiff.errors",
+    "ConfigError": "napari_selfdiff.errors",
+    "OutOfMemory": "napari_selfdiff.errors",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -13,23 +13,23 @@ from typing import Literal
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = [
     "AXES",
-    "InputError",
     "Layout",
+    "Problem",
+    "check_ground_truth",
     "check_kernel_size",
     "check_psf",
     "from_planes",
     "infer_axes",
+    "make_problem",
     "to_planes",
 ]
 
 AXES = ("YX", "YXC", "ZYX", "ZYXC")
 NanPolicy = Literal["raise", "replace"]
-
-
-class InputError(ValueError):
-    """An input array or parameter breaks the documented contract."""
 
 
 @dataclass(frozen=True)
@@ -185,3 +185,32 @@ def check_psf(psf: np.ndarray, *, what: str = "psf") -> np.ndarray:
     if total <= 0:
         raise InputError(f"`{what}` is all zeros: it cannot be normalised to unit sum")
     return values / total
+
+
+def check_ground_truth(ground_truth: np.ndarray | None, layout: Layout) -> np.ndarray | None:
+    """Validate an optional ground truth against the image layout; return its planes."""
+    if ground_truth is None:
+        return None
+    truth, truth_layout = to_planes(ground_truth, layout.axes, what="ground_truth")
+    if truth_layout.shape != layout.shape:
+        raise InputError(
+            f"`ground_truth` shape {truth_layout.shape} differs from the image shape {layout.shape}"
+        )
+    return truth
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A validated blind problem: the image as (Z, C, H, W) planes, its layout and the PSF side."""
+
+    planes: np.ndarray
+    layout: Layout
+    kernel_size: int
+
+
+def make_problem(
+    image: np.ndarray, kernel_size: object, axes: str | None = None, *, nan_policy: NanPolicy = "raise"
+) -> Problem:
+    """Validate ``image`` and ``kernel_size`` once and convert the image to planes once."""
+    planes, layout = to_planes(image, axes, nan_policy=nan_policy)
+    return Problem(planes, layout, check_kernel_size(kernel_size, layout.height, layout.width))

@@ -15,22 +15,30 @@ A worker that dies mid-task is replaced by its nanny and Dask reschedules the ta
 
 from __future__ import annotations
 
-import csv
-import glob
-import hashlib
 import json
 import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._batch_files import (
+    RECORD_VERSION,
+    _check_distinct_outputs,
+    _checksum,
+    _write_json_atomic,
+    expand_inputs,
+    is_complete,
+    output_paths,
+    write_summary,
+)
 from ._checks import check_scale
 from .config import DeblurConfig, Scale
 from .errors import Cancelled
+from .presets import default_config
 
 __all__ = [
     "expand_inputs",
@@ -43,84 +51,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-RECORD_VERSION = 1
-
-
-def expand_inputs(patterns: str | Sequence[str]) -> list[Path]:
-    """Files matching glob patterns (or plain paths), sorted and de-duplicated."""
-    patterns = [patterns] if isinstance(patterns, (str, os.PathLike)) else list(patterns)
-    files: dict[str, Path] = {}
-    for pattern in patterns:
-        matches = glob.glob(str(pattern), recursive=True) or (
-            [str(pattern)] if Path(pattern).exists() else []
-        )
-        for match in matches:
-            path = Path(match)
-            if path.is_file():
-                files[str(path.resolve())] = path
-    if not files:
-        raise FileNotFoundError(f"no input files match {patterns}")
-    return [files[key] for key in sorted(files)]
-
-
-def _checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def output_paths(path: Path, out_dir: Path) -> dict[str, Path]:
-    """The deblurred image, PSF and record written for ``path`` (always TIFF, full precision)."""
-    from .io.formats import image_stem
-
-    stem = image_stem(path)
-    return {
-        "image": out_dir / f"{stem}_deblurred.tif",
-        "psf": out_dir / f"{stem}_psf.tif",
-        "record": out_dir / f"{stem}.json",
-    }
-
-
-def _check_distinct_outputs(files: Sequence[Path], out_dir: Path) -> None:
-    """Refuse inputs whose outputs would overwrite each other (``a/x.tif`` and ``b/x.png``)."""
-    claimed: dict[Path, Path] = {}
-    for path in files:
-        target = output_paths(path, out_dir)["image"]
-        if target in claimed:
-            raise ValueError(
-                f"{str(claimed[target])!r} and {str(path)!r} would both write {str(target)!r}: "
-                "rename one or run them into different output folders"
-            )
-        claimed[target] = path
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.part")
-    temporary.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(temporary, path)
-
-
-def is_complete(
-    path: Path, out_dir: Path, kernel_size: int, config: DeblurConfig, seed: int, scale: Scale = "auto"
-) -> bool:
-    """True when ``path`` was already processed with these parameters and its outputs exist."""
-    paths = output_paths(path, out_dir)
-    if not all(p.exists() for p in paths.values()):
-        return False
-    try:
-        record = json.loads(paths["record"].read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    return (
-        record.get("status") == "done"
-        and record.get("kernel_size") == kernel_size
-        and record.get("seed") == seed
-        and record.get("scale") == scale
-        and record.get("config") == json.loads(json.dumps(config.to_dict()))
-        and record.get("input_sha256") == _checksum(path)
-    )
 
 
 def process_file(
@@ -132,13 +62,16 @@ def process_file(
     device: str = "auto",
     threads: int | None = None,
     scale: Scale = "auto",
+    noise: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Deblur one image file and write its outputs and record; never raises for a bad input.
 
-    ``scale`` (resolved for this file by :func:`napari_selfdiff.resolve_scale`, recorded as
+    ``scale`` (resolved for this file by :func:`napari_selfdiff.policy.plan_run`, recorded as
     ``factor``) > 1 runs the multiscale pipeline (:func:`napari_selfdiff.deblur` with ``scale``).
     The record's ``restore`` says which image was written: the network's or Richardson-Lucy's
-    (``config["restore"]``, resolved for the file's size).
+    (``config["restore"]``, resolved for the file's size). ``noise`` is a
+    :meth:`~napari_selfdiff.noise.NoiseModel.to_dict` (None: estimated per file); the record keeps
+    the noise used, the PSF's ``reliability`` and whether the image was ``deconvolved``.
     """
     path, out_dir = Path(path), Path(out_dir)
     paths = output_paths(path, out_dir)
@@ -148,6 +81,7 @@ def process_file(
         "kernel_size": kernel_size,
         "seed": seed,
         "scale": scale,
+        "noise_given": noise,
         "config": config,
         "status": "failed",
         "error": None,
@@ -158,20 +92,24 @@ def process_file(
     try:
         import torch
 
-        from .engine.blind import deblur, resolve_scale
+        from ._checks import make_problem
+        from .api import deblur
         from .io.formats import read_image, write_image
         from .io.tiff import write_tiff
+        from .policy import plan_run
 
         if threads:
             torch.set_num_threads(threads)
         record["input_sha256"] = _checksum(path)
         image = read_image(path)
         solver_config = DeblurConfig.from_dict(config)
-        factor = resolve_scale(scale, image.data, kernel_size, solver_config, device=device, axes=image.axes)
-        record["factor"] = factor
-        result = deblur(
-            image.data, kernel_size, solver_config, scale=factor, device=device, seed=seed, axes=image.axes
-        )
+        problem = make_problem(image.data, kernel_size, image.axes)
+        plan = plan_run(problem, solver_config, scale=scale, device=device)
+        record.update(factor=plan.factor, plan=plan.describe())
+        from .noise import NoiseModel
+
+        model = NoiseModel(**noise) if noise is not None else None
+        result = deblur(image.data, kernel_size, plan=plan, seed=seed, axes=image.axes, noise=model)
         provenance = {**result.metadata(), "input": str(path), "input_sha256": record["input_sha256"]}
         write_image(paths["image"], result.image, image, provenance=provenance, overwrite=True)
         write_tiff(
@@ -183,8 +121,10 @@ def process_file(
             overwrite=True,
         )
         record.update(
-            status="done", device=result.device, shape=list(image.data.shape), restore=result.extra["restore"]
-        )
+            status="done", device=result.device, shape=list(image.data.shape), restore=result.restore,
+            method=result.method, noise=result.noise, reliability=result.reliability,
+            deconvolved=result.deconvolved,
+        )  # fmt: skip
     except Exception as error:  # noqa: BLE001 - recorded for the summary; the batch goes on
         record["error"] = f"{type(error).__name__}: {error}"
         logger.warning("batch: %s failed: %s", path, record["error"])
@@ -239,6 +179,7 @@ def run(
     seed: int = 0,
     device: str = "auto",
     scale: Scale = "auto",
+    noise: Any = None,
     scheduler: str | None = None,
     client: Any = None,
     n_workers: int | None = None,
@@ -266,7 +207,9 @@ def run(
     scale : int or "auto"
         1: blind at full resolution; N > 1: the PSF estimated at ``1 / N`` scale and the image
         restored by Richardson-Lucy (:func:`napari_selfdiff.deblur` with ``scale``); "auto": chosen
-        per file by :func:`napari_selfdiff.resolve_scale` (each record's ``factor``).
+        per file by :func:`napari_selfdiff.policy.plan_run` (each record's ``factor``).
+    noise : NoiseModel, optional
+        The camera's noise, shared by every file; None: estimated per file.
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``); else an embedded cluster.
     client : distributed.Client, optional
@@ -293,7 +236,7 @@ def run(
     files = expand_inputs(inputs)
     _check_distinct_outputs(files, out)
     if config is None:
-        config = DeblurConfig.preset("paper" if gpu_count() else "fast")
+        config = default_config("cuda" if gpu_count() else "cpu")
     records: dict[str, dict[str, Any]] = {}
     todo = []
     for path in files:
@@ -333,6 +276,7 @@ def run(
                 seed,
                 device,
                 scale=scale,
+                noise=None if noise is None else noise.to_dict(),
                 key=f"deblur-{path.name}-{_checksum(path)[:12]}-{time.time_ns()}",
                 pure=False,
                 retries=retries,
@@ -361,26 +305,6 @@ def run(
     return ordered
 
 
-def write_summary(records: Iterable[dict[str, Any]], out_dir: Path) -> tuple[Path, Path]:
-    """``summary.csv`` and ``summary.md`` with one row per file."""
-    records = list(records)
-    columns = ["input", "status", "seconds", "device", "error"]
-    csv_path = Path(out_dir) / "summary.csv"
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(records)
-    lines = ["| file | status | seconds | device | error |", "|---|---|---|---|---|"]
-    for record in records:
-        lines.append(
-            f"| {Path(record['input']).name} | {record['status']} | {record.get('seconds', '')} | "
-            f"{record.get('device', '')} | {(record.get('error') or '').replace('|', '/')} |"
-        )
-    md_path = Path(out_dir) / "summary.md"
-    md_path.write_text("\n".join(lines) + "\n")
-    return csv_path, md_path
-
-
 def iter_batch(
     inputs: str | Sequence[str],
     out_dir: str | Path,
@@ -391,9 +315,9 @@ def iter_batch(
     """:func:`run` as a generator of Progress events (one per file), returning the records.
 
     The batch runs in a helper thread; this generator relays its progress, so a GUI thread
-    worker can drive it exactly like :func:`napari_selfdiff.engine.solver.iter_deblur`.
+    worker can drive it exactly like :func:`napari_selfdiff.api.iter_deblur`.
     """
-    from .engine.results import Progress
+    from .engine.events import Progress
 
     events: queue.Queue = queue.Queue()
     start = time.perf_counter()

@@ -1,10 +1,24 @@
-"""Exceptions shared by the engine, the CLI and the widgets (torch-free, Qt-free)."""
+"""Every exception the package raises (torch-free, Qt-free).
+
+All but :class:`Cancelled` are ``ValueError`` subclasses, so a caller that only checks
+arguments catches them as such.
+"""
 
 from __future__ import annotations
 
-from ._checks import InputError
+__all__ = ["Cancelled", "ConfigError", "InputError", "OutOfMemory"]
 
-__all__ = ["Cancelled", "InputError"]
+
+class InputError(ValueError):
+    """An input array or parameter breaks the documented contract."""
+
+
+class ConfigError(ValueError):
+    """A configuration field holds a value that breaks its rule."""
+
+
+class OutOfMemory(InputError):  # noqa: N818 - reads as the condition it reports
+    """The run needs more device memory than is available."""
 
 
 class Cancelled(Exception):  # noqa: N818 - the name reads as the event it reports

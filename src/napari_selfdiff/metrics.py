@@ -8,13 +8,14 @@ the maximum of the normalised cross-correlation (MNC) over all relative shifts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import fftconvolve
 from skimage.metrics import structural_similarity
 
-__all__ = ["AlignedScore", "aligned_scores", "mnc", "psnr"]
+__all__ = ["AlignedScore", "aligned_scores", "ground_truth_scorer", "mnc", "psnr"]
 
 
 def psnr(estimate: np.ndarray, reference: np.ndarray, data_range: float = 1.0) -> float:
@@ -80,3 +81,35 @@ def mnc(estimate: np.ndarray, reference: np.ndarray) -> float:
         return 0.0
     correlation = fftconvolve(a, b[::-1, ::-1], mode="full")
     return float(correlation.max() / norm)
+
+
+def ground_truth_scorer(
+    truth: np.ndarray | None, true_psf: np.ndarray | None, kernel_size: int
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, float]] | None:
+    """An ``evaluate(estimate, psf, members)`` callback scoring against a ground truth.
+
+    ``truth`` holds the sharp image's (Z, C, H, W) planes (PSNR/SSIM at the best shift within
+    half a kernel, averaged over the planes of the group ``members``); ``true_psf`` the PSF
+    (MNC). None when neither is given.
+    """
+    if truth is None and true_psf is None:
+        return None
+    span = float(np.ptp(truth)) or 1.0 if truth is not None else 1.0
+
+    def one_plane(planes: np.ndarray) -> np.ndarray:
+        return planes[0] if planes.shape[0] == 1 else np.moveaxis(planes, 0, -1)
+
+    def evaluate(estimate: np.ndarray, psf: np.ndarray, members: np.ndarray) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        if truth is not None:
+            values = [
+                aligned_scores(one_plane(est), one_plane(ref), max_shift=kernel_size // 2, data_range=span)
+                for est, ref in zip(estimate, truth[members], strict=True)
+            ]
+            scores["psnr"] = float(np.mean([v.psnr for v in values]))
+            scores["ssim"] = float(np.mean([v.ssim for v in values]))
+        if true_psf is not None:
+            scores["mnc"] = mnc(psf, true_psf)
+        return scores
+
+    return evaluate

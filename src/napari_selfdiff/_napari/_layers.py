@@ -3,7 +3,7 @@
 import numpy as np
 from napari.layers import Image
 
-from .._checks import InputError
+from ..errors import InputError
 
 
 def layer_axes(layer: Image) -> str:

@@ -116,6 +116,8 @@ class RunnerWidget(Container):
             return
         self.progress_bar.value = int(1000 * event.fraction)
         plane = f"plane {event.plane + 1}/{event.n_planes} · " if event.n_planes > 1 else ""
+        if event.n_parts > 1:
+            plane = f"{event.stage.replace('_', ' ')} {event.part + 1}/{event.n_parts} · {plane}"
         self.status.value = (
             f"{plane}step {event.step}/{event.n_steps} · iter {event.inner}/{event.n_inner} · "
             f"{_format_seconds(event.elapsed)} elapsed, ~{_format_seconds(event.remaining)} left"

@@ -6,7 +6,6 @@ from typing import get_args
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FileEdit,
     FloatSpinBox,
     Label,
@@ -19,124 +18,19 @@ from napari.utils.notifications import show_error, show_info
 
 import napari
 
+from .._checks import make_problem
 from .._device import describe_device, resolve_device
+from ..api import iter_deblur
 from ..batch import iter_batch
-from ..config import (
-    CPU_HALF_SCALE_FROM,
-    DEFAULT_KERNEL_SIZE,
-    DEFAULT_PSF_WINDOW,
-    LONG_BLUR,
-    PRESETS,
-    RESTORE_BY_RL_FROM,
-    DeblurConfig,
-    Restore,
-    StackMode,
-)
-from ..engine.blind import iter_deblur, resolve_scale
+from ..config import DEFAULT_KERNEL_SIZE, DEFAULT_PSF_WINDOW, DeblurConfig, Method, Restore, StackMode
+from ..engine.stages.noise_aware import verdict
 from ..io.formats import INPUT_SUFFIXES
+from ..noise import NoiseModel
+from ..policy import plan_run
 from ._layers import add_result_layer, contrast_limits, layer_array, layer_axes, spatial_properties
 from ._plot import EvolutionPlot
 from ._runner import RunnerWidget
-
-CUSTOM = "custom"
-
-
-def available_devices() -> list[str]:
-    """Device choices offered to the user: auto, cpu and what PyTorch detects."""
-    import torch
-
-    choices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        choices.append("cuda")
-    if torch.backends.mps.is_available():
-        choices.append("mps")
-    return choices
-
-
-class SolverFields(Container):
-    """Preset picker plus the "custom" fields, read from and written to a DeblurConfig."""
-
-    def __init__(self) -> None:
-        default = "fast" if resolve_device("auto").type != "cuda" else "paper"
-        self.preset = ComboBox(
-            label="preset",
-            choices=[*[p for p in PRESETS if p != "tiny"], CUSTOM, "tiny"],
-            value=default,
-            tooltip="paper: Yang & Luo's settings (GPU); fast: about a minute for 128 x 128 on a CPU",
-        )
-        self.steps = SpinBox(label="T (outer steps)", min=1, max=1000)
-        self.inner_steps = SpinBox(label="S (inner steps)", min=1, max=10000)
-        self.kernel_sparsity = FloatSpinBox(label="lambda_k (sparsity)", min=0, max=10, step=1e-4)
-        self.kernel_noise_scale = FloatSpinBox(label="mu (kernel noise)", min=0, max=10, step=0.01)
-        self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1, step=1e-4)
-        self.net_width = SpinBox(
-            label="network width",
-            min=2,
-            max=256,
-            tooltip="channels at the finest U-Net level; doubled at each level down",
-        )
-        self.depth = SpinBox(
-            label="k-diff depth", min=1, max=8, tooltip="hidden layers of the kernel generator"
-        )
-        self.coarse_fraction = FloatSpinBox(
-            label="coarse start",
-            min=0,
-            max=0.9,
-            step=0.1,
-            tooltip="fraction of the outer steps solved at half resolution first (faster; 0: off)",
-        )
-        self.custom = [
-            self.steps,
-            self.inner_steps,
-            self.kernel_sparsity,
-            self.kernel_noise_scale,
-            self.lr,
-            self.net_width,
-            self.depth,
-            self.coarse_fraction,
-        ]
-        super().__init__(widgets=[self.preset, *self.custom], labels=True)
-        self._base = default
-        self._fill(DeblurConfig.preset(default))
-        self.preset.changed.connect(self._on_preset)
-        self._on_preset(self.preset.value)
-
-    def _fill(self, config: DeblurConfig) -> None:
-        self.steps.value = config.schedule.steps
-        self.inner_steps.value = config.schedule.inner_steps
-        self.kernel_sparsity.value = config.kernel_sparsity
-        self.kernel_noise_scale.value = config.schedule.kernel_noise_scale
-        self.lr.value = config.lr
-        self.net_width.value = config.image_net.widths[0]
-        self.depth.value = config.kernel_net.depth
-        self.coarse_fraction.value = config.schedule.coarse_fraction
-
-    def _on_preset(self, name: str) -> None:
-        if name != CUSTOM:
-            self._base = name
-            self._fill(DeblurConfig.preset(name))
-        for widget in self.custom:
-            widget.visible = name == CUSTOM
-
-    def config(self, stack_mode: str) -> DeblurConfig:
-        """The DeblurConfig the form describes."""
-        base = DeblurConfig.preset(self._base)
-        if self.preset.value != CUSTOM:
-            return base.replace(stack_mode=stack_mode)
-        levels = len(base.image_net.widths)
-        return base.replace(
-            **{
-                "schedule.steps": self.steps.value,
-                "schedule.inner_steps": self.inner_steps.value,
-                "schedule.kernel_noise_scale": self.kernel_noise_scale.value,
-                "kernel_sparsity": self.kernel_sparsity.value,
-                "lr": self.lr.value,
-                "image_net.widths": tuple(self.net_width.value * 2**i for i in range(levels)),
-                "kernel_net.depth": self.depth.value,
-                "schedule.coarse_fraction": self.coarse_fraction.value,
-                "stack_mode": stack_mode,
-            }
-        )
+from ._solver_fields import SolverFields, available_devices
 
 
 class BlindDeconvolutionWidget(RunnerWidget):
@@ -158,30 +52,54 @@ class BlindDeconvolutionWidget(RunnerWidget):
             tooltip="odd side of the PSF to estimate, in pixels; at least the blur's extent",
         )
         self.solver = SolverFields()
+        self.method = ComboBox(
+            label="PSF method",
+            choices=list(get_args(Method)),
+            value=DeblurConfig().method,
+            tooltip="classic: L0 alternating minimisation (seconds); selfdiff: the paper's two "
+            "networks (minutes); auto: classic, and self-diffusion where the classic PSF is not reliable",
+        )
+        self.guard = CheckBox(
+            label="do no harm",
+            value=DeblurConfig().guard,
+            tooltip="only denoise (not deconvolve) an image whose PSF does not agree with an "
+            "independent estimate; the status line says when it happened",
+        )
+        self.camera_gain = FloatSpinBox(
+            label="camera gain (e-/ADU)",
+            value=0.0,
+            min=0.0,
+            max=1e4,
+            step=0.1,
+            tooltip="photon-limited images: the camera's electrons per grey level; 0: the noise is "
+            "estimated from the image",
+        )
+        self.camera_offset = FloatSpinBox(
+            label="camera offset (ADU)", value=0.0, min=0.0, max=1e6, tooltip="the camera's dark level"
+        )
+        self.read_noise = FloatSpinBox(
+            label="read noise (e-)", value=0.0, min=0.0, max=1e4, tooltip="the camera's read noise"
+        )
         self.psf_scale = ComboBox(
             label="PSF scale",
             choices=[("auto", "auto"), *((str(n), n) for n in range(1, 9))],
             value="auto",
-            tooltip="1: blind at full resolution. N > 1: estimate the PSF on the image averaged "
-            f"down by N (its most edge-rich {DEFAULT_PSF_WINDOW}-pixel window), then restore the full "
-            f"image by Richardson-Lucy with it. auto: 2 for PSFs of {LONG_BLUR} px and more, and on "
-            f"the CPU from {CPU_HALF_SCALE_FROM} px, when one PSF is estimated; else 1",
+            tooltip="1: estimate the PSF at full resolution. N > 1: estimate it on the image averaged "
+            "down by N, refit it at full resolution and restore the image by Richardson-Lucy. "
+            "auto: the plan under Run says which",
         )
         self.restore = ComboBox(
             label="restore",
             choices=list(get_args(Restore)),
-            tooltip="at PSF scale 1, the image returned: the network's (the paper), Richardson-Lucy "
-            "with the estimated PSF, or auto: Richardson-Lucy from "
-            f"{RESTORE_BY_RL_FROM} pixels per iteration of the schedule, where the network "
-            "underfits (the fast preset's choice). Follows the preset; multiscale runs always "
-            "restore by Richardson-Lucy",
+            tooltip="the image returned: the network's (the paper), Richardson-Lucy's (RL-TV) or the "
+            "noise-aware TV deconvolution's with the estimated PSF, or auto (noise-aware TV). "
+            "Follows the preset",
         )
         self.psf_refit = CheckBox(
             label="refit PSF",
             value=DeblurConfig().psf_refit.enabled,
             tooltip="at PSF scale > 1: refit the upscaled PSF at full resolution on the strongest "
-            "edges of a first restoration, then restore with it (recovers detail finer than the "
-            "scale; measured +1.25 dB motion, +0.55 dB optical on 10 + 10 full Levin images)",
+            "edges of a first restoration, then restore with it (recovers detail finer than the scale)",
         )
         self.stack_mode = ComboBox(
             label="stack mode",
@@ -198,8 +116,11 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self.ground_truth = create_widget(
             annotation=Image | None,
             label="ground truth",
-            options={"tooltip": "optional sharp image: PSNR/SSIM shown per outer step"},
+            options={
+                "tooltip": "optional sharp image: PSNR/SSIM shown per outer step (it never changes the run)"
+            },
         )
+        self.plan = Label(label="plan", value="")
         self.plot = EvolutionPlot()
         self.folder_in = FileEdit(
             mode="d",
@@ -213,6 +134,11 @@ class BlindDeconvolutionWidget(RunnerWidget):
             [
                 self.image,
                 self.kernel_size,
+                self.method,
+                self.guard,
+                self.camera_gain,
+                self.camera_offset,
+                self.read_noise,
                 self.psf_scale,
                 self.psf_refit,
                 self.restore,
@@ -223,6 +149,7 @@ class BlindDeconvolutionWidget(RunnerWidget):
                 self.seed,
                 self.ground_truth,
                 *self._controls(),
+                self.plan,
                 self.folder_in,
                 self.folder_out,
                 self.folder_button,
@@ -232,6 +159,33 @@ class BlindDeconvolutionWidget(RunnerWidget):
         self._previews: dict[str, Image] = {}
         self._source = None
         self._factor = 1
+        self._problem = None
+        for widget in (self.image, self.kernel_size, self.method, self.guard, self.psf_scale,
+                       self.psf_refit, self.restore, self.stack_mode, self.device,
+                       self.solver.preset):  # fmt: skip
+            widget.changed.connect(self._update_plan)
+        self._update_plan()
+
+    def _plan(self):
+        """The run plan of the form's settings on the chosen layer (validates them)."""
+        layer = self.image.value
+        if layer is None:
+            raise ValueError("choose an image layer first")
+        key = (id(layer), id(layer.data), int(self.kernel_size.value))
+        if self._problem is None or self._problem[0] != key:  # convert the layer once per choice
+            self._problem = (key, make_problem(layer_array(layer), key[2], layer_axes(layer)))
+        problem = self._problem[1]
+        return plan_run(
+            problem, self._config(), scale=self.psf_scale.value, psf_window=DEFAULT_PSF_WINDOW,
+            device=self.device.value,
+        )  # fmt: skip
+
+    def _update_plan(self, *_: object) -> None:
+        """Show the plan under Run, or why there is none yet."""
+        try:
+            self.plan.value = self._plan().describe()
+        except (ValueError, TypeError) as error:
+            self.plan.value = str(error)
 
     def _follow_preset(self, *_: object) -> None:
         """Show the chosen preset's restoration (the user may then change it)."""
@@ -240,8 +194,17 @@ class BlindDeconvolutionWidget(RunnerWidget):
     def _config(self) -> DeblurConfig:
         """The solver fields with this form's stack mode, restoration and PSF refit."""
         return self.solver.config(self.stack_mode.value).replace(
-            restore=self.restore.value, **{"psf_refit.enabled": self.psf_refit.value}
+            method=self.method.value,
+            restore=self.restore.value,
+            guard=self.guard.value,
+            **{"psf_refit.enabled": self.psf_refit.value},
         )
+
+    def _noise(self) -> NoiseModel | None:
+        """The camera's noise model, or None (estimated from the image) while the gain is 0."""
+        if self.camera_gain.value <= 0:
+            return None
+        return NoiseModel.from_camera(self.camera_gain.value, self.camera_offset.value, self.read_noise.value)
 
     def prepare(self):
         layer = self.image.value
@@ -253,23 +216,23 @@ class BlindDeconvolutionWidget(RunnerWidget):
         truth = layer_array(truth_layer) if truth_layer is not None else None
         if truth is not None and truth.shape != data.shape:
             raise ValueError(f"ground truth shape {truth.shape} differs from the image shape {data.shape}")
-        config = self._config()
         kernel_size = int(self.kernel_size.value)
-        device, seed = self.device.value, int(self.seed.value)
-        # Validated here, in the GUI thread, so a bad parameter is reported before any work; the
-        # per-step scores against a ground truth need the full-resolution run, so "auto" keeps it.
-        factor = resolve_scale(
-            self.psf_scale.value, data, kernel_size, config, device=device, axes=axes,
-            full_scale_for="scoring against a ground truth" if truth is not None else None,
-        )  # fmt: skip
+        seed = int(self.seed.value)
+        noise = self._noise()
+        # Planned here, in the GUI thread, so a bad parameter is reported before any work; the
+        # layer is converted afresh (the plan line's cached conversion may predate an edit).
+        self._problem = None
+        plan = self._plan()
+        problem = self._problem[1]
+        self.plan.value = plan.describe()
         self._source = layer
-        self._factor = factor
+        self._factor = plan.factor
         self.plot.clear()
 
         def make_run(cancel):
             return iter_deblur(
-                data, kernel_size, config, scale=factor, psf_window=DEFAULT_PSF_WINDOW, device=device,
-                seed=seed, ground_truth=truth, axes=axes, cancel=cancel,
+                problem, kernel_size, plan=plan, seed=seed, ground_truth=truth, axes=axes, cancel=cancel,
+                noise=noise,
             )  # fmt: skip
 
         return make_run, self._add_result
@@ -316,12 +279,12 @@ class BlindDeconvolutionWidget(RunnerWidget):
             return
         config = self._config()
         kernel_size, device, seed = int(self.kernel_size.value), self.device.value, int(self.seed.value)
-        scale = self.psf_scale.value
+        scale, noise = self.psf_scale.value, self._noise()
 
         def make_run(cancel):
             return iter_batch(
                 [str(f) for f in files], target, kernel_size, config,
-                seed=seed, device=device, scale=scale, cancel=cancel,
+                seed=seed, device=device, scale=scale, noise=noise, cancel=cancel,
             )  # fmt: skip
 
         def on_result(records) -> str:
@@ -343,6 +306,9 @@ class BlindDeconvolutionWidget(RunnerWidget):
         )
 
     def finished_message(self, result) -> str:
-        # The previews showed the network's image; say which one the layer holds.
-        image = "network" if result.extra["restore"] == "network" else "RL-TV"
-        return f"{super().finished_message(result)}; {image} image"
+        # The previews showed the network's image; say which one the layer holds, and what the
+        # do-no-harm guard found.
+        image = {"network": "network", "richardson_lucy": "RL-TV", "tv": "noise-aware TV"}[result.restore]
+        message = f"{super().finished_message(result)}; {image} image"
+        found = verdict(result.reliability, result.deconvolved, result.method)
+        return message if found is None else f"{message}; {found}"

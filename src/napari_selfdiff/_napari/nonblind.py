@@ -8,7 +8,7 @@ import napari
 from ..engine.nonblind import METHODS, iter_deconvolve
 from ._layers import add_result_layer, layer_array, layer_axes
 from ._runner import RunnerWidget
-from .blind import SolverFields, available_devices
+from ._solver_fields import SolverFields, available_devices
 
 
 class NonBlindDeconvolutionWidget(RunnerWidget):

@@ -1,19 +1,9 @@
-"""PyTorch engine: blind self-diffusion (DeblurSDI) and non-blind deconvolution.
+"""PyTorch engine: the self-diffusion loop, its stages and the classic restorations.
 
-Imports no napari, magicgui or Qt module, so it runs headless on GPU servers.
+Imports no napari, magicgui or Qt module, so it runs headless on GPU servers. The public
+entry points are in :mod:`napari_selfdiff.api`.
 """
 
-from .blind import deblur, iter_deblur, resolve_scale
-from .results import Cancelled, DeblurResult, Progress, StepRecord
-from .solver import drive
+from .events import DeblurResult, Progress, StepRecord, drive
 
-__all__ = [
-    "Cancelled",
-    "DeblurResult",
-    "Progress",
-    "StepRecord",
-    "deblur",
-    "drive",
-    "iter_deblur",
-    "resolve_scale",
-]
+__all__ = ["DeblurResult", "Progress", "StepRecord", "drive"]

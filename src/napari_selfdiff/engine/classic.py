@@ -28,11 +28,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._checks import InputError
 from ..config import MAX_TV_WEIGHT, DeblurConfig
+from ..errors import Cancelled, InputError
+from .events import Progress
 from .forward import fft_blur_same
 from .intensity import IntensityMap
-from .results import Cancelled, Progress
 
 __all__ = [
     "check_tv_weight",

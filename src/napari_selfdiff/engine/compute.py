@@ -19,7 +19,7 @@ from torch import nn
 
 from ..config import ComputeConfig
 
-__all__ = ["ExecutionPlan", "IterationRunner", "plan_execution"]
+__all__ = ["ExecutionPlan", "IterationRunner", "batch_planes", "plan_execution"]
 
 #: Eager iterations run on a side stream before a capture, as CUDA graphs require (they
 #: initialise cuDNN/cuFFT workspaces and the optimiser state). They are real iterations.
@@ -240,5 +240,12 @@ def plan_execution(compute: ComputeConfig, device: torch.device) -> ExecutionPla
         fused_optimizer=compute.fused_optimizer and cuda,
         cudnn_benchmark=compute.cudnn_benchmark and cuda,
         cuda_graph=compute.cuda_graph and cuda,
-        batch_planes=(1 if cuda else 8) if compute.batch_planes == "auto" else compute.batch_planes,
+        batch_planes=batch_planes(compute, device),
     )
+
+
+def batch_planes(compute: ComputeConfig, device: torch.device) -> int:
+    """``compute.batch_planes``, with "auto" as 1 on CUDA and 8 elsewhere (no CUDA call)."""
+    if compute.batch_planes != "auto":
+        return compute.batch_planes
+    return 1 if device.type == "cuda" else 8

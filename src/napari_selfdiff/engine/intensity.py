@@ -36,7 +36,7 @@ class IntensityMap:
         if not high > low:
             low, high = float(values.min()), float(values.max())
         if not high > low:
-            from .._checks import InputError
+            from ..errors import InputError
 
             raise InputError(
                 f"the image is constant (every pixel equals {low:.6g}): there is nothing to deblur"

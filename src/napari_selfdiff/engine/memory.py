@@ -12,16 +12,12 @@ fit and to tell the user by how much.
 from __future__ import annotations
 
 from ..config import DeblurConfig
-from ..errors import InputError
+from ..errors import OutOfMemory
 
 __all__ = ["OutOfMemory", "estimate_bytes", "out_of_memory_message"]
 
 ACTIVATIONS_PER_LEVEL = 14
 FLOAT_BYTES = 4
-
-
-class OutOfMemory(InputError):  # noqa: N818 - reads as the condition it reports
-    """The run needs more device memory than is available."""
 
 
 def estimate_bytes(

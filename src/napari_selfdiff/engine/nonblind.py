@@ -24,13 +24,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .._checks import InputError, NanPolicy, check_psf, from_planes, to_planes
+from .._checks import NanPolicy, check_ground_truth, check_psf, from_planes, to_planes
 from .._device import describe_device, resolve_device
 from ..config import DeblurConfig
+from ..errors import InputError
+from ..metrics import ground_truth_scorer
+from ..presets import default_config
 from .classic import check_tv_weight, richardson_lucy_planes, wiener
+from .compute import plan_execution
+from .events import DeblurResult, Progress, ProgressCallback, drive
 from .intensity import IntensityMap, to_dtype
-from .results import DeblurResult, Progress
-from .solver import ProgressCallback, check_ground_truth, default_config, drive, solve_planes
+from .planes import solve_planes
 
 __all__ = ["METHODS", "deconvolve", "iter_deconvolve"]
 
@@ -76,7 +80,7 @@ def iter_deconvolve(
     config : DeblurConfig, optional
         Self-diffusion parameters (its kernel-generator and ``restore`` fields are unused).
     device, seed, ground_truth, axes, nan_policy, keep_dtype, cancel
-        As in :func:`napari_selfdiff.engine.blind.iter_deblur`.
+        As in :func:`napari_selfdiff.api.iter_deblur`.
 
     Returns
     -------
@@ -109,7 +113,8 @@ def iter_deconvolve(
         config = config if config is not None else default_config(torch_device)
         estimates, _, history = yield from solve_planes(
             planes, kernel.shape[0], config, torch_device, seed,
-            start=start, cancel=cancel, truth=truth, fixed_psf=kernel,
+            batch_planes=plan_execution(config.compute, torch_device).batch_planes, start=start,
+            cancel=cancel, evaluate=ground_truth_scorer(truth, None, kernel.shape[0]), fixed_psf=kernel,
         )  # fmt: skip
         parameters["config"] = config.to_dict()
     elif method == "wiener":
@@ -132,7 +137,7 @@ def iter_deconvolve(
         device=describe_device(torch_device),
         seconds=time.perf_counter() - start,
         method=method,
-        extra={"axes": layout.axes},
+        axes=layout.axes,
     )
 
 

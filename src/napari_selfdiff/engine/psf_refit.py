@@ -1,6 +1,6 @@
 r"""Refit a PSF at full resolution on the salient edges of a restored image.
 
-The multiscale pipeline (:mod:`.multiscale`) estimates the PSF on the image averaged down by
+A reduced-scale run (:mod:`.stages.estimate_psf`) estimates the PSF on the image averaged down by
 ``factor`` and interpolates it back, so detail finer than ``factor`` pixels (the thin
 trajectory of a camera shake) is lost. Given the restoration ``x`` made with that PSF, the
 kernel is refitted at full resolution by the kernel step of classic blind deconvolution

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import InputError
+from ..errors import InputError
 from .common import MAX_BYTES, ImageFile
 from .photo import READ_SUFFIXES, png_problem, read_photo, write_png
 from .tiff import read_tiff, write_tiff

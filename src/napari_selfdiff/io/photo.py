@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import InputError
+from ..errors import InputError
 from .common import MAX_BYTES, PROVENANCE_KEY, ImageFile, atomic_write, json_default
 
 __all__ = ["READ_SUFFIXES", "png_problem", "read_photo", "write_png"]

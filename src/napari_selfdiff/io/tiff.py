@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from .._checks import InputError
+from ..errors import InputError
 from .common import MAX_BYTES, PROVENANCE_KEY, ImageFile, atomic_write, json_default
 
 __all__ = ["read_tiff", "write_tiff"]

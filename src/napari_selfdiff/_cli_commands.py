@@ -1,0 +1,215 @@
+"""The blind and non-blind deconvolution commands, and the progress bar they share."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._cli_options import _resolved_config, config_from_args, noise_from_args
+from .presets import default_preset_name
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr, fed by the engine's Progress events."""
+
+    def __init__(self, stream: Any = None, width: int = 28) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.last_step = None
+
+    def __call__(self, event: Any) -> None:
+        fraction = event.fraction
+        filled = int(self.width * fraction)
+        remaining = event.remaining
+        eta = f"{remaining:6.0f}s left" if remaining == remaining else "      ?s left"
+        plane = f"plane {event.plane + 1}/{event.n_planes} " if event.n_planes > 1 else ""
+        if event.n_parts > 1:
+            plane = f"{event.stage} {event.part + 1}/{event.n_parts} {plane}"
+        loss = f"loss {event.loss:.4g}" if event.loss == event.loss else ""
+        line = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * fraction:5.1f}% {plane}"
+            f"step {event.step}/{event.n_steps} iter {event.inner}/{event.n_inner} {loss} "
+            f"{event.elapsed:6.0f}s {eta}"
+        )
+        if self.interactive:
+            self.stream.write("\r" + line)
+        elif event.psf is not None or (event.n_steps == 1 and event.inner == event.n_inner):
+            self.stream.write(line + "\n")  # one line per outer step in logs
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.interactive:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _check_paths(inputs: Sequence[Path], outputs: Sequence[Path], overwrite: bool) -> None:
+    resolved = {p.resolve() for p in inputs}
+    for out in outputs:
+        if out.resolve() in resolved:
+            raise ValueError(f"output {str(out)!r} is also an input: refusing to overwrite the input")
+        if out.exists() and not overwrite:
+            raise FileExistsError(f"{str(out)!r} exists; pass --overwrite to replace it")
+        if not out.parent.resolve().is_dir():
+            raise FileNotFoundError(f"output folder {str(out.parent)!r} does not exist")
+
+
+def _run(run: Any) -> Any:
+    from .engine.events import drive
+
+    bar = ProgressBar()
+    try:
+        return drive(run, bar)
+    finally:
+        bar.close()
+
+
+def _cmd_deblur(args: argparse.Namespace) -> int:
+    if args.print_config:
+        config = _resolved_config(args)
+        derived = {"kernel_lr": config.kernel_lr}
+        print(json.dumps({"preset": args.preset, **config.to_dict(), "derived": derived}, indent=2))
+        return 0
+    from ._device import resolve_device
+
+    if args.input is None or args.kernel_size is None or args.output is None:
+        raise ValueError("deblur needs INPUT, --kernel-size K and -o OUTPUT")
+    from ._checks import make_problem
+    from .api import iter_deblur
+    from .io.formats import check_output, needs_input_dtype, read_image, write_image
+    from .io.tiff import write_tiff
+    from .policy import plan_run
+
+    psf_out = args.psf_out or args.output.with_name(args.output.stem + "_psf.tif")
+    _check_paths([args.input], [args.output, psf_out], args.overwrite)
+    image = read_image(args.input)
+    check_output(args.output, image)
+    check_output(psf_out, None)
+    device = resolve_device(args.device)
+    config = _resolved_config(args, device)
+    problem = make_problem(image.data, args.kernel_size, image.axes)
+    plan = plan_run(
+        problem, config, scale=args.scale, psf_window=args.psf_window or None, device=device,
+        on_out_of_memory="tile" if args.tile_on_oom else "raise",
+    )  # fmt: skip
+    print(f"{args.input}: {image.data.shape} {image.data.dtype} axes {image.axes}", file=sys.stderr)
+    print(f"plan: {plan.describe()}", file=sys.stderr)
+    run = iter_deblur(
+        image.data, args.kernel_size, plan=plan, seed=args.seed, axes=image.axes,
+        keep_dtype=args.keep_dtype or needs_input_dtype(args.output), noise=noise_from_args(args),
+    )  # fmt: skip
+    result = _run(run)
+    provenance = {**result.metadata(), "input": str(args.input)}
+    write_image(args.output, result.image, image, provenance=provenance, overwrite=args.overwrite)
+    psf_axes = "ZYX" if result.psf.ndim == 3 else "YX"
+    write_tiff(
+        psf_out,
+        result.psf,
+        axes=psf_axes,
+        pixel_size=image.pixel_size,
+        provenance=provenance,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s (image: {result.restore})")
+    from .engine.stages.noise_aware import verdict
+
+    found = verdict(result.reliability, result.deconvolved, result.method)
+    if found is not None:
+        print(f"do no harm: {found}")
+    return 0
+
+
+def read_with_psf(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``args.input`` and ``args.psf`` read, after the paths and the output format are checked."""
+    from .io.formats import check_output, read_image
+
+    _check_paths([args.input, args.psf], [args.output], args.overwrite)
+    image, psf = read_image(args.input), read_image(args.psf)
+    check_output(args.output, image)
+    return image, psf
+
+
+def _cmd_deconvolve(args: argparse.Namespace) -> int:
+    from .engine.nonblind import iter_deconvolve
+    from .io.formats import needs_input_dtype, write_image
+
+    image, psf = read_with_psf(args)
+    config = _resolved_config(args) if args.method == "selfdiff" else None
+    result = _run(
+        iter_deconvolve(
+            image.data,
+            psf.data,
+            args.method,
+            iterations=args.iterations,
+            tv_weight=args.tv_weight,
+            balance=args.balance,
+            config=config,
+            device=args.device,
+            seed=args.seed,
+            axes=image.axes,
+            keep_dtype=args.keep_dtype or needs_input_dtype(args.output),
+        )
+    )
+    provenance = {**result.metadata(), "input": str(args.input), "psf": str(args.psf)}
+    write_image(args.output, result.image, image, provenance=provenance, overwrite=args.overwrite)
+    print(f"wrote {args.output} in {result.seconds:.1f} s")
+    return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import gpu_count, run
+
+    if args.preset is None:
+        args.preset = default_preset_name("cuda" if gpu_count() else "cpu")
+    config = config_from_args(args)
+    noise = noise_from_args(args)
+    start = time.perf_counter()
+
+    def report(done: int, total: int, record: dict) -> None:
+        width = 28
+        filled = int(width * done / max(total, 1))
+        name = Path(record["input"]).name
+        print(
+            f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {record['status']:7s} {name}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def announce(client: Any) -> None:
+        print(
+            f"dask dashboard: {client.dashboard_link} (scheduler {client.scheduler.address})", file=sys.stderr
+        )
+
+    records = run(
+        args.inputs,
+        args.out,
+        args.kernel_size,
+        config,
+        seed=args.seed,
+        device=args.device,
+        scale=args.scale,
+        noise=noise,
+        scheduler=args.scheduler,
+        n_workers=args.workers,
+        force=args.force,
+        progress=report,
+        on_client=announce,
+    )
+    failed = [r for r in records if r["status"] == "failed"]
+    minutes = (time.perf_counter() - start) / 60
+    processed = sum(r["status"] == "done" for r in records)
+    skipped = len(records) - processed - len(failed)
+    print(
+        f"{len(records)} files: {processed} done, {skipped} skipped, {len(failed)} failed "
+        f"in {minutes:.2f} min ({processed / max(minutes, 1e-9):.1f} files/min); "
+        f"summary in {args.out / 'summary.md'}"
+    )
+    for record in failed:
+        print(f"  FAILED {record['input']}: {record['error']}")
+    return 1 if failed else 0

@@ -1,0 +1,361 @@
+"""The public entry points: :func:`deblur`, :func:`iter_deblur` and :func:`deconvolve`.
+
+A blind run reads top-down:
+
+1. validate the inputs once into a :class:`~._checks.Problem` (the image as planes);
+2. plan once (:func:`.policy.plan_run`): the scale, the restoration, the batching;
+3. run the stages (:mod:`.engine.stages`), each a generator of progress events: the PSF
+   estimated at full scale (the paper) or at reduced scale then refitted, the image restored
+   by Richardson-Lucy where the plan says so, or the run retried in tiles when it does not fit;
+4. finish once: the image back in the input's layout, a typed :class:`DeblurResult`.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections.abc import Generator
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ._checks import NanPolicy, Problem, check_ground_truth, from_planes, make_problem
+from ._device import describe_device
+from .config import DEFAULT_PSF_WINDOW, DeblurConfig, Scale
+from .engine.compute import plan_execution
+from .engine.events import DeblurResult, Multiscale, Progress, ProgressCallback, Tiling, drive, renumbered
+from .engine.intensity import to_dtype
+from .engine.nonblind import deconvolve, iter_deconvolve
+from .engine.planes import Evaluate, plane_groups
+from .engine.stages.estimate_psf import full_scale, reduced_scale
+from .engine.stages.noise_aware import Guard, classic_psfs, restore_guarded
+from .engine.stages.refit_psf import refit_on_window
+from .engine.stages.restore import restore_groups
+from .engine.stages.tiled import solve_tiled
+from .errors import OutOfMemory
+from .metrics import ground_truth_scorer
+from .noise import NoiseModel
+from .policy import RunPlan, plan_run, resolve_restore, tile_for
+
+__all__ = ["deblur", "deconvolve", "iter_deblur", "iter_deconvolve"]
+
+logger = logging.getLogger(__name__)
+
+
+def iter_deblur(
+    image: np.ndarray,
+    kernel_size: int,
+    config: DeblurConfig | None = None,
+    *,
+    scale: Scale = "auto",
+    psf_window: int | None = DEFAULT_PSF_WINDOW,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    ground_truth: np.ndarray | None = None,
+    true_psf: np.ndarray | None = None,
+    evaluate: Evaluate | None = None,
+    axes: str | None = None,
+    nan_policy: NanPolicy = "raise",
+    keep_dtype: bool = False,
+    cancel: threading.Event | None = None,
+    on_out_of_memory: Literal["raise", "tile"] = "raise",
+    noise: NoiseModel | None = None,
+    plan: RunPlan | None = None,
+) -> Generator[Progress, None, DeblurResult]:
+    """Blind deconvolution by self-diffusion, as a generator of :class:`Progress` events.
+
+    Parameters
+    ----------
+    image : numpy.ndarray or Problem
+        Blurred image: (Y, X), (Y, X, C) with one shared PSF, or a (Z, Y, X) stack; or a
+        :class:`~napari_selfdiff._checks.Problem` already made from one (``kernel_size`` and
+        ``axes`` are then its own).
+    kernel_size : int
+        Side K of the square PSF to estimate: an odd integer >= 3, at most half the image.
+    config : DeblurConfig, optional
+        Solver parameters; default: the device's preset (:mod:`.presets`).
+    scale : "auto" or int
+        1: the PSF is estimated at full resolution (the paper). ``f >= 2``: on the image
+        averaged down by ``f``, then refitted and the image restored by Richardson-Lucy.
+        ``"auto"``: the plan chooses (:mod:`.policy`).
+    psf_window : int or None
+        At ``scale > 1``: side of the reduced image's window the PSF is estimated on; None: all.
+    device : {"auto", "cpu", "cuda", "mps"}, optional
+        Where to compute; "auto" picks CUDA, then Apple MPS, then CPU.
+    seed : int
+        Seed of the network initialisation and of every noise draw.
+    ground_truth, true_psf : numpy.ndarray, optional
+        Sharp image (the input's shape) and PSF to score against: PSNR/SSIM/MNC per outer step
+        of a full-scale estimate, and of the result. Scoring never changes the run.
+    evaluate : callable, optional
+        ``evaluate(estimate, psf, members) -> dict`` called with each plane group's estimate
+        ((Z, C, H, W), input intensities) and PSF; replaces the ground-truth scorer.
+    axes : {"YX", "YXC", "ZYX", "ZYXC"}, optional
+        Meaning of the image axes when the default inference is not wanted.
+    nan_policy : {"raise", "replace"}
+        NaN or infinite pixels raise, or are replaced by the median of the finite pixels.
+    keep_dtype : bool
+        Return the image in the input's dtype (integers rounded and clipped) instead of float32.
+    cancel : threading.Event, optional
+        Set it to stop the run within one inner iteration; :class:`Cancelled` is raised.
+    on_out_of_memory : {"raise", "tile"}
+        When the run does not fit in device memory: raise :class:`OutOfMemory`, or retry in
+        overlapping tiles sharing one PSF (the result's ``tiling``). Tiling needs full scale.
+    noise : NoiseModel, optional
+        The noise of the image in its own units (e.g. ``NoiseModel.from_camera(gain, offset,
+        read_noise)`` for a camera's counts); estimated from each plane when None. Used by the
+        noise-aware restoration (``restore="tv"``) and the classic PSF estimate.
+    plan : RunPlan, optional
+        A plan already made for this image (:func:`.policy.plan_run`); else one is made here.
+
+    Yields
+    ------
+    Progress
+        Every ``config.progress_every`` inner iterations, and at the end of each outer step
+        with the current image and PSF; ``stage``/``part``/``n_parts`` place it in the run.
+
+    Returns
+    -------
+    DeblurResult
+        Sharp image of the input's shape, PSF (K, K), or (Z, K, K) for per-plane stacks, and
+        the typed record of the run (``restore``, ``plan``, ``multiscale``, ``tiling``).
+
+    Raises
+    ------
+    InputError
+        The image, kernel size, scale or ground truth break the contract (message says which).
+    OutOfMemory
+        The run does not fit in device memory and ``on_out_of_memory="raise"``.
+    TypeError
+        The image dtype is boolean, complex or not numeric.
+    Cancelled
+        The run was cancelled.
+    """
+    start = time.perf_counter()
+    if isinstance(image, Problem):  # already validated and converted (the widget's, for its plan)
+        problem = image
+    else:
+        problem = make_problem(image, kernel_size, axes, nan_policy=nan_policy)
+    if evaluate is None:
+        truth = check_ground_truth(ground_truth, problem.layout)
+        evaluate = ground_truth_scorer(truth, true_psf, problem.kernel_size)
+    if plan is None:
+        plan = plan_run(
+            problem,
+            config,
+            scale=scale,
+            psf_window=psf_window,
+            device=device,
+            on_out_of_memory=on_out_of_memory,
+        )
+    if plan.method == "selfdiff":
+        run = _selfdiff(problem, plan, seed, start, cancel, evaluate)
+    else:
+        run = _classic(problem, plan, seed, start, cancel, evaluate, noise)
+    estimates, psfs, history, restore, extra = yield from run
+    guards = extra.pop("guards", None)
+    if guards is None and restore == "tv":
+        # Drained, not yielded: seconds after a self-diffusion run of minutes, and its events
+        # would restart the progress fraction.
+        groups = plane_groups(len(problem.planes), plan.config)
+        estimates, guards = drive(
+            restore_guarded(
+                problem.planes, groups, psfs, noise, guard=plan.config.guard, start=start, cancel=cancel
+            )
+        )
+    scores: dict[str, float] = {}
+    if evaluate is not None:
+        scores = evaluate(estimates, psfs[0], np.arange(len(estimates))) if len(psfs) == 1 else {}
+    layout = problem.layout
+    return DeblurResult(
+        image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
+        psf=psfs[0] if len(psfs) == 1 else np.stack(psfs),
+        history=history,
+        config=plan.config.to_dict(),
+        seed=seed,
+        device=describe_device(plan.device),
+        seconds=time.perf_counter() - start,
+        method=extra.pop("method"),
+        axes=layout.axes,
+        kernel_size=problem.kernel_size,
+        restore=restore,
+        plan=plan.describe(),
+        compute=plan_execution(plan.config.compute, plan.device).describe(),
+        scores=scores,
+        noise=guards[0].noise.to_dict() if guards else None,
+        reliability=min(g.reliability for g in guards) if guards else None,
+        deconvolved=all(g.deconvolved for g in guards) if guards else None,
+        **extra,
+    )
+
+
+def _selfdiff(
+    problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None, evaluate: Any
+) -> Generator[Progress, None, tuple]:
+    """Self-diffusion's PSF at full or reduced scale, and its image unless the plan restores by TV."""
+    if plan.factor > 1:
+        *found, extra = yield from _reduced_scale(problem, plan, seed, start, cancel)
+        return (*found, {**extra, "method": "selfdiff-blind-multiscale"})
+    *found, extra = yield from _full_scale(problem, plan, seed, start, cancel, evaluate)
+    return (*found, {**extra, "method": "selfdiff-blind"})
+
+
+def _classic(
+    problem: Problem,
+    plan: RunPlan,
+    seed: int,
+    start: float,
+    cancel: threading.Event | None,
+    evaluate: Any,
+    noise: NoiseModel | None,
+) -> Generator[Progress, None, tuple]:
+    """The classic PSF and the guarded restoration; self-diffusion for the groups it flags.
+
+    In the cascade (``plan.method == "classic-then-selfdiff"``), a plane group whose classic PSF
+    the guard does not trust is solved again by self-diffusion, and that PSF restored by the
+    same noise-aware TV without a second guard (self-diffusion's PSF is the second opinion).
+    """
+    planes, groups = problem.planes, plane_groups(len(problem.planes), plan.config)
+    cascade = plan.method == "classic-then-selfdiff"
+    parts = 3 if cascade else 2
+    psfs = yield from renumbered(
+        classic_psfs(planes, groups, plan.kernel_size, noise, start=start, cancel=cancel),
+        0,
+        parts,
+        "estimate_psf",
+    )
+    estimates, guards = yield from renumbered(
+        restore_guarded(planes, groups, psfs, noise, guard=plan.config.guard, start=start, cancel=cancel),
+        1, parts, "restore",
+    )  # fmt: skip
+    flagged = [index for index, guard in enumerate(guards) if not guard.deconvolved]
+    if not (cascade and flagged):
+        if cascade:  # the self-diffusion part was not needed: the run is complete
+            yield Progress(0, 1, 1, 1, 1, 1, float("nan"), time.perf_counter() - start, stage="restore",
+                           part=parts - 1, n_parts=parts)  # fmt: skip
+        return estimates, psfs, [], "tv", {"guards": guards, "method": "classic-blind"}
+    found = yield from renumbered(_selfdiff(problem, plan, seed, start, cancel, evaluate), 2, parts)
+    _, sd_psfs, history, _, extra = found
+    restored, _ = drive(
+        restore_guarded(planes, groups, sd_psfs, noise, guard=False, start=start, cancel=cancel)
+    )
+    for index in flagged:
+        estimates[groups[index]] = restored[groups[index]]
+        psfs[index] = sd_psfs[index]
+        guards[index] = Guard(guards[index].reliability, True, guards[index].noise)
+    extra.update(guards=guards, method="classic-blind+selfdiff")
+    return estimates, psfs, history, "tv", extra
+
+
+def _full_scale(
+    problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None, evaluate: Any
+) -> Generator[Progress, None, tuple]:
+    """The paper's estimate at full scale, retried in tiles when asked; then RL-TV if planned."""
+    config, device, planes = plan.config, plan.device, problem.planes
+    common = dict(batch_planes=plan.batch_planes, start=start, cancel=cancel)
+    restore, tiling = plan.restore, None
+    estimate = full_scale(planes, plan.kernel_size, config, device, seed, evaluate=evaluate, **common)
+    failure = None
+    try:
+        estimates, psfs, history = yield from estimate
+    except OutOfMemory as error:
+        if plan.on_out_of_memory != "tile":
+            raise
+        failure = str(error)
+    if failure is not None:
+        # Outside the except clause, so the failed run's frames (and its device tensors)
+        # are no longer held by the traceback when the memory is handed back.
+        del estimate
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        overlap, tile = 2 * plan.kernel_size, min(plan.shape)
+        while True:  # smaller tiles until one fits (tile_for raises below four kernel sizes)
+            tile = tile_for(planes, plan, below=tile)
+            restore = resolve_restore(config, tile, tile)  # for the tiles the networks fit
+            logger.warning("%s; retrying in %d x %d tiles overlapping by %d px", failure, tile, tile, overlap)
+            try:
+                estimates, psfs, history = yield from solve_tiled(
+                    planes, plan.kernel_size, config, device, seed, tile, overlap,
+                    network_tiles=restore == "network", **common,
+                )  # fmt: skip
+                break
+            except OutOfMemory as error:
+                failure = str(error)
+        tiling = Tiling(tile=tile, overlap=overlap)
+    if restore == "richardson_lucy":
+        # Drained, not yielded: it takes a small fraction of the blind run (0.3 s after 2 min
+        # on a 255 x 255 image, CPU), and its events would restart the progress fraction.
+        estimates = drive(restore_groups(planes, psfs, config, device, cancel=cancel))
+    return estimates, psfs, history, restore, {"tiling": tiling}
+
+
+def _reduced_scale(
+    problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None
+) -> Generator[Progress, None, tuple]:
+    """The PSF at reduced scale on a window, refitted at full resolution, then RL-TV if planned."""
+    config, device, planes = plan.config, plan.device, problem.planes
+    # blind, [refit,] [RL-TV restoration: the noise-aware one is the caller's]
+    stages = 1 + config.psf_refit.enabled + (plan.restore == "richardson_lucy")
+    found = yield from renumbered(
+        reduced_scale(
+            planes, plan.kernel_size, config, device, seed, factor=plan.factor,
+            reduced_size=plan.reduced_size, psf_window=plan.psf_window, start=start, cancel=cancel,
+        ),
+        0, stages, "estimate_psf",
+    )  # fmt: skip
+    psf = found.psf
+    rows, cols = found.window
+    if config.psf_refit.enabled:
+        seen = np.ascontiguousarray(planes[..., rows, cols])  # where the PSF came from
+        psf = yield from renumbered(
+            refit_on_window(seen, psf, config, device, start=start, cancel=cancel), 1, stages, "refit_psf"
+        )
+    estimates = planes
+    if plan.restore == "richardson_lucy":
+        estimates = yield from renumbered(
+            restore_groups(planes, [psf], config, device, start=start, cancel=cancel),
+            stages - 1,
+            stages,
+            "restore",
+        )
+    multiscale = Multiscale(
+        factor=plan.factor,
+        kernel_size=plan.reduced_size,
+        window=(rows.start, cols.start, rows.stop - rows.start, cols.stop - cols.start),
+        psf=found.reduced_psf,
+        psf_refit=config.psf_refit.enabled,
+    )
+    return estimates, [psf], found.history, plan.restore, {"multiscale": multiscale}
+
+
+def deblur(
+    image: np.ndarray,
+    kernel_size: int,
+    config: DeblurConfig | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    **options: Any,
+) -> DeblurResult:
+    """Blind deconvolution by self-diffusion: recover the sharp image and the PSF.
+
+    Drains :func:`iter_deblur` (see there for every option). ``progress`` receives each
+    :class:`Progress` event; returning False from it cancels the run.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_selfdiff import DeblurConfig, deblur
+    >>> blurred = np.random.default_rng(0).random((32, 32))
+    >>> result = deblur(blurred, 5, DeblurConfig.preset("tiny"), device="cpu")
+    >>> result.image.shape, result.psf.shape
+    ((32, 32), (5, 5))
+    >>> photo = np.random.default_rng(1).random((96, 96))
+    >>> result = deblur(photo, 13, DeblurConfig.preset("tiny"), scale=2, device="cpu")
+    >>> result.psf.shape, result.multiscale.kernel_size
+    ((13, 13), 7)
+    """
+    return drive(iter_deblur(image, kernel_size, config, **options), progress)
