@@ -18,7 +18,9 @@ from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
 distributed = pytest.importorskip("distributed")
 
-TINY = DeblurConfig.preset("tiny").replace(method="selfdiff").replace(**{"schedule.steps": 2, "schedule.inner_steps": 3})
+TINY = DeblurConfig.preset("tiny").replace(
+    method="selfdiff", **{"schedule.steps": 2, "schedule.inner_steps": 3}
+)
 
 
 def _inputs(folder, n=4, size=24):

@@ -54,7 +54,7 @@ def test_default_deblurs_a_noisy_image_and_records_the_noise(noisy_case):
 
 
 def test_the_guard_denoises_instead_of_deconvolving_an_unreliable_psf(noisy_case, monkeypatch):
-    sharp, blurred, _ = noisy_case
+    _, blurred, _ = noisy_case
     classic = TINY.replace(method="classic")
     trusted = deblur(blurred, 9, classic, device="cpu")
     monkeypatch.setattr(noise_aware, "RELIABLE_FROM", 1.01)  # no PSF is trusted

@@ -20,14 +20,18 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 def _config(**compute: object) -> DeblurConfig:
     # Short schedule that still crosses the kernel-freeze point (a second graph capture).
-    return DeblurConfig.preset("fast").replace(method="selfdiff").replace(
-        compute=ComputeConfig(**{**ComputeConfig.reference().__dict__, **compute}),
-        **{
-            "schedule.steps": 3,
-            "schedule.inner_steps": 12,
-            "kernel_freeze_fraction": 0.34,
-            "progress_every": 6,
-        },
+    return (
+        DeblurConfig.preset("fast")
+        .replace(method="selfdiff")
+        .replace(
+            compute=ComputeConfig(**{**ComputeConfig.reference().__dict__, **compute}),
+            **{
+                "schedule.steps": 3,
+                "schedule.inner_steps": 12,
+                "kernel_freeze_fraction": 0.34,
+                "progress_every": 6,
+            },
+        )
     )
 
 

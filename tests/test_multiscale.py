@@ -11,8 +11,17 @@ from napari_selfdiff.optics import blur, motion_kernel
 
 from .conftest import piecewise_image
 
-SMALL = DeblurConfig.preset("tiny").replace(method="selfdiff").replace(
-    **{"schedule.steps": 8, "schedule.inner_steps": 40, "image_net.widths": (8, 16), "kernel_net.hidden": 200}
+SMALL = (
+    DeblurConfig.preset("tiny")
+    .replace(method="selfdiff")
+    .replace(
+        **{
+            "schedule.steps": 8,
+            "schedule.inner_steps": 40,
+            "image_net.widths": (8, 16),
+            "kernel_net.hidden": 200,
+        }
+    )
 )
 
 
@@ -87,7 +96,9 @@ def test_the_psf_is_estimated_on_the_informative_window(rng):
     image = np.full((128, 128), 0.5)
     image[70:110, 75:100] = 0.9  # the only edges: lower right
     image += 0.002 * rng.standard_normal(image.shape)
-    result = deblur(image, 9, DeblurConfig.preset("tiny").replace(method="selfdiff"), scale=2, psf_window=32, device="cpu")
+    result = deblur(
+        image, 9, DeblurConfig.preset("tiny").replace(method="selfdiff"), scale=2, psf_window=32, device="cpu"
+    )
     top, left, height, width = result.multiscale.window
     assert height == width == 64
     assert top + 64 > 70 and left + 64 > 75 and top > 10 and left > 10

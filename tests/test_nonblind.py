@@ -30,8 +30,10 @@ def test_classic_methods_gain_with_true_psf(small_case, method, gain):
 
 def test_selfdiff_with_known_psf_gains(small_case):
     sharp, blurred, psf = small_case
-    config = DeblurConfig.preset("fast").replace(method="selfdiff").replace(
-        **{"schedule.steps": 6, "schedule.inner_steps": 40, "image_net.widths": (8, 16)}
+    config = (
+        DeblurConfig.preset("fast")
+        .replace(method="selfdiff")
+        .replace(**{"schedule.steps": 6, "schedule.inner_steps": 40, "image_net.widths": (8, 16)})
     )
     result = deconvolve(blurred, psf, "selfdiff", config=config, device="cpu", ground_truth=sharp)
     assert _inner_psnr(result.image, sharp) > _inner_psnr(blurred, sharp) + 1.0

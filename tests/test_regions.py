@@ -9,7 +9,9 @@ from napari_selfdiff.engine.regions import edge_usefulness, informative_window
 from napari_selfdiff.engine.stages import tiled as tiled_module
 from napari_selfdiff.errors import OutOfMemory
 
-TINY = DeblurConfig.preset("tiny").replace(method="selfdiff").replace(**{"schedule.steps": 2, "schedule.inner_steps": 2})
+TINY = DeblurConfig.preset("tiny").replace(
+    method="selfdiff", **{"schedule.steps": 2, "schedule.inner_steps": 2}
+)
 
 
 def _box_blur(image, size):

@@ -18,7 +18,9 @@ from napari_selfdiff.engine import planes as solver_module
 from napari_selfdiff.engine.memory import OutOfMemory, estimate_bytes
 from napari_selfdiff.engine.tiling import blend_tiles, tile_slices, tile_starts
 
-TINY = DeblurConfig.preset("tiny").replace(method="selfdiff").replace(**{"schedule.steps": 2, "schedule.inner_steps": 2})
+TINY = DeblurConfig.preset("tiny").replace(
+    method="selfdiff", **{"schedule.steps": 2, "schedule.inner_steps": 2}
+)
 HYPOTHESIS_EXAMPLES = 30
 
 

@@ -16,7 +16,8 @@ from napari_selfdiff.policy import resolve_restore
 SMALL = DeblurConfig.preset("fast").replace(
     method="selfdiff",
     restore="network",
-    **{"schedule.steps": 8, "schedule.inner_steps": 40, "image_net.widths": (8, 16), "kernel_net.hidden": 200},
+    **{"schedule.steps": 8, "schedule.inner_steps": 40, "image_net.widths": (8, 16)},
+    **{"kernel_net.hidden": 200},
 )
 TINY = DeblurConfig.preset("tiny").replace(method="selfdiff")
 
