@@ -93,10 +93,14 @@ def uwiener_oracle(case: Case) -> tuple[np.ndarray, None]:
 
 
 def selfdiff_default(case: Case) -> tuple[np.ndarray, np.ndarray]:
-    """The shipped CPU default: blind self-diffusion, preset "fast", seed 0, the true kernel side."""
+    """The previous CPU default: blind self-diffusion, preset "fast", seed 0, the true kernel side."""
     from napari_selfdiff import DeblurConfig, deblur
 
-    result = deblur(case.blurred, case.kernel.shape[0], DeblurConfig.preset("fast"), device="cpu", seed=0)
+    # The fast preset of the previous release: self-diffusion's PSF and its own image, RL-TV's
+    # from 142 x 142 (the restore="auto" rule of that release; the cases are 128 or 256 px).
+    restore = "richardson_lucy" if min(case.blurred.shape) >= 142 else "network"
+    config = DeblurConfig.preset("fast").replace(method="selfdiff", restore=restore)
+    result = deblur(case.blurred, case.kernel.shape[0], config, device="cpu", seed=0)
     return result.image, result.psf
 
 

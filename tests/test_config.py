@@ -35,7 +35,7 @@ def test_paper_preset_is_the_paper():
         (lambda: DeblurConfig(stack_mode="both"), r"`stack_mode` must be"),
         (
             lambda: DeblurConfig(restore="wiener"),
-            r"`restore` must be 'network', 'richardson_lucy' or 'auto', got 'w",
+            r"`restore` must be 'network', 'richardson_lucy', 'tv' or 'auto', got 'w",
         ),
         (lambda: DeblurConfig(restore_iterations=0), r"`restore_iterations` must be an integer >= 1, got 0"),
         (

@@ -88,6 +88,8 @@ def test_cli_deblur_round_trip_on_a_stack(tmp_path, small_case, capsys):
         "lr=0.02",
         "--restore",
         "richardson_lucy",
+        "--method",
+        "selfdiff",
     ]
     assert main(args) == 0
     result = read_tiff(out)
@@ -325,7 +327,20 @@ def test_cli_deblur_at_reduced_scale_writes_full_resolution_outputs(tmp_path, rn
     source = tmp_path / "photo.png"
     Image.fromarray(colour).save(source)
     out = tmp_path / "sharp.png"
-    tiny = ["-k", "9", "--preset", "tiny", "--device", "cpu", "--steps", "2", "--scale", "2"]
+    tiny = [
+        "-k",
+        "9",
+        "--preset",
+        "tiny",
+        "--method",
+        "selfdiff",
+        "--device",
+        "cpu",
+        "--steps",
+        "2",
+        "--scale",
+        "2",
+    ]
     options = ["--psf-window", "0", "--restore-iterations", "7", "--restore-tv-weight", "0.004"]
     assert main(["deblur", str(source), *tiny, *options, "-o", str(out)]) == 0
     result = read_image(out)
@@ -343,7 +358,20 @@ def test_cli_deblur_at_reduced_scale_writes_full_resolution_outputs(tmp_path, rn
     assert main(["deblur", str(source), *tiny, "--tile-on-oom", "-o", str(tmp_path / "t.png")]) == 2
     assert "must be 1 or 'auto' with tiling on out-of-memory, which needs the full" in capsys.readouterr().err
     # By default ("auto") a long blur is estimated at half scale ...
-    long = ["-k", "31", "--preset", "tiny", "--device", "cpu", "--steps", "1", "--inner", "2"]
+    long = [
+        "-k",
+        "31",
+        "--preset",
+        "tiny",
+        "--method",
+        "selfdiff",
+        "--device",
+        "cpu",
+        "--steps",
+        "1",
+        "--inner",
+        "2",
+    ]
     assert main(["deblur", str(source), *long, "-o", str(tmp_path / "auto.png")]) == 0
     assert "plan: PSF at half scale" in capsys.readouterr().err
     assert read_image(tmp_path / "auto.png").provenance["multiscale"]["factor"] == 2

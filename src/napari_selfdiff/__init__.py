@@ -26,6 +26,8 @@ _LAZY = {
     "InputError": "napari_selfdiff.errors",
     "ConfigError": "napari_selfdiff.errors",
     "OutOfMemory": "napari_selfdiff.errors",
+    "NoiseModel": "napari_selfdiff.noise",
+    "estimate_noise": "napari_selfdiff.noise",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -219,7 +219,7 @@ def _classic(
     same noise-aware TV without a second guard (self-diffusion's PSF is the second opinion).
     """
     planes, groups = problem.planes, plane_groups(len(problem.planes), plan.config)
-    cascade = plan.method == "classic-then-selfdiff"
+    cascade = plan.method == "classic-then-selfdiff" and plan.restore == "tv"
     parts = 3 if cascade else 2
     psfs = yield from renumbered(
         classic_psfs(planes, groups, plan.kernel_size, noise, start=start, cancel=cancel),
@@ -227,6 +227,12 @@ def _classic(
         parts,
         "estimate_psf",
     )
+    if plan.restore == "richardson_lucy":  # asked for explicitly: RL-TV, no guard
+        estimates = yield from renumbered(
+            restore_groups(planes, psfs, plan.config, plan.device, start=start, cancel=cancel),
+            1, parts, "restore",
+        )  # fmt: skip
+        return estimates, psfs, [], "richardson_lucy", {"guards": [], "method": "classic-blind"}
     estimates, guards = yield from renumbered(
         restore_guarded(planes, groups, psfs, noise, guard=plan.config.guard, start=start, cancel=cancel),
         1, parts, "restore",

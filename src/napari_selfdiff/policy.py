@@ -140,7 +140,7 @@ class RunPlan:
         if self.factor > 1 and self.config.psf_refit.enabled:
             restore = f"PSF refit, {restore}"
         tiles = "; tiles if out of memory" if self.on_out_of_memory == "tile" else ""
-        return f"self-diffusion {where}; {preset}; {restore}; {self.device}{tiles}"
+        return f"{where}; self-diffusion, {preset}; {restore}; {self.device}{tiles}"
 
     def _describe_restore(self) -> str:
         if self.restore == "network":

@@ -21,7 +21,9 @@ def wait_for_worker(qtbot, widget, timeout=120_000):
 
 
 def use_tiny_custom(widget):
+    """The tiny self-diffusion run (these tests follow the networks' loop, not the default cascade)."""
     widget.solver.preset.value = "tiny"
+    widget.method.value = "selfdiff"
 
 
 @pytest.fixture
@@ -67,6 +69,24 @@ def test_blind_widget_2d_adds_image_and_psf(viewer, qtbot, case):
     assert len(meta["history"]) == 3 and meta["history"][0]["psnr"] is not None
     assert len(widget.plot.losses) == 3 and len(widget.plot.psnrs) == 3
     np.testing.assert_array_equal(layer.data, original)
+
+
+def test_blind_widget_default_is_the_guarded_noise_aware_pipeline(viewer, qtbot, case):
+    layer = viewer.add_image(case.blurred.copy(), name="blurred")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    widget.image.value = layer
+    widget.kernel_size.value = 7
+    widget.device.value = "cpu"
+    assert widget.method.value == "auto" and widget.guard.value is True
+    assert "classic blind estimate" in widget.plan.value and "do-no-harm guard" in widget.plan.value
+    widget.camera_gain.value = 0.0  # the noise is estimated from the image
+    widget.run_button.clicked.emit()
+    wait_for_worker(qtbot, widget)
+    out = viewer.layers["blurred deblurred"]
+    meta = out.metadata["napari_selfdiff"]
+    assert meta["restore"] == "tv" and meta["reliability"] is not None and meta["noise"] is not None
+    assert "noise-aware TV image" in widget.status.value and "PSF" in widget.status.value
+    assert not any("preview" in n for n in (lay.name for lay in viewer.layers))
 
 
 def test_blind_widget_stack_per_plane(viewer, qtbot, case):
@@ -139,6 +159,7 @@ def test_blind_widget_cancel(viewer, qtbot, case, monkeypatch, when):
     widget.solver.steps.value = 3
     widget.solver.inner_steps.value = 150
     widget.solver.net_width.value = 4
+    widget.method.value = "selfdiff"  # a run of several outer steps to cancel in
     widget.device.value = "cpu"
     widget.run_button.clicked.emit()
     if when == "middle":

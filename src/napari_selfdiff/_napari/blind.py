@@ -1,5 +1,6 @@
 """Blind deconvolution dock widget: the sharp image and the PSF from one image layer."""
 
+import math
 from pathlib import Path
 from typing import get_args
 
@@ -240,10 +241,13 @@ class BlindDeconvolutionWidget(RunnerWidget):
     def on_progress(self, event) -> None:
         if event.psf is None:
             return
-        self.plot.add(event.step, event.loss, event.psnr, event.ssim)
+        if math.isfinite(event.loss):  # the classic estimate reports no loss
+            self.plot.add(event.step, event.loss, event.psnr, event.ssim)
         layer = self._source
         previews = [("psf", event.psf, {"colormap": "magma"})]
-        if self._factor == 1:  # a multiscale run's estimate is of a reduced window, not of the layer
+        # A multiscale run's estimate is of a reduced window, not of the layer; the classic
+        # estimate's events carry its PSF only.
+        if self._factor == 1 and event.image is not None:
             extra = {"rgb": layer.rgb, **spatial_properties(layer, event.image.ndim)}
             previews.insert(0, ("image", event.image, extra))
         for key, data, extra in previews:
