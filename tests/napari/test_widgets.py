@@ -361,7 +361,7 @@ def test_blind_widget_psf_scale_restores_the_full_layer(viewer, qtbot, monkeypat
     meta = out.metadata["napari_selfdiff"]
     assert meta["multiscale"]["factor"] == 2 and meta["multiscale"]["window"]["height"] == 64
     assert meta["multiscale"]["psf_refit"] is widget.psf_refit.value is True
-    assert meta["config"] == DeblurConfig.preset("tiny").to_dict()
+    assert meta["config"] == DeblurConfig.preset("tiny").replace(method="selfdiff").to_dict()
     assert meta["scores"]["psnr"] > 0  # the ground truth scored the result without changing the run
     # The plan under Run follows the fields: "auto" keeps a 7 px PSF at full scale on the CPU.
     widget.psf_scale.value, widget.kernel_size.value = "auto", 7
