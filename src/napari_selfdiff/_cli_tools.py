@@ -117,7 +117,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             case.blurred,
             kernel_size,
             config,
-            scale=1,  # the demo shows the paper's full-scale run and its per-step scores
+            scale=1,  # at full scale: a self-diffusion run (--method selfdiff) shows per-step scores
             device=args.device,
             seed=args.seed,
             ground_truth=case.sharp,

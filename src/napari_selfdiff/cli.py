@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import get_args
 
 from . import __version__
 from ._cli_commands import _cmd_batch, _cmd_deblur, _cmd_deconvolve
@@ -23,7 +24,7 @@ from ._cli_options import (
     _scale,
 )
 from ._cli_tools import _cmd_blur, _cmd_demo, _cmd_psf
-from .config import DEFAULT_PSF_WINDOW, DeblurConfig
+from .config import DEFAULT_PSF_WINDOW, DeblurConfig, Method
 from .errors import Cancelled
 
 __all__ = ["main"]
@@ -163,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--out", type=Path, default=Path("demo_output"), help="output folder (default: demo_output)"
+    )
+    demo.add_argument(
+        "--method",
+        dest="psf_method",
+        choices=get_args(Method),
+        help="PSF estimator: auto (the default pipeline), classic, or selfdiff (the paper's algorithm)",
     )
     _add_solver_options(demo, "fast")
     return parser
