@@ -12,7 +12,6 @@ A blind run reads top-down:
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -24,21 +23,17 @@ import torch
 
 from ._checks import NanPolicy, Problem, check_ground_truth, from_planes, make_problem
 from ._device import describe_device
+from ._runs import classic_run, selfdiff_run
 from .config import DEFAULT_PSF_WINDOW, DeblurConfig, Scale
 from .engine.compute import plan_execution
-from .engine.events import DeblurResult, Multiscale, Progress, ProgressCallback, Tiling, drive, renumbered
+from .engine.events import DeblurResult, Progress, ProgressCallback, drive
 from .engine.intensity import to_dtype
 from .engine.nonblind import deconvolve, iter_deconvolve
 from .engine.planes import Evaluate, plane_groups
-from .engine.stages.estimate_psf import full_scale, reduced_scale
-from .engine.stages.noise_aware import Guard, classic_psfs, restore_guarded
-from .engine.stages.refit_psf import refit_on_window
-from .engine.stages.restore import restore_groups
-from .engine.stages.tiled import solve_tiled
-from .errors import OutOfMemory
+from .engine.stages.noise_aware import restore_guarded
 from .metrics import ground_truth_scorer
 from .noise import NoiseModel
-from .policy import RunPlan, plan_run, resolve_restore, tile_for
+from .policy import RunPlan, plan_run
 
 __all__ = ["deblur", "deconvolve", "iter_deblur", "iter_deconvolve"]
 
@@ -152,9 +147,9 @@ def iter_deblur(
             on_out_of_memory=on_out_of_memory,
         )
     if plan.method == "selfdiff":
-        run = _selfdiff(problem, plan, seed, start, cancel, evaluate)
+        run = selfdiff_run(problem, plan, seed, start, cancel, evaluate)
     else:
-        run = _classic(problem, plan, seed, start, cancel, evaluate, noise)
+        run = classic_run(problem, plan, seed, start, cancel, evaluate, noise)
     estimates, psfs, history, restore, extra = yield from run
     guards = extra.pop("guards", None)
     if guards is None and restore == "tv":
@@ -190,152 +185,6 @@ def iter_deblur(
         deconvolved=all(g.deconvolved for g in guards) if guards else None,
         **extra,
     )
-
-
-def _selfdiff(
-    problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None, evaluate: Any
-) -> Generator[Progress, None, tuple]:
-    """Self-diffusion's PSF at full or reduced scale, and its image unless the plan restores by TV."""
-    if plan.factor > 1:
-        *found, extra = yield from _reduced_scale(problem, plan, seed, start, cancel)
-        return (*found, {**extra, "method": "selfdiff-blind-multiscale"})
-    *found, extra = yield from _full_scale(problem, plan, seed, start, cancel, evaluate)
-    return (*found, {**extra, "method": "selfdiff-blind"})
-
-
-def _classic(
-    problem: Problem,
-    plan: RunPlan,
-    seed: int,
-    start: float,
-    cancel: threading.Event | None,
-    evaluate: Any,
-    noise: NoiseModel | None,
-) -> Generator[Progress, None, tuple]:
-    """The classic PSF and the guarded restoration; self-diffusion for the groups it flags.
-
-    In the cascade (``plan.method == "classic-then-selfdiff"``), a plane group whose classic PSF
-    the guard does not trust is solved again by self-diffusion, and that PSF restored by the
-    same noise-aware TV without a second guard (self-diffusion's PSF is the second opinion).
-    """
-    planes, groups = problem.planes, plane_groups(len(problem.planes), plan.config)
-    cascade = plan.method == "classic-then-selfdiff" and plan.restore == "tv"
-    parts = 3 if cascade else 2
-    psfs = yield from renumbered(
-        classic_psfs(planes, groups, plan.kernel_size, noise, start=start, cancel=cancel),
-        0,
-        parts,
-        "estimate_psf",
-    )
-    if plan.restore == "richardson_lucy":  # asked for explicitly: RL-TV, no guard
-        estimates = yield from renumbered(
-            restore_groups(planes, psfs, plan.config, plan.device, start=start, cancel=cancel),
-            1, parts, "restore",
-        )  # fmt: skip
-        return estimates, psfs, [], "richardson_lucy", {"guards": [], "method": "classic-blind"}
-    estimates, guards = yield from renumbered(
-        restore_guarded(planes, groups, psfs, noise, guard=plan.config.guard, start=start, cancel=cancel),
-        1, parts, "restore",
-    )  # fmt: skip
-    flagged = [index for index, guard in enumerate(guards) if not guard.deconvolved]
-    if not (cascade and flagged):
-        if cascade:  # the self-diffusion part was not needed: the run is complete
-            yield Progress(0, 1, 1, 1, 1, 1, float("nan"), time.perf_counter() - start, stage="restore",
-                           part=parts - 1, n_parts=parts)  # fmt: skip
-        return estimates, psfs, [], "tv", {"guards": guards, "method": "classic-blind"}
-    found = yield from renumbered(_selfdiff(problem, plan, seed, start, cancel, evaluate), 2, parts)
-    _, sd_psfs, history, _, extra = found
-    restored, _ = drive(
-        restore_guarded(planes, groups, sd_psfs, noise, guard=False, start=start, cancel=cancel)
-    )
-    for index in flagged:
-        estimates[groups[index]] = restored[groups[index]]
-        psfs[index] = sd_psfs[index]
-        guards[index] = Guard(guards[index].reliability, True, guards[index].noise)
-    extra.update(guards=guards, method="classic-blind+selfdiff")
-    return estimates, psfs, history, "tv", extra
-
-
-def _full_scale(
-    problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None, evaluate: Any
-) -> Generator[Progress, None, tuple]:
-    """The paper's estimate at full scale, retried in tiles when asked; then RL-TV if planned."""
-    config, device, planes = plan.config, plan.device, problem.planes
-    common = dict(batch_planes=plan.batch_planes, start=start, cancel=cancel)
-    restore, tiling = plan.restore, None
-    estimate = full_scale(planes, plan.kernel_size, config, device, seed, evaluate=evaluate, **common)
-    failure = None
-    try:
-        estimates, psfs, history = yield from estimate
-    except OutOfMemory as error:
-        if plan.on_out_of_memory != "tile":
-            raise
-        failure = str(error)
-    if failure is not None:
-        # Outside the except clause, so the failed run's frames (and its device tensors)
-        # are no longer held by the traceback when the memory is handed back.
-        del estimate
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        overlap, tile = 2 * plan.kernel_size, min(plan.shape)
-        while True:  # smaller tiles until one fits (tile_for raises below four kernel sizes)
-            tile = tile_for(planes, plan, below=tile)
-            restore = resolve_restore(config, tile, tile)  # for the tiles the networks fit
-            logger.warning("%s; retrying in %d x %d tiles overlapping by %d px", failure, tile, tile, overlap)
-            try:
-                estimates, psfs, history = yield from solve_tiled(
-                    planes, plan.kernel_size, config, device, seed, tile, overlap,
-                    network_tiles=restore == "network", **common,
-                )  # fmt: skip
-                break
-            except OutOfMemory as error:
-                failure = str(error)
-        tiling = Tiling(tile=tile, overlap=overlap)
-    if restore == "richardson_lucy":
-        # Drained, not yielded: it takes a small fraction of the blind run (0.3 s after 2 min
-        # on a 255 x 255 image, CPU), and its events would restart the progress fraction.
-        estimates = drive(restore_groups(planes, psfs, config, device, cancel=cancel))
-    return estimates, psfs, history, restore, {"tiling": tiling}
-
-
-def _reduced_scale(
-    problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None
-) -> Generator[Progress, None, tuple]:
-    """The PSF at reduced scale on a window, refitted at full resolution, then RL-TV if planned."""
-    config, device, planes = plan.config, plan.device, problem.planes
-    # blind, [refit,] [RL-TV restoration: the noise-aware one is the caller's]
-    stages = 1 + config.psf_refit.enabled + (plan.restore == "richardson_lucy")
-    found = yield from renumbered(
-        reduced_scale(
-            planes, plan.kernel_size, config, device, seed, factor=plan.factor,
-            reduced_size=plan.reduced_size, psf_window=plan.psf_window, start=start, cancel=cancel,
-        ),
-        0, stages, "estimate_psf",
-    )  # fmt: skip
-    psf = found.psf
-    rows, cols = found.window
-    if config.psf_refit.enabled:
-        seen = np.ascontiguousarray(planes[..., rows, cols])  # where the PSF came from
-        psf = yield from renumbered(
-            refit_on_window(seen, psf, config, device, start=start, cancel=cancel), 1, stages, "refit_psf"
-        )
-    estimates = planes
-    if plan.restore == "richardson_lucy":
-        estimates = yield from renumbered(
-            restore_groups(planes, [psf], config, device, start=start, cancel=cancel),
-            stages - 1,
-            stages,
-            "restore",
-        )
-    multiscale = Multiscale(
-        factor=plan.factor,
-        kernel_size=plan.reduced_size,
-        window=(rows.start, cols.start, rows.stop - rows.start, cols.stop - cols.start),
-        psf=found.reduced_psf,
-        psf_refit=config.psf_refit.enabled,
-    )
-    return estimates, [psf], found.history, plan.restore, {"multiscale": multiscale}
 
 
 def deblur(
