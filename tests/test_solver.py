@@ -152,7 +152,9 @@ def test_restore_by_richardson_lucy_deconvolves_the_input_with_the_estimated_psf
         expected = deconvolve(
             stack[plane], network.psf[plane], iterations=12, tv_weight=rl.restore_tv_weight, device="cpu"
         ).image
-        np.testing.assert_allclose(restored.image[plane], expected, rtol=1e-5, atol=1e-4)
+        # Two float32 paths through 12 multiplicative updates: rounding differs by CPU kernel
+        # (1.6e-5 relative under AVX2); a wrong PSF, plane or mapping differs by percents.
+        np.testing.assert_allclose(restored.image[plane], expected, rtol=1e-4, atol=1e-3)
     assert restored.image.dtype == stack.dtype and restored.config["restore"] == "richardson_lucy"
     assert not np.allclose(restored.image, network.image)
 
@@ -275,7 +277,7 @@ def test_batched_networks_match_separate_networks_on_one_step():
         (out * torch.arange(1.0, out[0].numel() + 1).reshape(out.shape[1:])).sum().backward()
         for p, module in enumerate(modules):
             single = module(data[p])
-            np.testing.assert_allclose(out[p].detach(), single.detach(), rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(out[p].detach(), single.detach(), rtol=1e-4, atol=1e-5)
             (single * torch.arange(1.0, single.numel() + 1).reshape(single.shape)).sum().backward()
             stacked = [g.grad[p] for g in together.parameters]
             separate = [param.grad for param in module.parameters()]
