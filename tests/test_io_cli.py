@@ -396,3 +396,12 @@ def test_cli_demo_runs_the_default_pipeline_and_improves_the_image(tmp_path, cap
     result = read_tiff(tmp_path / "deblurred.tif")
     assert result.provenance["method"] == "classic-blind" and result.provenance["restore"] == "tv"
     assert (tmp_path / "demo.png").exists() and (tmp_path / "psf.tif").exists()
+
+
+def test_cli_deblur_refuses_one_path_for_the_image_and_the_psf(tmp_path, small_case, capsys):
+    src = write_tiff(tmp_path / "in.tif", small_case[1])
+    same = str(tmp_path / "y.tif")
+    args = ["deblur", str(src), "-k", "5", "-o", same, "--psf-out", same, "--overwrite", "--device", "cpu"]
+    assert main(args) == 2
+    assert "name the same file twice" in capsys.readouterr().err
+    assert not (tmp_path / "y.tif").exists()  # refused before any work

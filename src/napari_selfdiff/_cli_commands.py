@@ -51,6 +51,9 @@ class ProgressBar:
 
 def _check_paths(inputs: Sequence[Path], outputs: Sequence[Path], overwrite: bool) -> None:
     resolved = {p.resolve() for p in inputs}
+    if len({p.resolve() for p in outputs}) < len(outputs):
+        # e.g. -o y.tif --psf-out y.tif: the second write would replace the first output
+        raise ValueError(f"the outputs {[str(p) for p in outputs]} name the same file twice")
     for out in outputs:
         if out.resolve() in resolved:
             raise ValueError(f"output {str(out)!r} is also an input: refusing to overwrite the input")
