@@ -91,9 +91,13 @@ def classic_run(
         return estimates, psfs, [], "tv", {"guards": guards, "method": "classic-blind"}
     found = yield from renumbered(selfdiff_run(problem, plan, seed, start, cancel, evaluate), 2, parts)
     _, sd_psfs, history, _, extra = found
+    # Only the flagged groups are restored again (self-diffusion's PSF is the second opinion).
     restored, _ = drive(
-        restore_guarded(planes, groups, sd_psfs, noise, guard=False, start=start, cancel=cancel)
-    )
+        restore_guarded(
+            planes, [groups[i] for i in flagged], [sd_psfs[i] for i in flagged], noise,
+            guard=False, measure=False, start=start, cancel=cancel,
+        )
+    )  # fmt: skip
     for index in flagged:
         estimates[groups[index]] = restored[groups[index]]
         psfs[index] = sd_psfs[index]

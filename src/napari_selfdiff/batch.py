@@ -26,15 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from ._batch_files import (
-    RECORD_VERSION,
     _check_distinct_outputs,
     _checksum,
-    _write_json_atomic,
     expand_inputs,
     is_complete,
     output_paths,
     write_summary,
 )
+from ._batch_worker import process_file
 from ._checks import check_scale
 from .config import DeblurConfig, Scale
 from .errors import Cancelled
@@ -51,86 +50,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def process_file(
-    path: str | Path,
-    out_dir: str | Path,
-    kernel_size: int,
-    config: dict[str, Any],
-    seed: int = 0,
-    device: str = "auto",
-    threads: int | None = None,
-    scale: Scale = "auto",
-    noise: dict[str, float] | None = None,
-) -> dict[str, Any]:
-    """Deblur one image file and write its outputs and record; never raises for a bad input.
-
-    ``scale`` (resolved for this file by :func:`napari_selfdiff.policy.plan_run`, recorded as
-    ``factor``) > 1 runs the multiscale pipeline (:func:`napari_selfdiff.deblur` with ``scale``).
-    The record's ``restore`` says which image was written: the network's or Richardson-Lucy's
-    (``config["restore"]``, resolved for the file's size). ``noise`` is a
-    :meth:`~napari_selfdiff.noise.NoiseModel.to_dict` (None: estimated per file); the record keeps
-    the noise used, the PSF's ``reliability`` and whether the image was ``deconvolved``.
-    """
-    path, out_dir = Path(path), Path(out_dir)
-    paths = output_paths(path, out_dir)
-    record: dict[str, Any] = {
-        "version": RECORD_VERSION,
-        "input": str(path),
-        "kernel_size": kernel_size,
-        "seed": seed,
-        "scale": scale,
-        "noise_given": noise,
-        "config": config,
-        "status": "failed",
-        "error": None,
-        "host": os.uname().nodename,
-        "worker_pid": os.getpid(),
-    }
-    start = time.perf_counter()
-    try:
-        import torch
-
-        from ._checks import make_problem
-        from .api import deblur
-        from .io.formats import read_image, write_image
-        from .io.tiff import write_tiff
-        from .policy import plan_run
-
-        if threads:
-            torch.set_num_threads(threads)
-        record["input_sha256"] = _checksum(path)
-        image = read_image(path)
-        solver_config = DeblurConfig.from_dict(config)
-        problem = make_problem(image.data, kernel_size, image.axes)
-        plan = plan_run(problem, solver_config, scale=scale, device=device)
-        record.update(factor=plan.factor, plan=plan.describe())
-        from .noise import NoiseModel
-
-        model = NoiseModel(**noise) if noise is not None else None
-        result = deblur(image.data, kernel_size, plan=plan, seed=seed, axes=image.axes, noise=model)
-        provenance = {**result.metadata(), "input": str(path), "input_sha256": record["input_sha256"]}
-        write_image(paths["image"], result.image, image, provenance=provenance, overwrite=True)
-        write_tiff(
-            paths["psf"],
-            result.psf,
-            axes="ZYX" if result.psf.ndim == 3 else "YX",
-            pixel_size=image.pixel_size,
-            provenance=provenance,
-            overwrite=True,
-        )
-        record.update(
-            status="done", device=result.device, shape=list(image.data.shape), restore=result.restore,
-            method=result.method, noise=result.noise, reliability=result.reliability,
-            deconvolved=result.deconvolved,
-        )  # fmt: skip
-    except Exception as error:  # noqa: BLE001 - recorded for the summary; the batch goes on
-        record["error"] = f"{type(error).__name__}: {error}"
-        logger.warning("batch: %s failed: %s", path, record["error"])
-    record["seconds"] = round(time.perf_counter() - start, 3)
-    _write_json_atomic(paths["record"], record)
-    return record
 
 
 def start_cluster(n_workers: int | None = None, threads_per_worker: int | None = None) -> Any:

@@ -127,13 +127,15 @@ def restore_guarded(
     noise: NoiseModel | None,
     *,
     guard: bool = True,
+    measure: bool = True,
     start: float,
     cancel: threading.Event | None = None,
 ) -> Generator[Progress, None, tuple[np.ndarray, list[Guard]]]:
     """Restore (Z, C, H, W) ``planes`` group by group with the noise-aware TV, under the guard.
 
     Returns the restored planes (input intensities) and one :class:`Guard` per group; with
-    ``guard=False`` every group is deconvolved and its reliability still measured.
+    ``guard=False`` every group is deconvolved and its reliability still measured, unless
+    ``measure=False`` (then no second opinion is computed and the reliability is NaN).
     """
     restored = np.empty_like(planes)
     verdicts = []
@@ -142,8 +144,10 @@ def restore_guarded(
         if cancel is not None and cancel.is_set():
             raise Cancelled("the run was cancelled")
         group = planes[members]
-        reference = second_opinion(_group_image(group), psf.shape[-1], noise)
-        reliability = kernel_agreement(psf, reference)
+        reliability = float("nan")
+        if guard or measure:
+            reference = second_opinion(_group_image(group), psf.shape[-1], noise)
+            reliability = kernel_agreement(psf, reference)
         deconvolve = not guard or reliability >= RELIABLE_FROM
         first_noise = None
         flat = group.reshape(-1, *group.shape[-2:])
