@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from .levin import score
 from .validation_cases import NOISE_GROUPS, Case, describe, make_cases
 from .validation_methods import METHODS
 from .validation_tables import write_tables
@@ -56,20 +57,6 @@ def spread(cases: list[Case], limit: int) -> list[Case]:
     groups = [[c for c in cases if c.noise_group == g] for g in order]
     interleaved = [c for row in itertools.zip_longest(*groups) for c in row if c is not None]
     return interleaved[:limit]
-
-
-def score(case: Case, image: np.ndarray, psf: np.ndarray | None) -> dict[str, Any]:
-    """PSNR/SSIM at the best shift within K // 2 (border K // 2 ignored) and kernel MNC."""
-    from napari_selfdiff.metrics import aligned_scores, mnc
-
-    half = case.kernel.shape[0] // 2
-    aligned = aligned_scores(image, case.sharp, max_shift=half, border=half)
-    return {
-        "psnr": aligned.psnr,
-        "ssim": aligned.ssim,
-        "shift": list(aligned.shift),
-        "mnc": None if psf is None else mnc(psf, case.kernel),
-    }
 
 
 def cache_path(cache: Path, method: str, case: Case) -> Path:

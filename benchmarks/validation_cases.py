@@ -169,6 +169,13 @@ def _filaments(side: int, rng: np.random.Generator) -> np.ndarray:
     return _normalise(gaussian_filter(image, rng.uniform(0.6, 1.2)) + 0.01 * image.max())
 
 
+def _elliptic_radius(dy: np.ndarray, dx: np.ndarray, ratio: float, angle: float) -> np.ndarray:
+    """Radius in an ellipse's frame: axes turned by ``angle``, the minor one scaled by ``ratio``."""
+    u = dy * np.cos(angle) + dx * np.sin(angle)
+    v = dx * np.cos(angle) - dy * np.sin(angle)
+    return np.hypot(u, v / ratio)
+
+
 def _membranes(side: int, rng: np.random.Generator) -> np.ndarray:
     """Cell outlines: elliptical rings 1-1.5 px thick around a dim cytoplasm."""
     yy, xx = np.mgrid[:side, :side]
@@ -176,9 +183,7 @@ def _membranes(side: int, rng: np.random.Generator) -> np.ndarray:
     for _ in range(rng.integers(side * side // 2500 + 2, side * side // 900 + 4)):
         y, x = rng.uniform(0, side, 2)
         radius, ratio, angle = rng.uniform(8, 30), rng.uniform(0.6, 1.0), rng.uniform(0, np.pi)
-        u = (yy - y) * np.cos(angle) + (xx - x) * np.sin(angle)
-        v = (xx - x) * np.cos(angle) - (yy - y) * np.sin(angle)
-        r = np.hypot(u, v / ratio)
+        r = _elliptic_radius(yy - y, xx - x, ratio, angle)
         ring = rng.uniform(0.4, 1.0) * np.exp(-((r - radius) ** 2) / (2 * rng.uniform(0.8, 1.5) ** 2))
         image = np.maximum(image, ring + 0.08 * (r < radius))
     return _normalise(image)
@@ -193,9 +198,7 @@ def _nuclei(side: int, rng: np.random.Generator) -> np.ndarray:
     for _ in range(rng.integers(side * side // 2000 + 2, side * side // 700 + 4)):
         y, x = rng.uniform(0, side, 2)
         radius, ratio, angle = rng.uniform(6, 18), rng.uniform(0.6, 1.0), rng.uniform(0, np.pi)
-        u = (yy - y) * np.cos(angle) + (xx - x) * np.sin(angle)
-        v = (xx - x) * np.cos(angle) - (yy - y) * np.sin(angle)
-        inside = expit((radius - np.hypot(u, v / ratio)) / 0.7)
+        inside = expit((radius - _elliptic_radius(yy - y, xx - x, ratio, angle)) / 0.7)
         image = np.maximum(image, rng.uniform(0.3, 1.0) * inside * texture)
     return _normalise(image)
 

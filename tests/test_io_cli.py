@@ -13,6 +13,9 @@ from napari_selfdiff.config import ComputeConfig
 from napari_selfdiff.io.formats import image_stem, read_image, write_image
 from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
+#: The tiny self-diffusion run on the CPU (these CLI tests follow the networks, not the cascade).
+TINY_SELFDIFF = ["--preset", "tiny", "--method", "selfdiff", "--device", "cpu"]
+
 
 def test_tiff_round_trip_keeps_axes_pixel_size_and_provenance(tmp_path):
     data = np.random.default_rng(0).random((3, 20, 24)).astype(np.float32)
@@ -327,20 +330,7 @@ def test_cli_deblur_at_reduced_scale_writes_full_resolution_outputs(tmp_path, rn
     source = tmp_path / "photo.png"
     Image.fromarray(colour).save(source)
     out = tmp_path / "sharp.png"
-    tiny = [
-        "-k",
-        "9",
-        "--preset",
-        "tiny",
-        "--method",
-        "selfdiff",
-        "--device",
-        "cpu",
-        "--steps",
-        "2",
-        "--scale",
-        "2",
-    ]
+    tiny = ["-k", "9", *TINY_SELFDIFF, "--steps", "2", "--scale", "2"]
     options = ["--psf-window", "0", "--restore-iterations", "7", "--restore-tv-weight", "0.004"]
     assert main(["deblur", str(source), *tiny, *options, "-o", str(out)]) == 0
     result = read_image(out)
@@ -358,20 +348,7 @@ def test_cli_deblur_at_reduced_scale_writes_full_resolution_outputs(tmp_path, rn
     assert main(["deblur", str(source), *tiny, "--tile-on-oom", "-o", str(tmp_path / "t.png")]) == 2
     assert "must be 1 or 'auto' with tiling on out-of-memory, which needs the full" in capsys.readouterr().err
     # By default ("auto") a long blur is estimated at half scale ...
-    long = [
-        "-k",
-        "31",
-        "--preset",
-        "tiny",
-        "--method",
-        "selfdiff",
-        "--device",
-        "cpu",
-        "--steps",
-        "1",
-        "--inner",
-        "2",
-    ]
+    long = ["-k", "31", *TINY_SELFDIFF, "--steps", "1", "--inner", "2"]
     assert main(["deblur", str(source), *long, "-o", str(tmp_path / "auto.png")]) == 0
     assert "plan: PSF at half scale" in capsys.readouterr().err
     assert read_image(tmp_path / "auto.png").provenance["multiscale"]["factor"] == 2
