@@ -95,6 +95,8 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     check_output(args.output, image)
     check_output(psf_out, None)
     device = resolve_device(args.device)
+    if args.pixel_size is None and args.na is not None and image.pixel_size is not None:
+        args.pixel_size = float(image.pixel_size[-1])  # the file's (x) pixel size, um
     config = _resolved_config(args, device)
     problem = make_problem(image.data, args.kernel_size, image.axes)
     plan = plan_run(
@@ -125,6 +127,9 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     found = verdict(result.reliability, result.deconvolved, result.method)
     if found is not None:
         print(f"do no harm: {found}")
+    for index, aberrations in enumerate(result.aberrations or []):
+        where = f"plane group {index + 1}: " if len(result.aberrations) > 1 else ""
+        print(f"{where}{aberrations.describe()}")
     return 0
 
 

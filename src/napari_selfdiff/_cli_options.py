@@ -40,6 +40,13 @@ def config_from_args(args: argparse.Namespace) -> DeblurConfig:
         changes["method"] = args.psf_method
     if getattr(args, "psf_refit", None) is not None:
         changes["psf_refit.enabled"] = args.psf_refit
+    if getattr(args, "psf_model", None) is not None:
+        changes["kernel_net.model"] = args.psf_model
+    for name in ("na", "wavelength", "pixel_size", "immersion_index"):
+        if getattr(args, name, None) is not None:
+            changes[f"optics.{name}"] = getattr(args, name)
+    if getattr(args, "zernike_modes", None) is not None:
+        changes["kernel_net.zernike_modes"] = args.zernike_modes
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -111,6 +118,24 @@ def _add_restore_option(parser: argparse.ArgumentParser) -> None:
         help="deconvolve even when the PSF does not agree with an independent estimate "
         "(default: such an image is only denoised, and the run says so)",
     )
+    pupil = parser.add_argument_group("PSF model (--psf-model zernike: an optical PSF and its aberrations)")
+    pupil.add_argument(
+        "--psf-model",
+        choices=("free", "zernike"),
+        help="free: any non-negative kernel (default); zernike: |FT(pupil)|^2 with Zernike "
+        "aberrations, reported in waves RMS (self-diffusion, full scale)",
+    )
+    pupil.add_argument(
+        "--na", type=float, help="numerical aperture (with --wavelength: the pupil's sampling)"
+    )
+    pupil.add_argument("--wavelength", type=float, help="emission wavelength, um")
+    pupil.add_argument(
+        "--pixel-size", type=float, help="pixel size in um (default: the file's, when it has one)"
+    )
+    pupil.add_argument(
+        "--immersion-index", type=float, help="refractive index of the immersion medium (default 1)"
+    )
+    pupil.add_argument("--zernike-modes", type=int, help="highest Noll index estimated, 4..36 (default 15)")
     noise = parser.add_argument_group("noise (default: estimated from the image)")
     noise.add_argument("--noise-sigma", type=float, help="Gaussian noise level, in the image's units")
     noise.add_argument(

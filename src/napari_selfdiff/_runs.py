@@ -22,10 +22,13 @@ import numpy as np
 import torch
 
 from ._checks import Problem
+from .engine.aberrations import Aberrations
 from .engine.events import Multiscale, Progress, Tiling, drive, renumbered
+from .engine.nets.pupil_generator import PupilSampling
 from .engine.planes import plane_groups
 from .engine.stages.estimate_psf import full_scale, reduced_scale
-from .engine.stages.noise_aware import Guard, classic_psfs, restore_guarded
+from .engine.stages.noise_aware import Guard, classic_psfs, group_image, restore_guarded
+from .engine.stages.orientation import orient_psf
 from .engine.stages.refit_psf import refit_on_window
 from .engine.stages.restore import restore_groups
 from .engine.stages.tiled import solve_tiled
@@ -39,13 +42,19 @@ logger = logging.getLogger(__name__)
 
 
 def selfdiff_run(
-    problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None, evaluate: Any
+    problem: Problem,
+    plan: RunPlan,
+    seed: int,
+    start: float,
+    cancel: threading.Event | None,
+    evaluate: Any,
+    noise: NoiseModel | None = None,
 ) -> Generator[Progress, None, tuple]:
     """Self-diffusion's PSF at full or reduced scale, and its image unless the plan restores by TV."""
     if plan.factor > 1:
         *found, extra = yield from _reduced_scale(problem, plan, seed, start, cancel)
         return (*found, {**extra, "method": "selfdiff-blind-multiscale"})
-    *found, extra = yield from _full_scale(problem, plan, seed, start, cancel, evaluate)
+    *found, extra = yield from _full_scale(problem, plan, seed, start, cancel, evaluate, noise)
     return (*found, {**extra, "method": "selfdiff-blind"})
 
 
@@ -89,7 +98,7 @@ def classic_run(
             yield Progress(0, 1, 1, 1, 1, 1, float("nan"), time.perf_counter() - start, stage="restore",
                            part=parts - 1, n_parts=parts)  # fmt: skip
         return estimates, psfs, [], "tv", {"guards": guards, "method": "classic-blind"}
-    found = yield from renumbered(selfdiff_run(problem, plan, seed, start, cancel, evaluate), 2, parts)
+    found = yield from renumbered(selfdiff_run(problem, plan, seed, start, cancel, evaluate, noise), 2, parts)
     _, sd_psfs, history, _, extra = found
     # Only the flagged groups are restored again (self-diffusion's PSF is the second opinion).
     restored, _ = drive(
@@ -107,16 +116,26 @@ def classic_run(
 
 
 def _full_scale(
-    problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None, evaluate: Any
+    problem: Problem,
+    plan: RunPlan,
+    seed: int,
+    start: float,
+    cancel: threading.Event | None,
+    evaluate: Any,
+    noise: NoiseModel | None,
 ) -> Generator[Progress, None, tuple]:
-    """The paper's estimate at full scale, retried in tiles when asked; then RL-TV if planned."""
+    """The paper's estimate at full scale, retried in tiles when asked; then RL-TV if planned.
+
+    With the Zernike model and a restoration from the PSF (not the network's image), each
+    group's PSF is oriented by the data first (:func:`.engine.stages.orientation.orient_psf`).
+    """
     config, device, planes = plan.config, plan.device, problem.planes
     common = dict(batch_planes=plan.batch_planes, start=start, cancel=cancel)
     restore, tiling = plan.restore, None
     estimate = full_scale(planes, plan.kernel_size, config, device, seed, evaluate=evaluate, **common)
     failure = None
     try:
-        estimates, psfs, history = yield from estimate
+        estimates, psfs, history, pupils = yield from estimate
     except OutOfMemory as error:
         if plan.on_out_of_memory != "tile":
             raise
@@ -134,7 +153,7 @@ def _full_scale(
             restore = resolve_restore(config, tile, tile)  # for the tiles the networks fit
             logger.warning("%s; retrying in %d x %d tiles overlapping by %d px", failure, tile, tile, overlap)
             try:
-                estimates, psfs, history = yield from solve_tiled(
+                estimates, psfs, history, pupils = yield from solve_tiled(
                     planes, plan.kernel_size, config, device, seed, tile, overlap,
                     network_tiles=restore == "network", **common,
                 )  # fmt: skip
@@ -142,11 +161,28 @@ def _full_scale(
             except OutOfMemory as error:
                 failure = str(error)
         tiling = Tiling(tile=tile, overlap=overlap)
+    aberrations = _aberrations(pupils, plan)
+    if aberrations is not None and restore != "network":
+        groups = plane_groups(len(planes), config)
+        for index, members in enumerate(groups):
+            psfs[index], rotated = orient_psf(group_image(planes[members]), psfs[index], noise)
+            if rotated:
+                aberrations[index] = aberrations[index].rotated()
     if restore == "richardson_lucy":
         # Drained, not yielded: it takes a small fraction of the blind run (0.3 s after 2 min
         # on a 255 x 255 image, CPU), and its events would restart the progress fraction.
         estimates = drive(restore_groups(planes, psfs, config, device, cancel=cancel))
-    return estimates, psfs, history, restore, {"tiling": tiling}
+    return estimates, psfs, history, restore, {"tiling": tiling, "aberrations": aberrations}
+
+
+def _aberrations(pupils: list[np.ndarray], plan: RunPlan) -> list[Aberrations] | None:
+    """The Zernike model's read-outs as typed :class:`Aberrations` (None for the free model)."""
+    if not pupils:
+        return None
+    net = plan.config.kernel_net
+    sampling = PupilSampling.plan(plan.kernel_size, plan.config.optics, net.init_width)
+    noll = list(range(4, net.zernike_modes + 1))
+    return [Aberrations.from_readout(values, noll, sampling.grid, plan.config.optics) for values in pupils]
 
 
 def _reduced_scale(

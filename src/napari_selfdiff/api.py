@@ -147,7 +147,7 @@ def iter_deblur(
             on_out_of_memory=on_out_of_memory,
         )
     if plan.method == "selfdiff":
-        run = selfdiff_run(problem, plan, seed, start, cancel, evaluate)
+        run = selfdiff_run(problem, plan, seed, start, cancel, evaluate, noise)
     else:
         run = classic_run(problem, plan, seed, start, cancel, evaluate, noise)
     estimates, psfs, history, restore, extra = yield from run

@@ -15,6 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from .config_optics import OpticsConfig
 from .config_sections import (
     ComputeConfig,
     ImageNetConfig,
@@ -37,6 +38,7 @@ __all__ = [
     "DeblurConfig",
     "ImageNetConfig",
     "KernelNetConfig",
+    "OpticsConfig",
     "PsfRefitConfig",
     "ScheduleConfig",
 ]
@@ -96,6 +98,8 @@ class DeblurConfig:
     restore_tv_weight : float
         Weight of its total-variation term (RL-TV, Dey et al. 2006; 0: plain Richardson-Lucy;
         at most 0.05, so the update's denominator stays positive).
+    optics : OpticsConfig
+        NA, wavelength, pixel size and immersion index, for the Zernike PSF model.
     psf_refit : PsfRefitConfig
         Full-resolution refit of a PSF estimated at reduced scale, before the restoration.
     progress_every : int
@@ -119,6 +123,7 @@ class DeblurConfig:
     guard: bool = True
     restore_iterations: int = 60
     restore_tv_weight: float = 0.002
+    optics: OpticsConfig = field(default_factory=OpticsConfig)
     psf_refit: PsfRefitConfig = field(default_factory=PsfRefitConfig)
     progress_every: int = 10
     compute: ComputeConfig = field(default_factory=ComputeConfig)
@@ -130,6 +135,7 @@ class DeblurConfig:
             ("kernel_net", KernelNetConfig),
             ("compute", ComputeConfig),
             ("psf_refit", PsfRefitConfig),
+            ("optics", OpticsConfig),
         ):
             value = getattr(self, name)
             if isinstance(value, dict):
@@ -154,6 +160,11 @@ class DeblurConfig:
                 _count("progress_every"),
             ],
         )
+        if self.method == "classic" and self.kernel_net.model == "zernike":
+            raise ConfigError(
+                "the Zernike PSF model (`kernel_net.model`) belongs to self-diffusion: "
+                "use `method` 'selfdiff' or 'auto' with it, or the free model with 'classic'"
+            )
 
     @property
     def kernel_lr(self) -> float:

@@ -16,6 +16,7 @@ from .errors import ConfigError
 __all__ = ["ComputeConfig", "ImageNetConfig", "KernelNetConfig", "PsfRefitConfig", "ScheduleConfig"]
 
 KernelMode = Literal["diffusion", "standard"]
+KernelModel = Literal["free", "zernike"]
 Precision = Literal["auto", "float32", "tf32", "bfloat16"]
 CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune-no-cudagraphs"]
 
@@ -156,12 +157,21 @@ class KernelNetConfig:
     init_width : float
         0 (the paper: random initialisation, a near-flat kernel) or the width, as a fraction
         of the kernel size, of the centred Gaussian the generator starts from.
+    model : {"free", "zernike"}
+        ``"free"``: any non-negative unit-sum K x K kernel (a softmax, the paper).
+        ``"zernike"``: an optical PSF ``|F{pupil}|^2`` whose phase is a sum of Zernike terms
+        (Noll 4 to ``zernike_modes``) output by the generator (:mod:`..engine.nets.pupil_generator`);
+        the aberrations found are reported with the result.
+    zernike_modes : int
+        Highest Noll index of the Zernike model (4..36; 15, to quadrafoil, by default).
     """
 
     hidden: int = 1000
     depth: int = 1
     mode: KernelMode = "diffusion"
     init_width: float = 0.0
+    model: KernelModel = "free"
+    zernike_modes: int = 15
 
     def __post_init__(self) -> None:
         _validate(
@@ -171,6 +181,8 @@ class KernelNetConfig:
                 ("depth", lambda v: _is_int(v) and 1 <= v <= 8, "an integer in [1, 8]"),
                 _within("init_width", 0, 1, "[]"),
                 _choice("mode", get_args(KernelMode)),
+                _choice("model", get_args(KernelModel)),
+                ("zernike_modes", lambda v: _is_int(v) and 4 <= v <= 36, "an integer in [4, 36]"),
             ],
         )
 

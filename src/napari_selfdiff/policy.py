@@ -63,9 +63,13 @@ def resolve_method(config: DeblurConfig) -> Method:
     noise-aware TV, gained about +3 dB on average; the classic one in a tenth of the time and
     far better on sparse scenes (beads), self-diffusion never below the input where the
     classic estimate failed. Without the guard (``config.guard=False``) "auto" is classic.
+    With the Zernike kernel model (``kernel_net.model="zernike"``) "auto" is self-diffusion:
+    the classic estimate has no pupil to report.
     """
     if config.method != "auto":
         return config.method
+    if config.kernel_net.model == "zernike":
+        return "selfdiff"
     return "classic-then-selfdiff" if config.guard else "classic"
 
 
@@ -130,6 +134,9 @@ class RunPlan:
             return f"{where}; {restore}; {self.device}"
         if self.factor == 1:
             where = f"PSF at full scale on {self.shape[0]}x{self.shape[1]}, {self.kernel_size} px"
+            if self.config.kernel_net.model == "zernike":
+                last = self.config.kernel_net.zernike_modes
+                where += f", Zernike pupil model (Noll 4-{last}, {self._sampling()})"
         else:
             scale = "half scale" if self.factor == 2 else f"1/{self.factor} scale"
             height, width = self.window()
@@ -141,6 +148,12 @@ class RunPlan:
             restore = f"PSF refit, {restore}"
         tiles = "; tiles if out of memory" if self.on_out_of_memory == "tile" else ""
         return f"{where}; self-diffusion, {preset}; {restore}; {self.device}{tiles}"
+
+    def _sampling(self) -> str:
+        optics = self.config.optics
+        if not optics.known:
+            return "pupil sampling estimated"
+        return f"NA {optics.na:g}, {optics.wavelength * 1000:g} nm, {optics.pixel_size * 1000:g} nm pixels"
 
     def _describe_restore(self) -> str:
         if self.restore == "network":
@@ -190,6 +203,12 @@ def plan_run(
         factor = 1
     else:
         factor = _auto_scale(problem, config, torch_device) if scale == "auto" else scale
+    if config.kernel_net.model == "zernike" and method != "classic":
+        if scale not in ("auto", 1):
+            raise InputError(
+                f"the Zernike PSF model estimates the pupil at full scale: `scale` must be 1, got {scale}"
+            )
+        factor = 1  # the pupil's sampling is that of the image's own pixels
     if method == "classic":
         factor = 1  # the classic estimate works at full resolution (seconds)
     reduced = reduced_kernel_size(kernel_size, factor) if factor > 1 else kernel_size

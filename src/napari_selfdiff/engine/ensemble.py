@@ -35,18 +35,23 @@ class Ensemble:
         params, buffers = torch.func.stack_module_state(modules)
         base = copy.deepcopy(modules[0]).to("meta")
 
-        def one(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-            return torch.func.functional_call(base, (p, b), (x,))
+        def one(
+            p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor, **kwargs
+        ) -> torch.Tensor:
+            return torch.func.functional_call(base, (p, b), (x,), kwargs)
 
         self.state = (params, buffers)
         self.batched = torch.vmap(one)
         self.parameters = list(params.values())
 
-    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Evaluate copy p on ``inputs[p]``; inputs and outputs carry a leading P axis."""
+    def __call__(self, inputs: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Evaluate copy p on ``inputs[p]``; inputs and outputs carry a leading P axis.
+
+        Keyword arguments go unbatched to every copy's ``forward``.
+        """
         if self.single is not None:
-            return self.single(inputs[0])[None]
-        return self.batched(*self.state, inputs)
+            return self.single(inputs[0], **kwargs)[None]
+        return self.batched(*self.state, inputs, **kwargs)
 
     def requires_grad_(self, requires_grad: bool) -> None:
         for parameter in self.parameters:

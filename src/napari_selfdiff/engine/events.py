@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from ..errors import Cancelled
+from .aberrations import Aberrations
 
 __all__ = [
     "DeblurResult",
@@ -159,6 +160,9 @@ class DeblurResult:
         with an independent estimate; None when not measured (``restore`` other than "tv").
     deconvolved : bool or None
         False when the guard found a PSF unreliable and that group was only denoised.
+    aberrations : list of Aberrations or None
+        With the Zernike kernel model: the pupil found for each plane group
+        (:class:`~napari_selfdiff.engine.aberrations.Aberrations`).
     scores : dict
         Final scores of the returned image and PSF, when the run was scored.
     """
@@ -182,6 +186,7 @@ class DeblurResult:
     noise: dict[str, float] | None = None
     reliability: float | None = None
     deconvolved: bool | None = None
+    aberrations: list[Aberrations] | None = None
 
     def metadata(self) -> dict[str, Any]:
         """JSON-serialisable provenance: method, config, seed, device, time, plan and history."""
@@ -205,6 +210,7 @@ class DeblurResult:
             "noise": self.noise,
             "reliability": None if self.reliability is None else round(self.reliability, 4),
             "deconvolved": self.deconvolved,
+            "aberrations": [a.to_dict() for a in self.aberrations] if self.aberrations else None,
         }
         record.update({key: value for key, value in optional.items() if value is not None})
         return record

@@ -46,6 +46,7 @@ from .events import Progress, StepRecord
 from .forward import blur_valid, crop_center, register
 from .losses import data_fidelity, kernel_sparsity
 from .nets import KernelGenerator, UNet
+from .nets.pupil_generator import PupilGenerator, PupilSampling
 from .schedule import reverse_sigmas
 
 __all__ = ["kernel_feedback", "run_loop"]
@@ -78,19 +79,26 @@ def check_cancel(cancel: threading.Event | None) -> None:
 
 def _build_networks(
     config: DeblurConfig, channels: int, kernel_size: int, seed: int, device: torch.device, blind: bool
-) -> tuple[UNet, KernelGenerator | None]:
+) -> tuple[UNet, KernelGenerator | PupilGenerator | None]:
     # Initialise from a forked RNG so the caller's global torch state is untouched.
+    net = config.kernel_net
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = UNet(channels, config.image_net.widths, config.image_net.attention_levels)
         generator = None
-        if blind:
+        if blind and net.model == "zernike":
+            sampling = PupilSampling.plan(kernel_size, config.optics, net.init_width)
+            noll = list(range(4, net.zernike_modes + 1))
+            generator = PupilGenerator(
+                kernel_size, kernel_size * kernel_size, noll, sampling, hidden=net.hidden, depth=net.depth
+            ).to(device)
+        elif blind:
             generator = KernelGenerator(
                 kernel_size,
                 kernel_size * kernel_size,
-                hidden=config.kernel_net.hidden,
-                depth=config.kernel_net.depth,
-                init_sigma=config.kernel_net.init_width * kernel_size or None,
+                hidden=net.hidden,
+                depth=net.depth,
+                init_sigma=net.init_width * kernel_size or None,
             ).to(device)
     return unet.to(device), generator
 
@@ -113,7 +121,7 @@ def run_loop(
     to_images: list[Callable[[torch.Tensor], np.ndarray]],
     scorers: list[Scorer | None],
     fixed_kernel: torch.Tensor | None = None,
-) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, list[StepRecord]]]:
+) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, list[StepRecord], np.ndarray | None]]:
     """Run the self-diffusion loop on P independent normalised observations at once.
 
     Each ``ys[p]`` (B, C, H, W) gets its own networks, noise stream and Adam state, seeded
@@ -121,7 +129,8 @@ def run_loop(
     only the image network is trained: the original (non-blind) self-diffusion of Luo
     et al. ``scorers[p]``, when given, scores problem p's estimate after each outer step
     (it observes; it never changes the run). Returns the estimates (P, B, C, H, W), the
-    kernels (P, K, K) and the history (``plane`` = ``first_plane + p``).
+    kernels (P, K, K), the history (``plane`` = ``first_plane + p``) and, with the Zernike
+    kernel model, the pupils found (P, J + 1): coefficients in waves RMS, then the radius.
     """
     y = torch.stack(ys)
     device = y.device
@@ -242,4 +251,8 @@ def run_loop(
                 psnr=scores.get("psnr"), ssim=scores.get("ssim"),
             )  # fmt: skip
     records.sort(key=lambda record: record.plane)  # stable: plane by plane, steps in order
-    return previews, psfs, records
+    pupils = None
+    if blind and config.kernel_net.model == "zernike":
+        with torch.no_grad():
+            pupils = generator(z_hat, readout=True).cpu().numpy().astype(np.float64)
+    return previews, psfs, records, pupils

@@ -111,7 +111,7 @@ def iter_deconvolve(
     history: list = []
     if method == "selfdiff":
         config = config if config is not None else default_config(torch_device)
-        estimates, _, history = yield from solve_planes(
+        estimates, _, history, _ = yield from solve_planes(
             planes, kernel.shape[0], config, torch_device, seed,
             batch_planes=plan_execution(config.compute, torch_device).batch_planes, start=start,
             cancel=cancel, evaluate=ground_truth_scorer(truth, None, kernel.shape[0]), fixed_psf=kernel,

@@ -119,12 +119,13 @@ def solve_planes(
     cancel: threading.Event | None = None,
     evaluate: Evaluate | None = None,
     fixed_psf: np.ndarray | None = None,
-) -> Generator[Progress, None, tuple[np.ndarray, list[np.ndarray], list[StepRecord]]]:
+) -> Generator[Progress, None, tuple[np.ndarray, list[np.ndarray], list[StepRecord], list[np.ndarray]]]:
     """Self-diffusion over the planes of a (Z, C, H, W) array, per plane or shared.
 
     Each group of planes gets its own intensity map, networks and seed ``seed + group``;
     ``batch_planes`` groups at most are solved together. Returns the estimates (Z, C, H, W)
-    in input intensities, the PSF of each group and the history.
+    in input intensities, the PSF of each group, the history and, with the Zernike kernel
+    model, each group's pupil (coefficients in waves RMS, then the radius; else empty).
     """
     groups = plane_groups(planes.shape[0], config)
     kernel = None
@@ -132,6 +133,7 @@ def solve_planes(
         kernel = torch.as_tensor(fixed_psf, dtype=torch.float32, device=device)
     estimates = np.empty_like(planes)
     psfs: list[np.ndarray] = []
+    pupils: list[np.ndarray] = []
     history: list[StepRecord] = []
     first = network_input(planes[groups[0]], config)
     together = planes_per_batch(len(groups), first.shape, kernel_size, config, device, batch_planes)
@@ -148,7 +150,7 @@ def solve_planes(
             for mapping, members in zip(mappings, batch, strict=True)
         ]
         try:
-            x, kernels, records = yield from run_loop(
+            x, kernels, records, found = yield from run_loop(
                 ys,
                 kernel_size,
                 config,
@@ -169,5 +171,6 @@ def solve_planes(
         for p, members in enumerate(batch):
             estimates[members] = to_images[p](x[p])
             psfs.append(kernels[p].cpu().numpy().astype(np.float32))
+        pupils.extend([] if found is None else list(found))
         history.extend(records)
-    return estimates, psfs, history
+    return estimates, psfs, history, pupils

@@ -53,7 +53,9 @@ from .pupil import angular_spectrum_defocus, pupil_coordinates, pupil_function, 
 
 __all__ = [
     "PsfSamplingWarning",
+    "fast_even_size",
     "nyquist_pixel_size",
+    "pupil_sampling",
     "random_aberration",
     "rms_wavefront_error",
     "strehl_ratio",
@@ -93,7 +95,7 @@ def _to_waves(coefficients: Mapping[int, float], units: str, wavelength: float |
     raise ValueError(f"`units` must be 'waves' or 'um', got {units!r}")
 
 
-def _fast_even(n: int) -> int:
+def fast_even_size(n: int) -> int:
     """Smallest even integer >= n whose only prime factors are 2, 3 and 5 (fast FFT size)."""
     n += n % 2
     while True:
@@ -119,6 +121,21 @@ def _crop_and_bin(intensity: np.ndarray, size: int, oversample: int) -> np.ndarr
     window = intensity[centre - half : centre + half + 1, centre - half : centre + half + 1]
     binned = window.reshape(size, oversample, size, oversample).sum(axis=(1, 3))
     return binned / binned.sum()
+
+
+def pupil_sampling(
+    size: int, wavelength: float, na: float, fine: float, oversample: int, fft_size: int | None = None
+) -> tuple[int, float]:
+    """FFT grid side G and pupil radius R (grid pixels) for a K = ``size`` PSF of sub-pixel ``fine`` um.
+
+    G is the smallest fast even size that holds the oversampled PSF window twice over and
+    resolves the pupil edge with at least ``MIN_PUPIL_RADIUS`` pixels (or ``fft_size``);
+    ``R = NA G fine / lambda`` (the coherent cut-off NA / lambda on that grid).
+    """
+    grid = fast_even_size(
+        max(2 * size * oversample, math.ceil(MIN_PUPIL_RADIUS * wavelength / (na * fine)), int(fft_size or 0))
+    )
+    return grid, na * grid * fine / wavelength
 
 
 def zernike_psf(
@@ -231,11 +248,7 @@ def zernike_psf(
             PsfSamplingWarning,
             stacklevel=2,
         )
-    # Grid large enough to resolve the pupil edge and to hold the PSF window.
-    grid = _fast_even(
-        max(2 * size * oversample, math.ceil(MIN_PUPIL_RADIUS * wavelength / (na * fine)), int(fft_size or 0))
-    )
-    radius = na * grid * fine / wavelength
+    grid, radius = pupil_sampling(size, wavelength, na, fine, oversample, fft_size)
     waves = _to_waves(coefficients, units, wavelength)
     if z is None:
         return _crop_and_bin(_intensity(pupil_function(waves, grid, radius)), size, oversample)

@@ -11,7 +11,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["KernelGenerator"]
+__all__ = ["KernelGenerator", "hidden_layers"]
+
+
+def hidden_layers(in_features: int, hidden: int, depth: int) -> list[nn.Module]:
+    """``depth`` fully connected ReLU layers of width ``hidden``: the body of both kernel models."""
+    layers: list[nn.Module] = []
+    previous = in_features
+    for _ in range(depth):
+        layers += [nn.Linear(previous, hidden), nn.ReLU(inplace=True)]
+        previous = hidden
+    return layers
 
 
 class KernelGenerator(nn.Module):
@@ -41,12 +51,8 @@ class KernelGenerator(nn.Module):
     ) -> None:
         super().__init__()
         self.kernel_size = kernel_size
-        layers: list[nn.Module] = []
-        previous = in_features
-        for _ in range(depth):
-            layers += [nn.Linear(previous, hidden), nn.ReLU(inplace=True)]
-            previous = hidden
-        last = nn.Linear(previous, kernel_size * kernel_size)
+        layers = hidden_layers(in_features, hidden, depth)
+        last = nn.Linear(hidden, kernel_size * kernel_size)
         if init_sigma is not None:
             # Start near a centred Gaussian blob instead of a random near-flat kernel: the bias
             # holds its log-density and the weights are scaled down so the input only perturbs it.

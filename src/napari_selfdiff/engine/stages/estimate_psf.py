@@ -41,7 +41,7 @@ __all__ = [
 
 
 #: The paper's blind run on (Z, C, H, W) planes at full scale: returns the network's estimates,
-#: a PSF per plane group and the history (:func:`..planes.solve_planes`).
+#: a PSF per plane group, the history and the pupils found (:func:`..planes.solve_planes`).
 full_scale = solve_planes
 
 
@@ -115,7 +115,7 @@ def reduced_scale(
     else:
         rows, cols = slice(0, coarse.shape[-2]), slice(0, coarse.shape[-1])
     region = np.ascontiguousarray(coarse[..., rows, cols])
-    _, psfs, history = yield from solve_planes(
+    _, psfs, history, _ = yield from solve_planes(
         region, reduced_size, config, device, seed, batch_planes=1, start=start, cancel=cancel
     )
     window = slice(rows.start * factor, rows.stop * factor), slice(cols.start * factor, cols.stop * factor)

@@ -39,6 +39,7 @@ __all__ = [
     "SECOND_OPINION_MARGIN",
     "Guard",
     "classic_psfs",
+    "group_image",
     "restore_guarded",
     "verdict",
 ]
@@ -63,7 +64,7 @@ class Guard:
     noise: NoiseModel
 
 
-def _group_image(group: np.ndarray) -> np.ndarray:
+def group_image(group: np.ndarray) -> np.ndarray:
     """The (H, W) mean over a (Z, C, H, W) group's planes and channels."""
     return group.reshape(-1, *group.shape[-2:]).mean(axis=0)
 
@@ -94,7 +95,7 @@ def classic_psfs(
     """One classic blind PSF per plane group of (Z, C, H, W) ``planes``, with progress events."""
     psfs = []
     for index, members in enumerate(groups):
-        run = _classic(_group_image(planes[members]), kernel_size, noise, cancel)
+        run = _classic(group_image(planes[members]), kernel_size, noise, cancel)
         while True:
             try:
                 step, steps, kernel = next(run)
@@ -146,7 +147,7 @@ def restore_guarded(
         group = planes[members]
         reliability = float("nan")
         if guard or measure:
-            reference = second_opinion(_group_image(group), psf.shape[-1], noise)
+            reference = second_opinion(group_image(group), psf.shape[-1], noise)
             reliability = kernel_agreement(psf, reference)
         deconvolve = not guard or reliability >= RELIABLE_FROM
         first_noise = None

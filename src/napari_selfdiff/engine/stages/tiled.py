@@ -43,13 +43,14 @@ def solve_tiled(
     total = len(groups) * (1 + len(slices))
     estimates = np.empty_like(planes) if network_tiles else None
     psfs: list[np.ndarray] = []
+    pupils: list[np.ndarray] = []
     history: list[StepRecord] = []
     parts = iter(range(total))
     common = dict(batch_planes=batch_planes, start=start, cancel=cancel)
     for group_index, members in enumerate(groups):
         group = planes[members]
         blind_rows, blind_cols = informative_window(group, tile, kernel_size)
-        _, group_psfs, records = yield from renumbered(
+        _, group_psfs, records, group_pupils = yield from renumbered(
             solve_planes(group[..., blind_rows, blind_cols], kernel_size, config, device,
                          seed + group_index, **common),
             next(parts), total, "estimate_psf",
@@ -57,7 +58,7 @@ def solve_tiled(
         history.extend(records)
         pieces = []
         for rows, cols in slices:
-            tile_estimate, _, records = yield from renumbered(
+            tile_estimate, _, records, _ = yield from renumbered(
                 solve_planes(group[..., rows, cols], kernel_size, config, device, seed + group_index,
                              fixed_psf=group_psfs[0], **common),
                 next(parts), total, "tile",
@@ -67,4 +68,5 @@ def solve_tiled(
         if estimates is not None:
             estimates[members] = blend_tiles(group.shape, pieces, overlap)
         psfs.append(group_psfs[0])
-    return estimates, psfs, history
+        pupils.extend(group_pupils)
+    return estimates, psfs, history, pupils
