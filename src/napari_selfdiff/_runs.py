@@ -180,7 +180,7 @@ def _aberrations(pupils: list[np.ndarray], plan: RunPlan) -> list[Aberrations] |
     if not pupils:
         return None
     net = plan.config.kernel_net
-    sampling = PupilSampling.plan(plan.kernel_size, plan.config.optics, net.init_width)
+    sampling = PupilSampling.plan(plan.kernel_size, plan.config.optics)
     noll = list(range(4, net.zernike_modes + 1))
     return [Aberrations.from_readout(values, noll, sampling.grid, plan.config.optics) for values in pupils]
 

@@ -87,7 +87,7 @@ def _build_networks(
         unet = UNet(channels, config.image_net.widths, config.image_net.attention_levels)
         generator = None
         if blind and net.model == "zernike":
-            sampling = PupilSampling.plan(kernel_size, config.optics, net.init_width)
+            sampling = PupilSampling.plan(kernel_size, config.optics)
             noll = list(range(4, net.zernike_modes + 1))
             generator = PupilGenerator(
                 kernel_size, kernel_size * kernel_size, noll, sampling, hidden=net.hidden, depth=net.depth

@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -37,8 +36,6 @@ __all__ = ["MAX_WAVES", "PupilGenerator", "PupilSampling"]
 
 #: Bound of each Zernike coefficient, waves RMS.
 MAX_WAVES = 1.0
-#: Gaussian sigma of an Airy pattern, in units of lambda / NA (FFT grid: G / R pixels).
-AIRY_SIGMA = 0.21
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ class PupilSampling:
     start: float
 
     @classmethod
-    def plan(cls, kernel_size: int, optics: OpticsConfig, init_width: float = 0.0) -> PupilSampling:
+    def plan(cls, kernel_size: int, optics: OpticsConfig) -> PupilSampling:
         """The sampling for a K x K kernel: from the microscope when given, else estimated."""
         if optics.known:
             nyquist = nyquist_pixel_size(optics.wavelength, optics.na)
@@ -69,10 +66,9 @@ class PupilSampling:
         grid = fast_even_size(max(8 * kernel_size, 128))
         high = grid / 4
         low = min(0.61 * grid * 3 / kernel_size, high / 2)
-        start = math.sqrt(low * high)
-        if init_width > 0:
-            start = AIRY_SIGMA * grid / (init_width * kernel_size)
-        return cls(grid, 1, None, (low, high), float(np.clip(start, low, high)))
+        # The geometric middle, not the kernel generator's starting width: started at the
+        # widest pupil sampling the model stayed there (a 0.05-wave case: MNC 0.63, -14 dB).
+        return cls(grid, 1, None, (low, high), math.sqrt(low * high))
 
 
 class PupilGenerator(nn.Module):
