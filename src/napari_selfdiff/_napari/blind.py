@@ -28,7 +28,7 @@ from ..engine.stages.noise_aware import verdict
 from ..io.formats import INPUT_SUFFIXES
 from ..noise import NoiseModel
 from ..policy import plan_run
-from ._layers import add_result_layer, contrast_limits, layer_array, layer_axes, spatial_properties
+from ._layers import add_result_layer, beside, contrast_limits, layer_array, layer_axes, spatial_properties
 from ._plot import EvolutionPlot
 from ._runner import RunnerWidget
 from ._solver_fields import SolverFields, available_devices
@@ -244,7 +244,12 @@ class BlindDeconvolutionWidget(RunnerWidget):
         if math.isfinite(event.loss):  # the classic estimate reports no loss
             self.plot.add(event.step, event.loss, event.psnr, event.ssim)
         layer = self._source
-        previews = [("psf", event.psf, {"colormap": "magma"})]
+        # The PSF preview sits beside the data at the image's pixel scale (times the reduction
+        # of a reduced-scale estimate), never over it.
+        psf_place = beside(layer, event.psf.ndim)
+        if self._factor > 1 and event.stage == "estimate_psf":
+            psf_place["scale"] = tuple(s * self._factor for s in psf_place["scale"])
+        previews = [("psf", event.psf, {"colormap": "magma", **psf_place})]
         # A multiscale run's estimate is of a reduced window, not of the layer; the classic
         # estimate's events carry its PSF only.
         if self._factor == 1 and event.image is not None:
@@ -257,6 +262,7 @@ class BlindDeconvolutionWidget(RunnerWidget):
                 self._previews[key] = self.viewer.add_image(data, name=name, **extra)
             else:
                 preview.data = data
+                preview.scale = extra["scale"]
                 preview.contrast_limits = contrast_limits(data)
 
     def cleanup(self) -> None:
@@ -304,10 +310,10 @@ class BlindDeconvolutionWidget(RunnerWidget):
     def _add_result(self, result) -> None:
         layer = self._source
         metadata = add_result_layer(self.viewer, layer, result, "deblurred")
-        psf_scale = tuple(layer.scale)[-result.psf.ndim :] if not layer.rgb else tuple(layer.scale)[-2:]
         self.viewer.add_image(
-            result.psf, name=f"{layer.name} PSF", colormap="magma", scale=psf_scale, metadata=metadata
-        )
+            result.psf, name=f"{layer.name} PSF", colormap="magma", metadata=metadata,
+            **beside(layer, result.psf.ndim),
+        )  # fmt: skip
 
     def finished_message(self, result) -> str:
         # The previews showed the network's image; say which one the layer holds, and what the
