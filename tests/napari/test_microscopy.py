@@ -51,6 +51,7 @@ def test_um_stack_run_cancel_hide_keeps_units(viewer, qtbot, um_stack):
     widget.run_button.clicked.emit()
     qtbot.waitUntil(lambda: f"{layer.name} PSF preview" in viewer.layers, timeout=120_000)
     _draw(viewer)
+    assert "planes 1-4 of 4 · step" in widget.status.value  # the batch of planes, not "plane 1/4"
     preview = viewer.layers[f"{layer.name} PSF preview"]
     assert tuple(preview.scale) == pytest.approx((0.1, 0.1))
     assert tuple(str(u) for u in preview.units) == ("micrometer",) * 2

@@ -15,16 +15,10 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from ..errors import Cancelled
+from ..progress_text import ProgressClock, format_seconds
 
 RunFactory = Callable[[threading.Event], Generator[Any, None, Any]]
 ResultHandler = Callable[[Any], "str | None"]
-
-
-def _format_seconds(seconds: float) -> str:
-    if seconds != seconds:
-        return "?"
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes}:{seconds:02d}" if minutes else f"{seconds} s"
 
 
 class RunnerWidget(Container):
@@ -35,6 +29,7 @@ class RunnerWidget(Container):
         self.viewer = viewer
         self.worker = None
         self._cancel_event: threading.Event | None = None
+        self.clock = ProgressClock()
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(min=0, max=1000, value=0, label="progress")
@@ -100,6 +95,7 @@ class RunnerWidget(Container):
         self.cancel_button.enabled = True
         self.progress_bar.value = 0
         self.status.value = "starting..."
+        self.clock = ProgressClock()
         worker.start()
 
     def cancel(self) -> None:
@@ -115,13 +111,7 @@ class RunnerWidget(Container):
         if not self._alive:
             return
         self.progress_bar.value = int(1000 * event.fraction)
-        plane = f"plane {event.plane + 1}/{event.n_planes} · " if event.n_planes > 1 else ""
-        if event.n_parts > 1:
-            plane = f"{event.stage.replace('_', ' ')} {event.part + 1}/{event.n_parts} · {plane}"
-        self.status.value = (
-            f"{plane}step {event.step}/{event.n_steps} · iter {event.inner}/{event.n_inner} · "
-            f"{_format_seconds(event.elapsed)} elapsed, ~{_format_seconds(event.remaining)} left"
-        )
+        self.status.value = self.clock.describe(event)
         self.on_progress(event)
 
     def _on_returned(self, result: Any, on_result: ResultHandler) -> None:
@@ -137,7 +127,7 @@ class RunnerWidget(Container):
 
     def finished_message(self, result: Any) -> str:
         """The status line after a run whose result handler returned no message of its own."""
-        return f"done in {_format_seconds(result.seconds)} on {result.device}"
+        return f"done in {format_seconds(result.seconds)} on {result.device}"
 
     def _on_errored(self, error: Exception) -> None:
         if not self._alive:
