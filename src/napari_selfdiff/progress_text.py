@@ -25,10 +25,12 @@ STAGE_NAMES = {
 
 
 def format_seconds(seconds: float) -> str:
-    """``"42 s"`` or ``"3:05"``; ``"?"`` for NaN."""
+    """``"42 s"``, ``"3:05"`` or ``"2 h 05 min"``; ``"?"`` for NaN."""
     if not math.isfinite(seconds):
         return "?"
     minutes, seconds = divmod(round(seconds), 60)
+    if minutes >= 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
     return f"{minutes}:{seconds:02d}" if minutes else f"{seconds} s"
 
 
