@@ -13,6 +13,8 @@ from typing import Any
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
+from superqt import QCollapsible
 
 from ..errors import Cancelled
 from ..progress_text import ProgressClock, format_seconds
@@ -34,6 +36,8 @@ class RunnerWidget(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(min=0, max=1000, value=0, label="progress")
         self.status = Label(value="idle")
+        for label in (self.status,):
+            label.native.setWordWrap(True)  # a long status wraps instead of widening the dock
         self.run_button.changed.connect(self._on_run_clicked)
         self.cancel_button.changed.connect(self.cancel)
         self._alive = True
@@ -48,6 +52,29 @@ class RunnerWidget(Container):
 
     def _controls(self) -> list:
         return [self.run_button, self.cancel_button, self.progress_bar, self.status]
+
+    def _lay_out(self, basic: list, advanced: list, below: tuple = ()) -> None:
+        """A basic form, a collapsed "Advanced" section and ``below`` (Qt widgets), in a scroll area.
+
+        The scroll area is inside the dock widget (napari docks a magicgui widget's ``native``,
+        so a scrollable magicgui container would lose its scroll bars); the dock can then be
+        short on a small screen.
+        """
+        self.basic = Container(widgets=basic, labels=True)
+        self.advanced = Container(widgets=advanced, labels=True)
+        self.advanced_section = QCollapsible("Advanced")
+        self.advanced_section.addWidget(self.advanced.native)
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.basic.native, self.advanced_section, *below):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        self.native.layout().addWidget(scroll)
+        self.native.setMinimumHeight(200)
 
     @property
     def running(self) -> bool:
@@ -64,12 +91,17 @@ class RunnerWidget(Container):
         """Called after the run ends in any way (remove previews)."""
 
     def _on_run_clicked(self) -> None:
+        self._run_prepared(self.prepare)
+
+    def _run_prepared(self, prepare: Callable[[], tuple[RunFactory, ResultHandler]]) -> None:
+        """Start what ``prepare`` returns; a bad input is notified and said on the status line."""
         if self.running:
             return
         try:
-            make_run, on_result = self.prepare()
+            make_run, on_result = prepare()
         except (ValueError, TypeError) as error:
             show_error(f"{self.label or 'napari-selfdiff'}: {error}")
+            self.status.value = f"not started: {error}"
             return
         self.start(make_run, on_result)
 
