@@ -193,7 +193,7 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
         if event.psf is None:
             return
         if math.isfinite(event.loss):  # the classic estimate reports no loss
-            self.plot.add(event.step, event.loss, event.psnr, event.ssim)
+            self.plot.add(event.step, event.loss, event.psnr, event.ssim, group=event.plane)
         layer = self._source
         # The PSF preview sits beside the data at the image's pixel scale (times the reduction
         # of a reduced-scale estimate), never over it.
