@@ -46,7 +46,9 @@ def test_um_stack_run_cancel_hide_keeps_units(viewer, qtbot, um_stack):
     since = len(notification_manager.records)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
     widget.image.value, widget.kernel_size.value = layer, 5
-    widget.solver.preset.value, widget.method.value = "tiny", "selfdiff"
+    widget.solver.preset.value, widget.method.value = "custom", "selfdiff"
+    widget.solver.steps.value, widget.solver.inner_steps.value = 3, 80  # long enough to cancel in
+    widget.solver.net_width.value = 4
     widget.device.value = "cpu"
     widget.run_button.clicked.emit()
     qtbot.waitUntil(lambda: f"{layer.name} PSF preview" in viewer.layers, timeout=120_000)
@@ -60,6 +62,7 @@ def test_um_stack_run_cancel_hide_keeps_units(viewer, qtbot, um_stack):
     widget.cancel_button.clicked.emit()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert [lay.name for lay in viewer.layers] == [layer.name]
+    widget.solver.preset.value = "tiny"
     widget.run_button.clicked.emit()  # a complete run, then hide every layer
     qtbot.waitUntil(lambda: widget.worker is None, timeout=180_000)
     out, psf = viewer.layers[f"{layer.name} deblurred"], viewer.layers[f"{layer.name} PSF"]
@@ -72,3 +75,19 @@ def test_um_stack_run_cancel_hide_keeps_units(viewer, qtbot, um_stack):
         lay.visible = False
         _draw(viewer)
     assert _unit_warnings(since) == []
+
+
+def test_widefield_sample_is_a_um_stack_with_its_true_3d_psf(viewer):
+    viewer.open_sample(PLUGIN, "widefield-beads")
+    stack, truth, psf = (viewer.layers[n] for n in ("widefield beads", "beads ground truth", "true 3D PSF"))
+    assert stack.data.shape == (16, 96, 96) and truth.data.shape == stack.data.shape
+    assert tuple(stack.scale) == pytest.approx((0.3, 0.1, 0.1)) and _units(stack) == ("micrometer",) * 3
+    assert psf.data.ndim == 3 and abs(float(psf.data.sum()) - 1) < 1e-5
+    assert psf.extent.world[0, -1] > stack.extent.world[1, -1]  # beside the data
+    # Out-of-focus light: planes far from a bead still hold some of its light (the XZ cone).
+    centre = psf.data.shape[0] // 2
+    assert psf.data[0].max() > 0.01 * psf.data[centre].max()
+
+
+def _units(layer):
+    return tuple(str(u) for u in layer.units)
