@@ -14,7 +14,9 @@ level's width, the level ``l`` having 4^l times fewer pixels. The constants are 
   (``docs/benchmarks/README.md``, optimised path), so 5.9e-12 s per unit.
 * The classic PSF estimate with the noise-aware TV restoration: 2.2 s on the same 128 x 128
   demo on the CPU (2026-12-01), so 1.35e-4 s per pixel; its NumPy/SciPy code runs on the CPU
-  whatever the device.
+  whatever the device. A self-diffusion run adds half of it for its restoration and all of it
+  for the do-no-harm guard's independent estimate; set-up (networks, first passes) about 3 s.
+  Checked on the camera sample at half scale with the guard: 13 s measured, 8 s estimated.
 
 Memory: :func:`~napari_selfdiff.engine.memory.estimate_bytes` for one batch of plane groups;
 the classic estimate keeps about :data:`CLASSIC_COPIES` float32 copies of a plane.
@@ -34,7 +36,7 @@ __all__ = ["LONG_SECONDS", "RunEstimate", "estimate_run"]
 
 SECONDS_PER_UNIT = {"cpu": 1.1e-8, "cuda": 5.9e-12}
 CLASSIC_SECONDS_PER_PIXEL = 1.35e-4
-SETUP_SECONDS = 1.5
+SETUP_SECONDS = 3.0
 CLASSIC_COPIES = 40
 #: A run longer than this is worth a preview on a crop first (seconds).
 LONG_SECONDS = 300.0
@@ -98,7 +100,8 @@ def estimate_run(plan: RunPlan, planes: int = 1, channels: int = 1) -> RunEstima
             seconds, extra, peak = classic_seconds, sd_seconds, max(classic_bytes, sd_bytes)
         else:
             restore = classic_seconds / 2 if plan.restore != "network" else 0.0
-            seconds, extra, peak = sd_seconds + restore, 0.0, sd_bytes
+            guard = classic_seconds if plan.restore == "tv" and plan.config.guard else 0.0  # a 2nd estimate
+            seconds, extra, peak = sd_seconds + restore + guard, 0.0, sd_bytes
     free = free_memory(plan.device)
     return RunEstimate(
         seconds, extra, int(peak), free, str(plan.device), _warnings(plan, seconds + extra, peak, free)

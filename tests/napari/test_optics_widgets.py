@@ -25,6 +25,7 @@ def test_zernike_takes_the_optics_of_an_image_and_sits_beside_it(viewer, qtbot):
         metadata={"napari_selfdiff": {"wavelength_um": 0.6, "na": 1.2}},
     )  # fmt: skip
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Zernike PSF")
+    assert widget.native.minimumSizeHint().height() < 400  # the coefficient table scrolls
     widget.source.value = stack
     assert widget.pixel_size.value == pytest.approx(0.1) and widget.z_step.value == pytest.approx(0.3)
     assert widget.wavelength.value == pytest.approx(0.6) and widget.na.value == pytest.approx(1.2)

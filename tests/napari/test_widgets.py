@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ napari = pytest.importorskip("napari")
 from napari_selfdiff.demo import make_demo_case  # noqa: E402
 
 PLUGIN = "napari-selfdiff"
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def wait_for_worker(qtbot, widget, timeout=120_000):
@@ -255,59 +253,6 @@ def test_reader_writer_round_trip(viewer, tmp_path, case):
     write_image(str(out), layers[0].data, {"scale": (0.5, 0.1, 0.1), "metadata": layers[0].metadata})
     again = reader(str(out))[0]
     assert again[1]["scale"] == pytest.approx((0.5, 0.1, 0.1))
-
-
-def _shoot(viewer, name):
-    from skimage.io import imsave
-
-    shot = viewer.screenshot(canvas_only=False, flash=False)
-    assert shot.ndim == 3 and shot.shape[0] > 400 and shot[..., :3].std() > 5  # a real picture
-    imsave(DOCS / f"{name}.png", shot, check_contrast=False)
-
-
-def test_screenshots(viewer, qtbot, case):
-    """Screenshots of the viewer with each widget docked and its result shown (in the README)."""
-    DOCS.mkdir(parents=True, exist_ok=True)
-    viewer.window.resize(1500, 950)
-    big = make_demo_case()
-    layer = viewer.add_image(big.blurred, name="blurred")
-    truth = viewer.add_image(big.sharp, name="ground truth", visible=False)
-    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
-    widget.image.value, widget.ground_truth.value = layer, truth
-    widget.solver.preset.value = "custom"
-    widget.solver.steps.value, widget.solver.inner_steps.value, widget.solver.net_width.value = 6, 30, 8
-    widget.device.value = "cpu"
-    widget.run_button.clicked.emit()
-    wait_for_worker(qtbot, widget)
-    layer.visible = False
-    viewer.layers["blurred PSF"].visible = False
-    viewer.reset_view()
-    _shoot(viewer, "blind")
-    viewer.window.remove_dock_widget(dock)
-    for name, title in (
-        ("zernike", "Zernike PSF"),
-        ("degrade", "Degrade (blur and noise)"),
-        ("nonblind", "Non-blind deconvolution"),
-    ):
-        for other in viewer.layers:
-            other.visible = False
-        dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, title)
-        if name == "zernike":
-            widget.random_button.clicked.emit()
-            viewer.reset_view()
-        elif name == "degrade":
-            widget.image.value = truth
-            widget.kernel.value = "camera shake"
-            widget()
-        else:
-            widget.image.value = layer
-            psf = viewer.add_image(big.psf, name="true PSF", visible=False)
-            widget.psf.value = psf
-            widget.run_button.clicked.emit()
-            wait_for_worker(qtbot, widget)
-        viewer.reset_view()
-        _shoot(viewer, name)
-        viewer.window.remove_dock_widget(dock)
 
 
 def test_apply_to_folder_runs_the_batch(viewer, qtbot, tmp_path, case, monkeypatch):

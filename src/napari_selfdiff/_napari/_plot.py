@@ -63,6 +63,7 @@ class EvolutionPlot(FigureCanvasQTAgg):
         self.loss_axis.clear()
         self.psnr_axis.clear()
         shown = bool(self.losses)
+        self.setVisible(shown)  # no empty box before the first point (the classic estimate has none)
         self.loss_axis.set_visible(shown)
         self.psnr_axis.set_visible(shown and bool(self.psnrs))
         if shown:

@@ -13,11 +13,10 @@ from typing import Any
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
-from superqt import QCollapsible
 
 from ..errors import Cancelled
 from ..progress_text import ProgressClock, format_seconds
+from ._form import scrolling_form
 
 RunFactory = Callable[[threading.Event], Generator[Any, None, Any]]
 ResultHandler = Callable[[Any], "str | None"]
@@ -54,27 +53,8 @@ class RunnerWidget(Container):
         return [self.run_button, self.cancel_button, self.progress_bar, self.status]
 
     def _lay_out(self, basic: list, advanced: list, below: tuple = ()) -> None:
-        """A basic form, a collapsed "Advanced" section and ``below`` (Qt widgets), in a scroll area.
-
-        The scroll area is inside the dock widget (napari docks a magicgui widget's ``native``,
-        so a scrollable magicgui container would lose its scroll bars); the dock can then be
-        short on a small screen.
-        """
-        self.basic = Container(widgets=basic, labels=True)
-        self.advanced = Container(widgets=advanced, labels=True)
-        self.advanced_section = QCollapsible("Advanced")
-        self.advanced_section.addWidget(self.advanced.native)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.basic.native, self.advanced_section, *below):
-            layout.addWidget(widget)
-        layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(body)
-        self.native.layout().addWidget(scroll)
-        self.native.setMinimumHeight(200)
+        """The basic fields, a collapsed "Advanced" section and ``below``, in a scroll area."""
+        self.basic, self.advanced, self.advanced_section = scrolling_form(self, basic, advanced, below)
 
     @property
     def running(self) -> bool:

@@ -16,6 +16,7 @@ from ..optics import (
     zernike_psf,
 )
 from ..optics.pupil import pupil_coordinates, wavefront
+from ._form import scrolling_form
 from ._layers import beside
 
 #: Noll terms offered in the table: tip/tilt to quadrafoil (radial order <= 4).
@@ -67,9 +68,6 @@ class ZernikePsfWidget(Container):
             )
             for j in TABLE_TERMS
         }
-        self.table = Container(
-            widgets=list(self.coefficients.values()), labels=True, label="coefficients (waves RMS)"
-        )
         self.rms = FloatSpinBox(label="random RMS (waves)", value=0.1, min=0.0, max=2.0, step=0.01)
         self.seed = SpinBox(label="random seed", value=0, min=0, max=2**31 - 1)
         self.random_button = PushButton(text="random aberration")
@@ -89,18 +87,15 @@ class ZernikePsfWidget(Container):
             self.z_stop,
             self.z_step,
         ]
-        super().__init__(
-            widgets=[
-                *optics,
-                self.table,
-                self.rms,
-                self.seed,
-                self.random_button,
-                self.reset_button,
-                self.summary,
-            ],
-            labels=True,
+        super().__init__()
+        self.summary.native.setWordWrap(True)
+        basic = [*optics, self.rms, self.seed, self.random_button, self.reset_button, self.summary]
+        # The coefficient table (14 rows) in a section of its own, in a scroll area: the dock
+        # stays usable on a small screen.
+        _, self.table, self.table_section = scrolling_form(
+            self, basic, list(self.coefficients.values()), title="Zernike coefficients (waves RMS)"
         )
+        self.table_section.expand(animate=False)
         self._timer = QTimer(self.native)  # dies with the widget: no update after the dock closes
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
