@@ -6,6 +6,7 @@ a notification. Cancel sets a ``threading.Event`` that the engine checks every i
 iteration, so it stops within one iteration.
 """
 
+import re
 import threading
 from collections.abc import Callable, Generator
 from typing import Any
@@ -19,6 +20,31 @@ from ..progress_text import ProgressClock, format_seconds
 from ._form import scrolling_form
 
 RunFactory = Callable[[threading.Event], Generator[Any, None, Any]]
+
+#: API wording -> the form's wording, for messages a GUI user reads.
+_GUI_WORDS = (
+    (re.compile(r"`kernel_size`=(\d+)"), r"kernel size \1"),
+    (
+        re.compile(r"\(kernel_size <= (\d+)\)"),
+        lambda m: f"(kernel size at most {int(m[1]) - 1 + int(m[1]) % 2})",
+    ),
+    (re.compile(r"`kernel_size`"), "kernel size"),
+    (re.compile(r"`scale`"), "PSF scale"),
+    (re.compile(r"`psf_window`"), "PSF window"),
+    (
+        re.compile(r"pass nan_policy='replace' to fill them with the median of the finite pixels"),
+        "fill them first (the Python API's nan_policy='replace' uses the median of the finite pixels)",
+    ),
+)
+
+
+def in_form_words(message: str) -> str:
+    """``message`` with the API's parameter names replaced by the form's labels."""
+    for pattern, replacement in _GUI_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 ResultHandler = Callable[[Any], "str | None"]
 
 
@@ -31,6 +57,7 @@ class RunnerWidget(Container):
         self.worker = None
         self._cancel_event: threading.Event | None = None
         self.clock = ProgressClock()
+        self._words: Callable[[Any], str] | None = None
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(min=0, max=1000, value=0, label="progress")
@@ -80,13 +107,21 @@ class RunnerWidget(Container):
         try:
             make_run, on_result = prepare()
         except (ValueError, TypeError) as error:
-            show_error(f"{self.label or 'napari-selfdiff'}: {error}")
-            self.status.value = f"not started: {error}"
+            message = in_form_words(str(error))
+            show_error(f"{self.label or 'napari-selfdiff'}: {message}")
+            self.status.value = f"not started: {message}"
             return
         self.start(make_run, on_result)
 
-    def start(self, make_run: RunFactory, on_result: ResultHandler) -> None:
-        """Run ``make_run(cancel_event)`` in a thread worker; ``on_result`` gets its return value."""
+    def start(
+        self, make_run: RunFactory, on_result: ResultHandler, words: Callable[[Any], str] | None = None
+    ) -> None:
+        """Run ``make_run(cancel_event)`` in a thread worker; ``on_result`` gets its return value.
+
+        ``words(event)`` is the status line of a progress event (default: stage, planes, step and
+        time left).
+        """
+        self._words = words
         cancel = threading.Event()
         self._cancel_event = cancel
 
@@ -123,7 +158,7 @@ class RunnerWidget(Container):
         if not self._alive:
             return
         self.progress_bar.value = int(1000 * event.fraction)
-        self.status.value = self.clock.describe(event)
+        self.status.value = (self._words or self.clock.describe)(event)
         self.on_progress(event)
 
     def _on_returned(self, result: Any, on_result: ResultHandler) -> None:

@@ -19,11 +19,12 @@ from ..estimate import estimate_run
 from ..io.formats import INPUT_SUFFIXES
 from ..noise import NoiseModel
 from ..policy import plan_run
+from ..progress_text import format_seconds
 from ._blind_form import BlindForm, kernel_hint
 from ._layers import add_result_layer, beside, contrast_limits, layer_array, layer_axes, spatial_properties
 from ._plot import EvolutionPlot
 from ._roi import offset_translate, region
-from ._runner import RunnerWidget
+from ._runner import RunnerWidget, in_form_words
 
 
 class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
@@ -80,7 +81,7 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
         try:
             plan, problem = self._plan()
         except (ValueError, TypeError) as error:
-            self.plan.value, self.estimate.value = str(error), ""
+            self.plan.value, self.estimate.value = in_form_words(str(error)), ""
             return
         self.plan.value = plan.describe()
         self.estimate.value = estimate_run(plan, *problem.planes.shape[:2]).describe()
@@ -256,7 +257,10 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
             show_info(f"napari-selfdiff: {message}; outputs and summary.md in {target}")
             return message
 
-        self.start(make_run, on_result)
+        def words(event) -> str:
+            return f"file {event.plane + 1} of {event.n_planes} · {format_seconds(event.elapsed)} elapsed"
+
+        self.start(make_run, on_result, words)
 
     def _add_result(self, result) -> None:
         layer = self._source
