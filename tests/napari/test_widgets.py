@@ -273,7 +273,7 @@ def test_apply_to_folder_runs_the_batch(viewer, qtbot, tmp_path, case, monkeypat
     widget.device.value = "cpu"
     widget.folder_in.value, widget.folder_out.value = source, target
     seen = []
-    widget.status.changed.connect(seen.append)
+    widget.progress_bar.changed.connect(lambda *_: seen.append(widget.status.value))  # the status so far
     widget.folder_button.clicked.emit()
     wait_for_worker(qtbot, widget, timeout=180_000)
     assert any(text.startswith("file 1 of 2") for text in seen), seen  # files, not "plane 1/2"
