@@ -300,9 +300,15 @@ def test_blind_widget_psf_scale_restores_the_full_layer(viewer, qtbot, monkeypat
     widget.device.value = "cpu"
     use_tiny_custom(widget)
     monkeypatch.setattr(blind, "DEFAULT_PSF_WINDOW", 32)  # a window of the reduced image, not all of it
+    seen = []
+    widget.progress_bar.changed.connect(lambda *_: seen.append(widget.status.value))
     widget.run_button.clicked.emit()
     assert widget.plan.value.startswith("PSF at half scale on a 32x32 window, 5 px")
     wait_for_worker(qtbot, widget)
+    # Its stages by name, not "plane 1/3" (#29 item 3); the time left is of the stage being run.
+    assert any(text.startswith("stage 1/3: PSF estimate · step") for text in seen), seen
+    assert any(text.startswith("stage 2/3: PSF refit") for text in seen), seen
+    assert not any("plane" in text for text in seen)
     out, psf = viewer.layers["photo deblurred"], viewer.layers["photo PSF"]
     assert out.data.shape == c.blurred.shape and tuple(out.scale) == (0.5, 0.5)
     assert psf.data.shape == (9, 9) and abs(psf.data.sum() - 1) < 1e-5
