@@ -76,3 +76,14 @@ def test_reopens_a_file_saved_by_napari_builtins(viewer, tmp_path):
     viewer.layers.save(str(path), plugin="napari")
     (layer,) = viewer.open(str(path), plugin=PLUGIN)
     assert layer.data.shape == (16, 16)
+
+
+def test_writer_converts_units_and_ignores_pixel_scales(tmp_path):
+    from napari_selfdiff._napari.io import write_image
+    from napari_selfdiff.io.tiff import read_tiff
+
+    data = np.zeros((16, 16), np.float32)
+    write_image(str(tmp_path / "nm.tif"), data, {"scale": (100.0, 100.0), "units": ("nanometer",) * 2})
+    assert read_tiff(tmp_path / "nm.tif").pixel_size == pytest.approx((0.1, 0.1))
+    write_image(str(tmp_path / "px.tif"), data, {"scale": (0.5, 0.5), "units": ("pixel",) * 2})
+    assert read_tiff(tmp_path / "px.tif").pixel_size is None  # a scale in pixels is no pixel size

@@ -18,6 +18,9 @@ from ..io.common import PROVENANCE_KEY
 from ..io.tiff import write_tiff
 from ..io.tiff_series import TiffSeries, inspect_tiff, read_tiff_series
 
+#: napari unit names -> micrometres.
+_TO_UM = {"micrometer": 1.0, "nanometer": 1e-3, "millimeter": 1e3, "meter": 1e6}
+
 
 def get_reader(path: str | list[str]):
     """Return a reader for a single .tif/.tiff path this plugin can read, else None."""
@@ -73,8 +76,12 @@ def write_image(path: str, data: Any, meta: dict) -> list[str]:
     array = np.asarray(data)
     rgb = bool(meta.get("rgb"))
     axes = ("YXC" if array.ndim == 3 else "ZYXC") if rgb else ("YX" if array.ndim == 2 else "ZYX")
-    scale = tuple(meta.get("scale") or ())
-    pixel_size = tuple(scale[-2:]) if len(scale) >= 2 and scale[-2:] != (1.0, 1.0) else None
+    # The layer's scale in micrometres (units converted; a scale in pixels is no pixel size).
+    units = [str(unit) for unit in meta.get("units") or ()]
+    scale = [float(v) for v in meta.get("scale") or ()]
+    if units and len(units) == len(scale):
+        scale = [v * _TO_UM[u] if u in _TO_UM else 1.0 for v, u in zip(scale, units, strict=True)]
+    pixel_size = tuple(scale[-2:]) if len(scale) >= 2 and scale[-2:] != [1.0, 1.0] else None
     z_spacing = scale[-3] if axes.startswith("Z") and len(scale) >= 3 and scale[-3] != 1.0 else None
     provenance = (meta.get("metadata") or {}).get(PROVENANCE_KEY) or {}
     written = write_tiff(
