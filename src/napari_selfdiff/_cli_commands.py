@@ -79,6 +79,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         raise ValueError("deblur needs INPUT, --kernel-size K and -o OUTPUT")
     from ._checks import make_problem
     from .api import iter_deblur
+    from .estimate import estimate_run
     from .io.formats import check_output, needs_input_dtype, read_image, write_image
     from .io.tiff import write_tiff
     from .policy import plan_run
@@ -97,6 +98,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(f"{args.input}: {image.data.shape} {image.data.dtype} axes {image.axes}", file=sys.stderr)
     print(f"plan: {plan.describe()}", file=sys.stderr)
+    print(estimate_run(plan, *problem.planes.shape[:2]).describe(), file=sys.stderr)
     run = iter_deblur(
         image.data, args.kernel_size, plan=plan, seed=args.seed, axes=image.axes,
         keep_dtype=args.keep_dtype or needs_input_dtype(args.output), noise=noise_from_args(args),
