@@ -92,3 +92,21 @@ def test_region_preview_then_apply_to_the_whole_image(viewer, qtbot):
     qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
     whole = viewer.layers["img deblurred (region PSF)"]
     assert whole.data.shape == case.blurred.shape and tuple(whole.scale) == (0.2, 0.2)
+
+
+def test_region_preview_on_a_few_planes_of_a_stack(viewer, qtbot):
+    case = make_demo_case(size=48, kernel_size=5, kernel_seed=2)
+    stack = np.stack([case.blurred] * 6)
+    layer = viewer.add_image(stack, name="stack", scale=(0.3, 0.1, 0.1), units="um")
+    viewer.dims.set_point(0, 4 * 0.3)  # plane 5 shown
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    widget.image.value, widget.kernel_size.value, widget.device.value = layer, 5, "cpu"
+    widget.solver.preset.value, widget.method.value = "tiny", "selfdiff"
+    widget.roi_button.clicked.emit()  # no rectangle: the centre of the view, three planes around 5
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    preview = viewer.layers["stack region preview"]
+    assert preview.data.shape == (3, 48, 48)
+    assert preview.translate[0] == pytest.approx(3 * 0.3)  # planes 4-6
+    widget.apply_button.clicked.emit()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    assert viewer.layers["stack deblurred (region PSF)"].data.shape == stack.shape
