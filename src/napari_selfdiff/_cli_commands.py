@@ -12,6 +12,7 @@ from typing import Any
 
 from ._cli_options import _resolved_config, config_from_args, noise_from_args
 from .presets import default_preset_name
+from .progress_text import ProgressClock
 
 
 class ProgressBar:
@@ -22,21 +23,14 @@ class ProgressBar:
         self.width = width
         self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.last_step = None
+        self.clock = ProgressClock()
 
     def __call__(self, event: Any) -> None:
         fraction = event.fraction
         filled = int(self.width * fraction)
-        remaining = event.remaining
-        eta = f"{remaining:6.0f}s left" if remaining == remaining else "      ?s left"
-        plane = f"plane {event.plane + 1}/{event.n_planes} " if event.n_planes > 1 else ""
-        if event.n_parts > 1:
-            plane = f"{event.stage} {event.part + 1}/{event.n_parts} {plane}"
-        loss = f"loss {event.loss:.4g}" if event.loss == event.loss else ""
-        line = (
-            f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * fraction:5.1f}% {plane}"
-            f"step {event.step}/{event.n_steps} iter {event.inner}/{event.n_inner} {loss} "
-            f"{event.elapsed:6.0f}s {eta}"
-        )
+        loss = f" · loss {event.loss:.4g}" if event.loss == event.loss else ""
+        bar = f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * fraction:5.1f}%"
+        line = f"{bar} {self.clock.describe(event)}{loss}"
         if self.interactive:
             self.stream.write("\r" + line)
         elif event.psf is not None or (event.n_steps == 1 and event.inner == event.n_inner):
@@ -85,6 +79,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         raise ValueError("deblur needs INPUT, --kernel-size K and -o OUTPUT")
     from ._checks import make_problem
     from .api import iter_deblur
+    from .estimate import estimate_run
     from .io.formats import check_output, needs_input_dtype, read_image, write_image
     from .io.tiff import write_tiff
     from .policy import plan_run
@@ -105,6 +100,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(f"{args.input}: {image.data.shape} {image.data.dtype} axes {image.axes}", file=sys.stderr)
     print(f"plan: {plan.describe()}", file=sys.stderr)
+    print(estimate_run(plan, *problem.planes.shape[:2]).describe(), file=sys.stderr)
     run = iter_deblur(
         image.data, args.kernel_size, plan=plan, seed=args.seed, axes=image.axes,
         keep_dtype=args.keep_dtype or needs_input_dtype(args.output), noise=noise_from_args(args),

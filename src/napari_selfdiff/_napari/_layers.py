@@ -31,15 +31,37 @@ def layer_array(layer: Image) -> np.ndarray:
 
 
 def spatial_properties(layer: Image, ndim: int | None = None) -> dict:
-    """Scale, translate and axis labels of ``layer`` for a result with ``ndim`` axes."""
+    """Scale, translate, units and axis labels of ``layer`` for a result with ``ndim`` axes.
+
+    Every layer the plugin adds carries them: a layer without the source's units makes napari
+    drop units for the whole canvas ("Inconsistent units across layers"), and with the
+    plugin's reader's micrometre stacks that state crashed vispy (issue #29, item 1).
+    """
     ndim = layer.ndim if ndim is None else ndim
     properties = {
         "scale": tuple(layer.scale)[-ndim:],
         "translate": tuple(layer.translate)[-ndim:],
+        "units": tuple(str(unit) for unit in layer.units)[-ndim:],
     }
     labels = tuple(layer.axis_labels)[-ndim:]
     if len(labels) == ndim:
         properties["axis_labels"] = labels
+    return properties
+
+
+def beside(layer: Image, ndim: int, row: int = 0) -> dict:
+    """Spatial properties placing a small ``ndim``-axis layer right of ``layer``, never over it.
+
+    Same pixel scale and units as the image (a PSF is then seen at the image's sampling);
+    ``row`` stacks several such layers downwards. The offset is in world units.
+    """
+    properties = spatial_properties(layer, ndim)
+    extent = np.asarray(layer.extent.world)  # (2, layer.ndim): min and max corners
+    scale = properties["scale"]
+    translate = list(properties["translate"])
+    translate[-1] = float(extent[1, -1]) + 4 * scale[-1]
+    translate[-2] = float(extent[0, -2]) + row * 40 * scale[-2]
+    properties["translate"] = tuple(translate)
     return properties
 
 

@@ -6,6 +6,7 @@ a notification. Cancel sets a ``threading.Event`` that the engine checks every i
 iteration, so it stops within one iteration.
 """
 
+import re
 import threading
 from collections.abc import Callable, Generator
 from typing import Any
@@ -15,16 +16,36 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from ..errors import Cancelled
+from ..progress_text import ProgressClock, format_seconds
+from ._form import scrolling_form
 
 RunFactory = Callable[[threading.Event], Generator[Any, None, Any]]
+
+#: API wording -> the form's wording, for messages a GUI user reads.
+_GUI_WORDS = (
+    (re.compile(r"`kernel_size`=(\d+)"), r"kernel size \1"),
+    (
+        re.compile(r"\(kernel_size <= (\d+)\)"),
+        lambda m: f"(kernel size at most {int(m[1]) - 1 + int(m[1]) % 2})",
+    ),
+    (re.compile(r"`kernel_size`"), "kernel size"),
+    (re.compile(r"`scale`"), "PSF scale"),
+    (re.compile(r"`psf_window`"), "PSF window"),
+    (
+        re.compile(r"pass nan_policy='replace' to fill them with the median of the finite pixels"),
+        "fill them first (the Python API's nan_policy='replace' uses the median of the finite pixels)",
+    ),
+)
+
+
+def in_form_words(message: str) -> str:
+    """``message`` with the API's parameter names replaced by the form's labels."""
+    for pattern, replacement in _GUI_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 ResultHandler = Callable[[Any], "str | None"]
-
-
-def _format_seconds(seconds: float) -> str:
-    if seconds != seconds:
-        return "?"
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes}:{seconds:02d}" if minutes else f"{seconds} s"
 
 
 class RunnerWidget(Container):
@@ -35,10 +56,14 @@ class RunnerWidget(Container):
         self.viewer = viewer
         self.worker = None
         self._cancel_event: threading.Event | None = None
+        self.clock = ProgressClock()
+        self._words: Callable[[Any], str] | None = None
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(min=0, max=1000, value=0, label="progress")
         self.status = Label(value="idle")
+        for label in (self.status,):
+            label.native.setWordWrap(True)  # a long status wraps instead of widening the dock
         self.run_button.changed.connect(self._on_run_clicked)
         self.cancel_button.changed.connect(self.cancel)
         self._alive = True
@@ -53,6 +78,10 @@ class RunnerWidget(Container):
 
     def _controls(self) -> list:
         return [self.run_button, self.cancel_button, self.progress_bar, self.status]
+
+    def _lay_out(self, basic: list, advanced: list, below: tuple = ()) -> None:
+        """The basic fields, a collapsed "Advanced" section and ``below``, in a scroll area."""
+        self.basic, self.advanced, self.advanced_section = scrolling_form(self, basic, advanced, below)
 
     @property
     def running(self) -> bool:
@@ -69,17 +98,30 @@ class RunnerWidget(Container):
         """Called after the run ends in any way (remove previews)."""
 
     def _on_run_clicked(self) -> None:
+        self._run_prepared(self.prepare)
+
+    def _run_prepared(self, prepare: Callable[[], tuple[RunFactory, ResultHandler]]) -> None:
+        """Start what ``prepare`` returns; a bad input is notified and said on the status line."""
         if self.running:
             return
         try:
-            make_run, on_result = self.prepare()
+            make_run, on_result = prepare()
         except (ValueError, TypeError) as error:
-            show_error(f"{self.label or 'napari-selfdiff'}: {error}")
+            message = in_form_words(str(error))
+            show_error(f"{self.label or 'napari-selfdiff'}: {message}")
+            self.status.value = f"not started: {message}"
             return
         self.start(make_run, on_result)
 
-    def start(self, make_run: RunFactory, on_result: ResultHandler) -> None:
-        """Run ``make_run(cancel_event)`` in a thread worker; ``on_result`` gets its return value."""
+    def start(
+        self, make_run: RunFactory, on_result: ResultHandler, words: Callable[[Any], str] | None = None
+    ) -> None:
+        """Run ``make_run(cancel_event)`` in a thread worker; ``on_result`` gets its return value.
+
+        ``words(event)`` is the status line of a progress event (default: stage, planes, step and
+        time left).
+        """
+        self._words = words
         cancel = threading.Event()
         self._cancel_event = cancel
 
@@ -100,6 +142,7 @@ class RunnerWidget(Container):
         self.cancel_button.enabled = True
         self.progress_bar.value = 0
         self.status.value = "starting..."
+        self.clock = ProgressClock()
         worker.start()
 
     def cancel(self) -> None:
@@ -115,13 +158,7 @@ class RunnerWidget(Container):
         if not self._alive:
             return
         self.progress_bar.value = int(1000 * event.fraction)
-        plane = f"plane {event.plane + 1}/{event.n_planes} · " if event.n_planes > 1 else ""
-        if event.n_parts > 1:
-            plane = f"{event.stage.replace('_', ' ')} {event.part + 1}/{event.n_parts} · {plane}"
-        self.status.value = (
-            f"{plane}step {event.step}/{event.n_steps} · iter {event.inner}/{event.n_inner} · "
-            f"{_format_seconds(event.elapsed)} elapsed, ~{_format_seconds(event.remaining)} left"
-        )
+        self.status.value = (self._words or self.clock.describe)(event)
         self.on_progress(event)
 
     def _on_returned(self, result: Any, on_result: ResultHandler) -> None:
@@ -137,7 +174,7 @@ class RunnerWidget(Container):
 
     def finished_message(self, result: Any) -> str:
         """The status line after a run whose result handler returned no message of its own."""
-        return f"done in {_format_seconds(result.seconds)} on {result.device}"
+        return f"done in {format_seconds(result.seconds)} on {result.device}"
 
     def _on_errored(self, error: Exception) -> None:
         if not self._alive:

@@ -32,13 +32,30 @@ class SolverFields(Container):
             label="preset",
             choices=[*[p for p in PRESETS if p != "tiny"], CUSTOM, "tiny"],
             value=default,
-            tooltip="paper: Yang & Luo's settings (GPU); fast: about a minute for 128 x 128 on a CPU",
+            tooltip="paper: the published settings (minutes on a GPU, hours on a CPU); fast: about a "
+            "minute for 128 x 128 on a CPU; custom: set the networks below",
         )
-        self.steps = SpinBox(label="T (outer steps)", min=1, max=1000)
-        self.inner_steps = SpinBox(label="S (inner steps)", min=1, max=10000)
-        self.kernel_sparsity = FloatSpinBox(label="lambda_k (sparsity)", min=0, max=10, step=1e-4)
-        self.kernel_noise_scale = FloatSpinBox(label="mu (kernel noise)", min=0, max=10, step=0.01)
-        self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1, step=1e-4)
+        self.steps = SpinBox(
+            label="T (outer steps)", min=1, max=1000, tooltip="noise levels of the schedule, one preview each"
+        )
+        self.inner_steps = SpinBox(
+            label="S (inner steps)", min=1, max=10000, tooltip="optimiser steps at each noise level"
+        )
+        self.kernel_sparsity = FloatSpinBox(
+            label="lambda_k (sparsity)", min=0, max=10, step=1e-4,
+            tooltip="weight pushing the PSF towards few non-zero taps",
+        )  # fmt: skip
+        self.kernel_noise_scale = FloatSpinBox(
+            label="mu (kernel noise)", min=0, max=10, step=0.01,
+            tooltip="noise added to the PSF network's input at each step, relative to the image's",
+        )  # fmt: skip
+        self.lr = FloatSpinBox(
+            label="learning rate",
+            min=1e-6,
+            max=1,
+            step=1e-4,
+            tooltip="step size of the image network's optimiser",
+        )
         self.net_width = SpinBox(
             label="network width",
             min=2,

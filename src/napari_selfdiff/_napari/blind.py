@@ -2,191 +2,89 @@
 
 import math
 from pathlib import Path
-from typing import get_args
 
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    FileEdit,
-    FloatSpinBox,
-    Label,
-    PushButton,
-    SpinBox,
-    create_widget,
-)
+import numpy as np
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 
 import napari
 
 from .._checks import make_problem
-from .._device import describe_device, resolve_device
 from ..api import iter_deblur
 from ..batch import iter_batch
-from ..config import DEFAULT_KERNEL_SIZE, DEFAULT_PSF_WINDOW, DeblurConfig, Method, Restore, StackMode
+from ..config import DEFAULT_PSF_WINDOW, DeblurConfig
+from ..engine.nonblind import iter_deconvolve
 from ..engine.stages.noise_aware import verdict
+from ..estimate import estimate_run
 from ..io.formats import INPUT_SUFFIXES
 from ..noise import NoiseModel
 from ..policy import plan_run
-from ._layers import add_result_layer, contrast_limits, layer_array, layer_axes, spatial_properties
+from ..progress_text import format_seconds
+from ._blind_form import BlindForm, kernel_hint
+from ._layers import add_result_layer, beside, contrast_limits, layer_array, layer_axes, spatial_properties
 from ._plot import EvolutionPlot
-from ._runner import RunnerWidget
-from ._solver_fields import SolverFields, available_devices
+from ._roi import offset_translate, region
+from ._runner import RunnerWidget, in_form_words
 
 
-class BlindDeconvolutionWidget(RunnerWidget):
+class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
     """Estimate the sharp image and the PSF of an image layer by self-diffusion."""
 
     def __init__(self, viewer: "napari.viewer.Viewer") -> None:
-        super().__init__(viewer, labels=True)
-        self.image = create_widget(
-            annotation=Image,
-            label="image",
-            options={"tooltip": "blurred image: 2D, RGB or a (Z, Y, X) stack"},
-        )
-        self.kernel_size = SpinBox(
-            label="kernel size",
-            value=DEFAULT_KERNEL_SIZE,
-            min=3,
-            max=255,
-            step=2,
-            tooltip="odd side of the PSF to estimate, in pixels; at least the blur's extent",
-        )
-        self.solver = SolverFields()
-        self.method = ComboBox(
-            label="PSF method",
-            choices=list(get_args(Method)),
-            value=DeblurConfig().method,
-            tooltip="classic: L0 alternating minimisation (seconds); selfdiff: the paper's two "
-            "networks (minutes); auto: classic, and self-diffusion where the classic PSF is not reliable",
-        )
-        self.guard = CheckBox(
-            label="do no harm",
-            value=DeblurConfig().guard,
-            tooltip="only denoise (not deconvolve) an image whose PSF does not agree with an "
-            "independent estimate; the status line says when it happened",
-        )
-        self.camera_gain = FloatSpinBox(
-            label="camera gain (e-/ADU)",
-            value=0.0,
-            min=0.0,
-            max=1e4,
-            step=0.1,
-            tooltip="photon-limited images: the camera's electrons per grey level; 0: the noise is "
-            "estimated from the image",
-        )
-        self.camera_offset = FloatSpinBox(
-            label="camera offset (ADU)", value=0.0, min=0.0, max=1e6, tooltip="the camera's dark level"
-        )
-        self.read_noise = FloatSpinBox(
-            label="read noise (e-)", value=0.0, min=0.0, max=1e4, tooltip="the camera's read noise"
-        )
-        self.psf_scale = ComboBox(
-            label="PSF scale",
-            choices=[("auto", "auto"), *((str(n), n) for n in range(1, 9))],
-            value="auto",
-            tooltip="1: estimate the PSF at full resolution. N > 1: estimate it on the image averaged "
-            "down by N, refit it at full resolution and restore the image by Richardson-Lucy. "
-            "auto: the plan under Run says which",
-        )
-        self.restore = ComboBox(
-            label="restore",
-            choices=list(get_args(Restore)),
-            tooltip="the image returned: the network's (the paper), Richardson-Lucy's (RL-TV) or the "
-            "noise-aware TV deconvolution's with the estimated PSF, or auto (noise-aware TV). "
-            "Follows the preset",
-        )
-        self.psf_refit = CheckBox(
-            label="refit PSF",
-            value=DeblurConfig().psf_refit.enabled,
-            tooltip="at PSF scale > 1: refit the upscaled PSF at full resolution on the strongest "
-            "edges of a first restoration, then restore with it (recovers detail finer than the scale)",
-        )
-        self.stack_mode = ComboBox(
-            label="stack mode",
-            choices=list(get_args(StackMode)),
-            value=DeblurConfig().stack_mode,
-            tooltip="stacks: a PSF per plane; one PSF shared by all planes; or one shared PSF "
-            "with the planes as channels of one image network (about the cost of one plane)",
-        )
+        super().__init__(viewer)
+        basic, advanced = self._make_fields()
+        self.plot = EvolutionPlot()
+        self._lay_out(basic, advanced, below=(self.plot,))
         self._follow_preset()
         self.solver.preset.changed.connect(self._follow_preset)
-        self.device = ComboBox(label="device", choices=available_devices(), value="auto")
-        self.device_info = Label(label="detected", value=describe_device(resolve_device("auto")))
-        self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
-        self.ground_truth = create_widget(
-            annotation=Image | None,
-            label="ground truth",
-            options={
-                "tooltip": "optional sharp image: PSNR/SSIM shown per outer step (it never changes the run)"
-            },
-        )
-        self.plan = Label(label="plan", value="")
-        self.plot = EvolutionPlot()
-        self.folder_in = FileEdit(
-            mode="d",
-            label="input folder",
-            tooltip=f"apply to every image ({', '.join(INPUT_SUFFIXES)}) in this folder",
-        )
-        self.folder_out = FileEdit(mode="d", label="output folder")
-        self.folder_button = PushButton(text="Apply to folder...")
         self.folder_button.changed.connect(self._on_folder_clicked)
-        self.extend(
-            [
-                self.image,
-                self.kernel_size,
-                self.method,
-                self.guard,
-                self.camera_gain,
-                self.camera_offset,
-                self.read_noise,
-                self.psf_scale,
-                self.psf_refit,
-                self.restore,
-                self.solver,
-                self.stack_mode,
-                self.device,
-                self.device_info,
-                self.seed,
-                self.ground_truth,
-                *self._controls(),
-                self.plan,
-                self.folder_in,
-                self.folder_out,
-                self.folder_button,
-            ]
-        )
-        self.native.layout().addWidget(self.plot)
+        self.roi_button.changed.connect(lambda: self._run_prepared(self._prepare_region))
+        self.apply_button.changed.connect(lambda: self._run_prepared(self._prepare_apply))
         self._previews: dict[str, Image] = {}
         self._source = None
         self._factor = 1
         self._problem = None
+        self._region_psf = None
+        self._region = None
         for widget in (self.image, self.kernel_size, self.method, self.guard, self.psf_scale,
                        self.psf_refit, self.restore, self.stack_mode, self.device,
-                       self.solver.preset):  # fmt: skip
+                       self.solver.preset, self.wavelength, self.na):  # fmt: skip
             widget.changed.connect(self._update_plan)
         self._update_plan()
 
-    def _plan(self):
-        """The run plan of the form's settings on the chosen layer (validates them)."""
+    def _plan(self, data: np.ndarray | None = None):
+        """The run plan of the form's settings on the chosen layer, or on ``data`` (validates them)."""
         layer = self.image.value
         if layer is None:
             raise ValueError("choose an image layer first")
-        key = (id(layer), id(layer.data), int(self.kernel_size.value))
-        if self._problem is None or self._problem[0] != key:  # convert the layer once per choice
-            self._problem = (key, make_problem(layer_array(layer), key[2], layer_axes(layer)))
-        problem = self._problem[1]
-        return plan_run(
+        kernel_size = int(self.kernel_size.value)
+        if data is not None:
+            problem = make_problem(data, kernel_size, layer_axes(layer))
+        else:
+            key = (id(layer), id(layer.data), kernel_size)
+            if self._problem is None or self._problem[0] != key:  # convert the layer once per choice
+                self._problem = (key, make_problem(layer_array(layer), kernel_size, layer_axes(layer)))
+            problem = self._problem[1]
+        plan = plan_run(
             problem, self._config(), scale=self.psf_scale.value, psf_window=DEFAULT_PSF_WINDOW,
             device=self.device.value,
         )  # fmt: skip
+        return plan, problem
 
     def _update_plan(self, *_: object) -> None:
-        """Show the plan under Run, or why there is none yet."""
+        """Show the plan, its time and memory estimate, and the kernel hint; or why there is none yet."""
+        layer = self.image.value
+        self.stack_mode.visible = layer is not None and layer.ndim == 3 and not layer.rgb
+        self.kernel_hint.value = kernel_hint(
+            layer, int(self.kernel_size.value), self.wavelength.value, self.na.value
+        )
         try:
-            self.plan.value = self._plan().describe()
+            plan, problem = self._plan()
         except (ValueError, TypeError) as error:
-            self.plan.value = str(error)
+            self.plan.value, self.estimate.value = in_form_words(str(error)), ""
+            return
+        self.plan.value = plan.describe()
+        self.estimate.value = estimate_run(plan, *problem.planes.shape[:2]).describe()
 
     def _follow_preset(self, *_: object) -> None:
         """Show the chosen preset's restoration (the user may then change it)."""
@@ -208,26 +106,33 @@ class BlindDeconvolutionWidget(RunnerWidget):
         return NoiseModel.from_camera(self.camera_gain.value, self.camera_offset.value, self.read_noise.value)
 
     def prepare(self):
+        return self._prepare_on(None, self._add_result)
+
+    def _prepare_on(self, index: tuple | None, on_result):
+        """The run of the form on the layer, or on its region ``index``; planned in the GUI thread."""
         layer = self.image.value
         if layer is None:
             raise ValueError("choose an image layer first")
         data = layer_array(layer)
-        axes = layer_axes(layer)
         truth_layer = self.ground_truth.value
         truth = layer_array(truth_layer) if truth_layer is not None else None
         if truth is not None and truth.shape != data.shape:
             raise ValueError(f"ground truth shape {truth.shape} differs from the image shape {data.shape}")
-        kernel_size = int(self.kernel_size.value)
-        seed = int(self.seed.value)
-        noise = self._noise()
-        # Planned here, in the GUI thread, so a bad parameter is reported before any work; the
-        # layer is converted afresh (the plan line's cached conversion may predate an edit).
+        if index is not None:
+            data = data[index]
+            truth = truth[index] if truth is not None else None
+        kernel_size, seed, noise, axes = (
+            int(self.kernel_size.value),
+            int(self.seed.value),
+            self._noise(),
+            layer_axes(layer),
+        )
+        # Planned here, so a bad parameter is reported before any work; the layer is converted
+        # afresh (the plan line's cached conversion may predate an edit).
         self._problem = None
-        plan = self._plan()
-        problem = self._problem[1]
+        plan, problem = self._plan(data if index is not None else None)
         self.plan.value = plan.describe()
-        self._source = layer
-        self._factor = plan.factor
+        self._source, self._factor, self._region = layer, plan.factor, index
         self.plot.clear()
 
         def make_run(cancel):
@@ -236,15 +141,67 @@ class BlindDeconvolutionWidget(RunnerWidget):
                 noise=noise,
             )  # fmt: skip
 
-        return make_run, self._add_result
+        return make_run, on_result
+
+    def _prepare_region(self):
+        """A run on a Shapes rectangle or the centre of the view (a few planes of a stack)."""
+        layer = self.image.value
+        if layer is None:
+            raise ValueError("choose an image layer first")
+        index, where = region(self.viewer, layer)
+        self.status.value = f"preview on {where}"
+        return self._prepare_on(index, self._add_region_result)
+
+    def _add_region_result(self, result) -> str:
+        layer, index = self._source, self._region
+        properties = spatial_properties(layer, result.image.ndim)
+        properties["translate"] = offset_translate(layer, index, result.image.ndim)
+        metadata = {"napari_selfdiff": {**result.metadata(), "source_layer": layer.name}}
+        name = f"{layer.name} region preview"
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        self.viewer.add_image(
+            result.image, name=name, rgb=layer.rgb, contrast_limits=contrast_limits(result.image),
+            metadata=metadata, **properties,
+        )  # fmt: skip
+        psf = result.psf if result.psf.ndim == 2 else result.psf.mean(axis=0)  # per-plane PSFs: their mean
+        self._region_psf = psf / psf.sum()
+        self.apply_button.enabled = True
+        return f"{self.finished_message(result)}; 'Apply PSF to whole image' restores the whole layer with it"
+
+    def _prepare_apply(self):
+        """Restore the whole layer with the region's PSF (non-blind RL-TV, the blind run's restoration)."""
+        layer = self.image.value
+        if layer is None or self._region_psf is None:
+            raise ValueError("run 'Preview on region' first")
+        data, axes, psf = layer_array(layer), layer_axes(layer), self._region_psf
+        config, device = self._config(), self.device.value
+        self._source = layer
+
+        def make_run(cancel):
+            return iter_deconvolve(
+                data, psf, "richardson_lucy", iterations=config.restore_iterations,
+                tv_weight=config.restore_tv_weight, device=device, axes=axes, cancel=cancel,
+            )  # fmt: skip
+
+        def on_result(result) -> str:
+            add_result_layer(self.viewer, layer, result, "deblurred (region PSF)")
+            return f"{RunnerWidget.finished_message(self, result)}; restored with the region's PSF (RL-TV)"
+
+        return make_run, on_result
 
     def on_progress(self, event) -> None:
         if event.psf is None:
             return
         if math.isfinite(event.loss):  # the classic estimate reports no loss
-            self.plot.add(event.step, event.loss, event.psnr, event.ssim)
+            self.plot.add(event.step, event.loss, event.psnr, event.ssim, group=event.plane)
         layer = self._source
-        previews = [("psf", event.psf, {"colormap": "magma"})]
+        # The PSF preview sits beside the data at the image's pixel scale (times the reduction
+        # of a reduced-scale estimate), never over it.
+        psf_place = beside(layer, event.psf.ndim)
+        if self._factor > 1 and event.stage == "estimate_psf":
+            psf_place["scale"] = tuple(s * self._factor for s in psf_place["scale"])
+        previews = [("psf", event.psf, {"colormap": "magma", **psf_place})]
         # A multiscale run's estimate is of a reduced window, not of the layer; the classic
         # estimate's events carry its PSF only.
         if self._factor == 1 and event.image is not None:
@@ -257,6 +214,7 @@ class BlindDeconvolutionWidget(RunnerWidget):
                 self._previews[key] = self.viewer.add_image(data, name=name, **extra)
             else:
                 preview.data = data
+                preview.scale = extra["scale"]
                 preview.contrast_limits = contrast_limits(data)
 
     def cleanup(self) -> None:
@@ -299,15 +257,18 @@ class BlindDeconvolutionWidget(RunnerWidget):
             show_info(f"napari-selfdiff: {message}; outputs and summary.md in {target}")
             return message
 
-        self.start(make_run, on_result)
+        def words(event) -> str:
+            return f"file {event.plane + 1} of {event.n_planes} · {format_seconds(event.elapsed)} elapsed"
+
+        self.start(make_run, on_result, words)
 
     def _add_result(self, result) -> None:
         layer = self._source
         metadata = add_result_layer(self.viewer, layer, result, "deblurred")
-        psf_scale = tuple(layer.scale)[-result.psf.ndim :] if not layer.rgb else tuple(layer.scale)[-2:]
         self.viewer.add_image(
-            result.psf, name=f"{layer.name} PSF", colormap="magma", scale=psf_scale, metadata=metadata
-        )
+            result.psf, name=f"{layer.name} PSF", colormap="magma", metadata=metadata,
+            **beside(layer, result.psf.ndim),
+        )  # fmt: skip
 
     def finished_message(self, result) -> str:
         # The previews showed the network's image; say which one the layer holds, and what the

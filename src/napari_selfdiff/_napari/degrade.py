@@ -5,6 +5,9 @@ from typing import Optional
 from magicgui import magic_factory
 from napari.layers import Image
 from napari.types import LayerDataTuple
+from napari.utils.notifications import show_error
+
+import napari
 
 from ..optics import blur, disk_kernel, gaussian_kernel, motion_kernel
 from ._layers import layer_array, layer_axes, spatial_properties
@@ -21,6 +24,15 @@ def make_kernel(kind: str, size: int, parameter: float, seed: int):
     return disk_kernel(size, parameter)
 
 
+def unique_name(viewer: "napari.viewer.Viewer", base: str) -> str:
+    """``base``, or ``base 2``, ``base 3``... : a name no layer of ``viewer`` has yet."""
+    name, count = base, 1
+    while name in viewer.layers:
+        count += 1
+        name = f"{base} {count}"
+    return name
+
+
 @magic_factory(
     kernel={"choices": KERNELS},
     kernel_size={"min": 3, "max": 255, "step": 2},
@@ -31,6 +43,7 @@ def make_kernel(kind: str, size: int, parameter: float, seed: int):
     call_button="Degrade",
 )
 def degrade_widget(
+    viewer: "napari.viewer.Viewer",
     image: Image,
     psf: Optional[Image] = None,  # noqa: UP045 - magicgui reads Optional for "None allowed"
     kernel: str = "PSF layer",
@@ -43,8 +56,21 @@ def degrade_widget(
     """Blur ``image`` by a PSF layer or a generated kernel and add Gaussian/Poisson noise.
 
     The result keeps the input's shape, dtype, scale and translation; the kernel used is
-    stored in the layer metadata.
+    stored in the layer metadata. Each click adds a new layer (never overwrites an earlier
+    one); a bad input is a notification with its reason and adds nothing.
     """
+    try:
+        return _degrade(
+            viewer, image, psf, kernel, kernel_size, kernel_parameter, noise_sigma, poisson_photons, seed
+        )
+    except (ValueError, TypeError) as error:
+        show_error(f"Degrade: {error}")
+        return None
+
+
+def _degrade(viewer, image, psf, kernel, kernel_size, kernel_parameter, noise_sigma, poisson_photons, seed):
+    if image is None:
+        raise ValueError("choose an image layer")
     if kernel == "PSF layer":
         if psf is None:
             raise ValueError("choose a PSF layer, or a generated kernel")
@@ -74,7 +100,7 @@ def degrade_widget(
     return (
         data,
         {
-            "name": f"{image.name} degraded",
+            "name": unique_name(viewer, f"{image.name} degraded"),
             "rgb": image.rgb,
             "metadata": metadata,
             **spatial_properties(image),

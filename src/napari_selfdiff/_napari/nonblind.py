@@ -5,8 +5,10 @@ from napari.layers import Image
 
 import napari
 
+from .._checks import check_psf
 from ..engine.nonblind import METHODS, iter_deconvolve
 from ._layers import add_result_layer, layer_array, layer_axes
+from ._psf_match import match_psf
 from ._runner import RunnerWidget
 from ._solver_fields import SolverFields, available_devices
 
@@ -18,7 +20,12 @@ class NonBlindDeconvolutionWidget(RunnerWidget):
         super().__init__(viewer, labels=True)
         self.image = create_widget(annotation=Image, label="image")
         self.psf = create_widget(
-            annotation=Image, label="PSF", options={"tooltip": "2D PSF layer with odd sides"}
+            annotation=Image,
+            label="PSF",
+            options={
+                "tooltip": "the PSF layer: 2D, or 3D (its in-focus plane is used); resampled to the "
+                "image's pixel size when its own differs"
+            },
         )
         self.method = ComboBox(label="method", choices=list(METHODS), value="richardson_lucy")
         self.iterations = SpinBox(label="RL iterations", value=30, min=1, max=10000)
@@ -42,6 +49,10 @@ class NonBlindDeconvolutionWidget(RunnerWidget):
         self.method.changed.connect(self._on_method)
         self._on_method(self.method.value)
         self._source = None
+        self._notes: list[str] = []
+        self.viewer.layers.events.inserted.connect(self._default_psf)
+        self.image.changed.connect(self._default_psf)
+        self._default_psf()
 
     def _on_method(self, method: str) -> None:
         self.iterations.visible = method == "richardson_lucy"
@@ -53,9 +64,9 @@ class NonBlindDeconvolutionWidget(RunnerWidget):
         if layer is None or psf_layer is None:
             raise ValueError("choose an image layer and a PSF layer first")
         data, axes = layer_array(layer), layer_axes(layer)
-        psf = layer_array(psf_layer)
-        from .._checks import check_psf
-
+        if psf_layer is layer:
+            raise ValueError("the PSF layer is the image itself: choose the PSF layer")
+        psf, self._notes = match_psf(layer, psf_layer)
         check_psf(psf)
         method = self.method.value
         options = {
@@ -73,5 +84,19 @@ class NonBlindDeconvolutionWidget(RunnerWidget):
 
         return make_run, self._add_result
 
-    def _add_result(self, result) -> None:
+    def _add_result(self, result) -> str:
         add_result_layer(self.viewer, self._source, result, result.method)
+        return "; ".join([self.finished_message(result), *self._notes])
+
+    def _default_psf(self, *_: object) -> None:
+        """Pre-select a layer named like a PSF (never the image itself)."""
+        if not self._alive:
+            return
+        self.psf.reset_choices()
+        current = self.psf.value
+        if current is not None and current is not self.image.value:
+            return
+        named = [lay for lay in self.viewer.layers if "psf" in lay.name.lower() and isinstance(lay, Image)]
+        others = [lay for lay in self.viewer.layers if isinstance(lay, Image) and lay is not self.image.value]
+        for candidate in (named or others)[-1:]:
+            self.psf.value = candidate

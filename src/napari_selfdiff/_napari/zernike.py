@@ -1,7 +1,8 @@
 """Zernike PSF dock widget: physical parameters and a coefficient table, live PSF layer."""
 
 import numpy as np
-from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label, PushButton, SpinBox
+from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label, PushButton, SpinBox, create_widget
+from napari.layers import Image
 from qtpy.QtCore import QTimer
 
 import napari
@@ -15,6 +16,8 @@ from ..optics import (
     zernike_psf,
 )
 from ..optics.pupil import pupil_coordinates, wavefront
+from ._form import scrolling_form
+from ._layers import beside
 
 #: Noll terms offered in the table: tip/tilt to quadrafoil (radial order <= 4).
 TABLE_TERMS = tuple(range(2, 16))
@@ -28,6 +31,15 @@ class ZernikePsfWidget(Container):
 
     def __init__(self, viewer: "napari.viewer.Viewer") -> None:
         self.viewer = viewer
+        self.source = create_widget(
+            annotation=Image | None,
+            label="for image",
+            options={
+                "tooltip": "image layer whose pixel size, z step, wavelength and NA (when its metadata has "
+                "them) the PSF takes; the PSF is shown beside it, at its scale"
+            },
+        )
+        self.take_button = PushButton(text="Take optics from image")
         self.wavelength = FloatSpinBox(label="wavelength (um)", value=0.52, min=0.2, max=2.0, step=0.01)
         self.na = FloatSpinBox(label="NA", value=1.4, min=0.05, max=1.7, step=0.05)
         self.immersion = FloatSpinBox(label="immersion index", value=1.518, min=1.0, max=2.0, step=0.001)
@@ -56,15 +68,14 @@ class ZernikePsfWidget(Container):
             )
             for j in TABLE_TERMS
         }
-        self.table = Container(
-            widgets=list(self.coefficients.values()), labels=True, label="coefficients (waves RMS)"
-        )
         self.rms = FloatSpinBox(label="random RMS (waves)", value=0.1, min=0.0, max=2.0, step=0.01)
         self.seed = SpinBox(label="random seed", value=0, min=0, max=2**31 - 1)
         self.random_button = PushButton(text="random aberration")
         self.reset_button = PushButton(text="reset")
         self.summary = Label(value="")
         optics = [
+            self.source,
+            self.take_button,
             self.wavelength,
             self.na,
             self.immersion,
@@ -76,29 +87,70 @@ class ZernikePsfWidget(Container):
             self.z_stop,
             self.z_step,
         ]
-        super().__init__(
-            widgets=[
-                *optics,
-                self.table,
-                self.rms,
-                self.seed,
-                self.random_button,
-                self.reset_button,
-                self.summary,
-            ],
-            labels=True,
+        super().__init__()
+        self.summary.native.setWordWrap(True)
+        basic = [*optics, self.rms, self.seed, self.random_button, self.reset_button, self.summary]
+        # The coefficient table (14 rows) in a section of its own, in a scroll area: the dock
+        # stays usable on a small screen.
+        _, self.table, self.table_section = scrolling_form(
+            self, basic, list(self.coefficients.values()), title="Zernike coefficients (waves RMS)"
         )
-        self._timer = QTimer()
+        self.table_section.expand(animate=False)
+        self._timer = QTimer(self.native)  # dies with the widget: no update after the dock closes
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.update_psf)
         for widget in (*optics, *self.coefficients.values()):
-            widget.changed.connect(self._schedule)
+            if widget is not self.take_button:
+                widget.changed.connect(self._schedule)
+        self.take_button.changed.connect(self.take_from_image)
+        self.source.changed.connect(self.take_from_image)
         self.three_d.changed.connect(self._show_z)
         self.random_button.changed.connect(self.randomise)
         self.reset_button.changed.connect(self.reset)
         self._show_z(False)
         self.update_psf()
+
+    def take_from_image(self, *_: object) -> None:
+        """Pixel size, z step (layer scale, micrometres), wavelength and NA (layer metadata)."""
+        layer = self.source.value
+        if layer is None:
+            return
+        units = [str(unit) for unit in layer.units]
+        if units[-1] != "micrometer":
+            self.summary.value = f"{layer.name!r} has no pixel size in micrometres: set it by hand"
+            return
+        with self.pixel_size.changed.blocked():
+            self.pixel_size.value = float(layer.scale[-1])
+        if layer.ndim >= 3 and not layer.rgb and units[-3] == "micrometer":
+            with self.z_step.changed.blocked():
+                self.z_step.value = float(layer.scale[-3])
+        optics = layer.metadata.get("napari_selfdiff", {}) if isinstance(layer.metadata, dict) else {}
+        for key, widget in (
+            ("wavelength_um", self.wavelength),
+            ("na", self.na),
+            ("immersion_index", self.immersion),
+        ):
+            if isinstance(optics.get(key), (int, float)):
+                with widget.changed.blocked():
+                    widget.value = float(optics[key])
+        self.update_psf()
+
+    def _place(self, shape: tuple[int, ...], scale: tuple[float, ...]) -> dict:
+        """Beside the chosen image at the PSF's own sampling; a 3D PSF centred on the plane shown."""
+        layer, ndim = self.source.value, len(shape)
+        if layer is None:
+            return {"scale": scale, "units": ("micrometer",) * ndim}
+        spatial = layer.ndim if not layer.rgb else 2
+        place = beside(layer, min(ndim, spatial))
+        place["scale"] = scale
+        if ndim == 3:  # centred on the plane shown (z = 0 for a 2D image)
+            z = float(self.viewer.dims.point[-3]) if self.viewer.dims.ndim >= 3 else 0.0
+            z -= (shape[0] // 2) * scale[0]
+            place["translate"] = (z, *place["translate"][-2:])
+            place["units"] = (place["units"][0] if spatial >= 3 else "micrometer", *place["units"][-2:])
+            place["axis_labels"] = ("z", "y", "x")
+        return place
 
     def _show_z(self, on: bool) -> None:
         for widget in (self.z_start, self.z_stop, self.z_step):
@@ -177,17 +229,24 @@ class ZernikePsfWidget(Container):
             if z is None
             else (float(self.z_step.value), *(self.pixel_size.value,) * 2)
         )
-        self._show(PSF_LAYER, psf, {"colormap": "magma", "scale": scale, "metadata": metadata})
+        place = self._place(psf.shape, scale)
+        self._show(PSF_LAYER, psf, {"colormap": "magma", "metadata": metadata, **place})
         grid = 129
         rho, theta = pupil_coordinates(grid, grid // 2)
         phase = np.where(rho <= 1, wavefront(coefficients, rho, theta), np.nan)
         # Shown beside the PSF: translated right by the PSF's width plus a margin.
         offset = (self.psf_size.value + 4) * self.pixel_size.value
         pupil_scale = self.psf_size.value * self.pixel_size.value / grid
+        origin = place.get("translate", (0.0, 0.0))[-2:]
         self._show(
             PHASE_LAYER,
             phase,
-            {"colormap": "twilight_shifted", "scale": (pupil_scale, pupil_scale), "translate": (0.0, offset)},
+            {
+                "colormap": "twilight_shifted",
+                "scale": (pupil_scale, pupil_scale),
+                "translate": (origin[0], origin[1] + offset),
+                "units": place["units"][-2:],
+            },
         )
 
     def _show(self, name: str, data: np.ndarray, properties: dict) -> None:
@@ -201,6 +260,9 @@ class ZernikePsfWidget(Container):
             if layer.data.ndim == data.ndim:
                 layer.data = data
                 layer.scale = properties["scale"]
+                layer.units = properties["units"]
+                if "translate" in properties:
+                    layer.translate = properties["translate"]
                 layer.contrast_limits = limits
                 if "metadata" in properties:
                     layer.metadata = properties["metadata"]

@@ -39,7 +39,9 @@ Stage = Literal["estimate_psf", "refit_psf", "restore", "tile", "deconvolve"]
 class Progress:
     """One progress event of a run.
 
-    ``plane``/``n_planes`` count the plane groups of the stage that yields it, ``part``/
+    ``plane``/``n_planes`` count the plane groups of the stage that yields it (in the per-plane
+    stack mode a group is one plane), ``batch`` = (first group, count) the groups solved
+    together in the batch the event comes from (None: the group ``plane`` alone), ``part``/
     ``n_parts`` the sub-runs of the whole run (stages, tiles) and ``stage`` names the sub-run.
     ``image`` and ``psf`` are set only at the end of an outer step (live previews); ``image`` is
     the current estimate of the current plane, in input intensities, with the (H, W) or
@@ -62,14 +64,20 @@ class Progress:
     stage: str = "estimate_psf"
     part: int = 0
     n_parts: int = 1
+    batch: tuple[int, int] | None = None
+
+    @property
+    def stage_fraction(self) -> float:
+        """Fraction of the current sub-run (``part``) done, in [0, 1]."""
+        per_plane = self.n_steps * self.n_inner
+        first, count = self.batch if self.batch is not None else (self.plane, 1)
+        done = first * per_plane + count * ((self.step - 1) * self.n_inner + self.inner)
+        return min(done / max(self.n_planes * per_plane, 1), 1.0)
 
     @property
     def fraction(self) -> float:
-        """Fraction of the whole run done, in [0, 1]."""
-        per_plane = self.n_steps * self.n_inner
-        done = self.plane * per_plane + (self.step - 1) * self.n_inner + self.inner
-        within = done / max(self.n_planes * per_plane, 1)
-        return (self.part + within) / max(self.n_parts, 1)
+        """Fraction of the whole run done, in [0, 1] (every sub-run counted as equal)."""
+        return (self.part + self.stage_fraction) / max(self.n_parts, 1)
 
     @property
     def remaining(self) -> float:

@@ -221,7 +221,7 @@ def run_loop(
                 break
             yield Progress(
                 first_plane, n_planes, step, n_steps, inner, n_inner, float(loss),
-                time.perf_counter() - start, float(sigma),
+                time.perf_counter() - start, float(sigma), batch=(first_plane, problems),
             )  # fmt: skip
         with torch.no_grad(), plan.backend_flags():
             # A copy: under torch.compile's "reduce-overhead" graphs the output buffer is reused.
@@ -248,7 +248,7 @@ def run_loop(
             yield Progress(
                 first_plane + p, n_planes, step, n_steps, n_inner, n_inner, final_losses[p],
                 time.perf_counter() - start, float(sigma), image=planes_to_image(preview[0]), psf=psf,
-                psnr=scores.get("psnr"), ssim=scores.get("ssim"),
+                psnr=scores.get("psnr"), ssim=scores.get("ssim"), batch=(first_plane, problems),
             )  # fmt: skip
     records.sort(key=lambda record: record.plane)  # stable: plane by plane, steps in order
     pupils = None

@@ -12,6 +12,7 @@ seed, device, history) in the ImageJ ``Info`` field, which ImageJ/Fiji show as
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -24,7 +25,12 @@ import tifffile
 from ..errors import InputError
 from .common import MAX_BYTES, PROVENANCE_KEY, ImageFile, atomic_write, json_default
 
-__all__ = ["read_tiff", "write_tiff"]
+__all__ = ["MAX_CHANNELS", "read_tiff", "series_axes", "write_tiff"]
+
+logger = logging.getLogger(__name__)
+
+#: Longest last axis of a shape-only TIFF still taken as channels rather than image columns.
+MAX_CHANNELS = 16
 
 _UM = {
     "um": 1.0,
@@ -62,6 +68,31 @@ def _map_axes(data: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
     if axes not in ("YX", "YXC", "ZYX", "ZYXC"):
         raise InputError(f"unsupported TIFF axes {axes!r} (shape {data.shape})")
     return data, axes
+
+
+def series_axes(series: Any, shaped: dict | None) -> tuple[str, str | None]:
+    """The axes of ``series``, and a note when a shape-only file was taken as (Y, X, C).
+
+    A plain TIFF written by tifffile from a (Y, X, C) array with more than 4 channels declares
+    only its shape, and tifffile then sees pages of Y x C pixels. Such a file is taken as
+    (Y, X, C) when its last axis is short (at most :data:`MAX_CHANNELS`) and the others at
+    least four times longer: a stack of images a few pixels wide is the unlikely reading.
+    """
+    axes, shape = series.axes, tuple(series.shape)
+    if (
+        series.kind == "shaped"
+        and not (shaped or {}).get("axes")
+        and len(shape) == 3
+        and axes[-2:] == "YX"
+        and 1 < shape[-1] <= MAX_CHANNELS
+        and min(shape[:2]) >= 4 * shape[-1]
+    ):
+        note = (
+            f"the file gives only its shape {shape}: read as (Y, X, C) with {shape[-1]} channels, "
+            f"not as {shape[0]} planes of {shape[1]} x {shape[2]} pixels"
+        )
+        return "YXC", note
+    return axes, None
 
 
 def _pixel_size(page: tifffile.TiffPage, unit: str | None) -> tuple[float, float] | None:
@@ -114,6 +145,12 @@ def read_tiff(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> ImageFi
         raise FileNotFoundError(f"no such file: {str(path)!r}")
     try:
         with tifffile.TiffFile(path) as tif:
+            if len(tif.series) > 1:
+                listed = "; ".join(f"#{i}: {s.shape} {s.axes}" for i, s in enumerate(tif.series))
+                raise InputError(
+                    f"{path.name} holds {len(tif.series)} image series ({listed}): deblur one series "
+                    "per file (save each series on its own; napari's plugin reader opens each as a layer)"
+                )
             series = tif.series[0]
             declared = math.prod(series.shape) * np.dtype(series.dtype).itemsize
             if declared > max_bytes:
@@ -123,7 +160,9 @@ def read_tiff(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> ImageFi
                     "refusing to read it (raise max_bytes if the file is genuine)"
                 )
             data = series.asarray()
-            axes = series.axes
+            axes, note = series_axes(series, (tif.shaped_metadata or (None,))[0])
+            if note:
+                logger.warning("%s: %s", path.name, note)
             pixel_size, z_spacing, provenance = None, None, {}
             ij = tif.imagej_metadata or {}
             if tif.is_ome and tif.ome_metadata:

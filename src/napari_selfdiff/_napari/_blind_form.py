@@ -1,0 +1,149 @@
+"""The fields of the blind-deconvolution form: a basic part and an "Advanced" part.
+
+Basic: the image, the kernel size (with its size in micrometres when the layer has a pixel
+size), the quality/speed preset, the stack mode for stacks, the device. Advanced: everything
+else, defaults read from :class:`~napari_selfdiff.config.DeblurConfig`. Tooltips say what a
+field does; the measurements behind the defaults are in ``docs/benchmarks``.
+"""
+
+from typing import get_args
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+    create_widget,
+)
+from napari.layers import Image
+
+from .._device import describe_device, resolve_device
+from ..config import DEFAULT_KERNEL_SIZE, DeblurConfig, Method, Restore, StackMode
+from ..io.formats import INPUT_SUFFIXES
+from ._solver_fields import SolverFields, available_devices
+
+#: What each stack mode does, in words. A 3D mode (one 3D PSF, out-of-focus light removed)
+#: is a new StackMode value and one more entry here; it then becomes the default for z-stacks.
+STACK_MODE_WORDS = {
+    "per-plane": "2D per plane: a PSF per plane; does not remove out-of-focus light from other planes",
+    "shared": "2D, one PSF for all planes; does not remove out-of-focus light from other planes",
+    "shared-channels": "2D, one PSF, planes as channels of one network (fastest); does not remove "
+    "out-of-focus light from other planes",
+}
+
+
+def kernel_hint(layer: Image | None, kernel_size: int, wavelength_um: float, na: float) -> str:
+    """The kernel size in micrometres, and the in-focus widefield PSF's size in pixels."""
+    if layer is None or str(layer.units[-1]) != "micrometer":
+        return "the layer has no pixel size: kernel size in pixels only"
+    pixel = float(layer.scale[-1])
+    airy = 2.44 * wavelength_um / na  # diameter of the Airy disk's first dark ring
+    return (
+        f"{kernel_size} px = {kernel_size * pixel:.2f} um at {pixel:.3g} um/px; the in-focus PSF "
+        f"(NA {na:g}, {wavelength_um:g} um) spans ~{airy:.2f} um = {airy / pixel:.1f} px"
+    )
+
+
+class BlindForm:
+    """Creates the form's fields as attributes (mixed into the widget)."""
+
+    def _make_fields(self) -> tuple[list, list]:
+        """Create every field; return the basic and the advanced ones, in order."""
+        defaults = DeblurConfig()
+        self.image = create_widget(
+            annotation=Image,
+            label="image",
+            options={"tooltip": "the blurred image: 2D, RGB or a (Z, Y, X) stack"},
+        )
+        self.kernel_size = SpinBox(
+            label="kernel size (px)", value=DEFAULT_KERNEL_SIZE, min=3, max=255, step=2,
+            tooltip="odd side of the PSF to estimate, in pixels: at least the blur's extent",
+        )  # fmt: skip
+        self.kernel_hint = Label(label="", value="")
+        self.solver = SolverFields()
+        self.solver.preset.label = "quality / speed"
+        self.stack_mode = ComboBox(
+            label="stack mode",
+            choices=[(STACK_MODE_WORDS.get(mode, mode), mode) for mode in get_args(StackMode)],
+            value=defaults.stack_mode,
+            tooltip="how the planes of a (Z, Y, X) stack are deblurred",
+        )
+        self.device = ComboBox(
+            label="device", choices=available_devices(), value="auto", tooltip="where the run computes"
+        )
+        self.device_info = Label(label="detected", value=describe_device(resolve_device("auto")))
+        self.plan = Label(label="plan", value="")
+        self.estimate = Label(label="estimate", value="")
+        self.roi_button = PushButton(text="Preview on region")
+        self.apply_button = PushButton(text="Apply PSF to whole image", enabled=False)
+        self.method = ComboBox(
+            label="PSF method", choices=list(get_args(Method)), value=defaults.method,
+            tooltip="classic: L0 alternating minimisation (seconds); selfdiff: the paper's two networks "
+            "(minutes); auto: classic, and self-diffusion where the classic PSF is not reliable",
+        )  # fmt: skip
+        self.guard = CheckBox(
+            label="do no harm", value=defaults.guard,
+            tooltip="only denoise (not deconvolve) an image whose PSF does not agree with an independent "
+            "estimate; the status line says when it happened",
+        )  # fmt: skip
+        self.camera_gain = FloatSpinBox(
+            label="camera gain (e-/ADU)", value=0.0, min=0.0, max=1e4, step=0.1,
+            tooltip="the camera's electrons per grey level; 0: the noise is estimated from the image",
+        )  # fmt: skip
+        self.camera_offset = FloatSpinBox(
+            label="camera offset (ADU)", value=0.0, min=0.0, max=1e6, tooltip="the camera's dark level"
+        )
+        self.read_noise = FloatSpinBox(
+            label="read noise (e-)", value=0.0, min=0.0, max=1e4, tooltip="the camera's read noise"
+        )
+        self.psf_scale = ComboBox(
+            label="PSF scale", choices=[("auto", "auto"), *((str(n), n) for n in range(1, 9))], value="auto",
+            tooltip="1: estimate the PSF at full resolution; N > 1: on the image averaged down by N, then "
+            "refitted at full resolution (faster for large PSFs); auto: the plan says which",
+        )  # fmt: skip
+        self.psf_refit = CheckBox(
+            label="refit PSF", value=defaults.psf_refit.enabled,
+            tooltip="at PSF scale > 1: refit the upscaled PSF at full resolution on the strongest edges",
+        )  # fmt: skip
+        self.restore = ComboBox(
+            label="restore", choices=list(get_args(Restore)),
+            tooltip="how the sharp image is made from the PSF: the network's image, Richardson-Lucy with "
+            "TV (RL-TV), the noise-aware TV deconvolution, or auto; follows the preset",
+        )  # fmt: skip
+        self.wavelength = FloatSpinBox(
+            label="wavelength (um)", value=0.52, min=0.2, max=2.0, step=0.01,
+            tooltip="emission wavelength: only for the kernel size hint",
+        )  # fmt: skip
+        self.na = FloatSpinBox(
+            label="NA", value=1.4, min=0.05, max=1.7, step=0.05,
+            tooltip="objective numerical aperture: only for the kernel size hint",
+        )  # fmt: skip
+        self.seed = SpinBox(
+            label="seed", value=0, min=0, max=2**31 - 1, tooltip="random seed of the networks"
+        )
+        self.ground_truth = create_widget(
+            annotation=Image | None, label="ground truth",
+            options={"tooltip": "optional sharp image: PSNR/SSIM plotted per step (never changes the run)"},
+        )  # fmt: skip
+        self.folder_in = FileEdit(
+            mode="d",
+            label="input folder",
+            tooltip=f"apply to every image ({', '.join(INPUT_SUFFIXES)}) in it",
+        )
+        self.folder_out = FileEdit(mode="d", label="output folder", tooltip="where the results are written")
+        self.folder_button = PushButton(text="Apply to folder...")
+        for label in (self.plan, self.estimate, self.kernel_hint):
+            label.native.setWordWrap(True)
+        basic = [
+            self.image, self.kernel_size, self.kernel_hint, self.solver, self.stack_mode, self.device,
+            *self._controls(), self.plan, self.estimate, self.roi_button, self.apply_button,
+        ]  # fmt: skip
+        advanced = [
+            self.method, self.guard, self.psf_scale, self.psf_refit, self.restore, self.camera_gain,
+            self.camera_offset, self.read_noise, self.wavelength, self.na, self.device_info, self.seed,
+            self.ground_truth, self.folder_in, self.folder_out, self.folder_button,
+        ]  # fmt: skip
+        return basic, advanced
