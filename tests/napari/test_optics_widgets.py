@@ -70,3 +70,25 @@ def test_nonblind_refuses_the_image_as_its_own_psf(viewer, monkeypatch):
     widget.image.value, widget.psf.value = image, image
     widget.run_button.clicked.emit()
     assert errors and "the image itself" in errors[0]
+
+
+def test_blind_zernike_model_then_generate_the_found_psf(viewer, qtbot):
+    """#30 item 4: PSF model Zernike with the layer's pixel size; the result feeds the Zernike widget."""
+    case = make_demo_case(size=48, kernel_size=9, kernel_seed=2)
+    image = viewer.add_image(case.blurred, name="cells", scale=(0.1, 0.1), units="um")
+    _, blind = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    blind.image.value, blind.kernel_size.value, blind.device.value = image, 9, "cpu"
+    blind.solver.preset.value, blind.psf_model.value = "tiny", "zernike"
+    blind.na.value, blind.wavelength.value, blind.immersion.value = 1.2, 0.52, 1.33
+    assert "Zernike pupil model (Noll 4-15, NA 1.2, 520 nm, 100 nm pixels)" in blind.plan.value
+    blind.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: blind.worker is None, timeout=120_000)
+    assert "waves RMS (Strehl" in blind.status.value
+    psf_layer = viewer.layers["cells PSF"]
+    found = psf_layer.metadata["napari_selfdiff"]["aberrations"][0]["coefficients_waves"]
+    _, zernike = viewer.window.add_plugin_dock_widget(PLUGIN, "Zernike PSF")
+    zernike.source.value = psf_layer
+    assert zernike.na.value == pytest.approx(1.2) and zernike.immersion.value == pytest.approx(1.33)
+    for j, value in found.items():
+        assert zernike.coefficients[int(j)].value == pytest.approx(value, abs=1e-3)
+    assert "estimated blind on 'cells PSF'" in zernike.summary.value

@@ -113,13 +113,25 @@ class BlindForm:
             tooltip="how the sharp image is made from the PSF: the network's image, Richardson-Lucy with "
             "TV (RL-TV), the noise-aware TV deconvolution, or auto; follows the preset",
         )  # fmt: skip
+        self.psf_model = ComboBox(
+            label="PSF model",
+            choices=[("free: any kernel", "free"), ("Zernike pupil: reports the aberrations", "zernike")],
+            value=defaults.kernel_net.model,
+            tooltip="free: any non-negative kernel; Zernike: an optical PSF |FT(pupil)|^2 whose aberrations "
+            "(waves RMS) are estimated and reported (self-diffusion at full scale; with a pixel size in um "
+            "the pupil's sampling follows from NA and wavelength)",
+        )
         self.wavelength = FloatSpinBox(
             label="wavelength (um)", value=0.52, min=0.2, max=2.0, step=0.01,
-            tooltip="emission wavelength: only for the kernel size hint",
+            tooltip="emission wavelength: the kernel size hint and the Zernike PSF model",
         )  # fmt: skip
         self.na = FloatSpinBox(
             label="NA", value=1.4, min=0.05, max=1.7, step=0.05,
-            tooltip="objective numerical aperture: only for the kernel size hint",
+            tooltip="objective numerical aperture: the kernel size hint and the Zernike PSF model",
+        )  # fmt: skip
+        self.immersion = FloatSpinBox(
+            label="immersion index", value=1.518, min=1.0, max=2.0, step=0.001,
+            tooltip="refractive index of the immersion medium (Zernike PSF model; NA at most this)",
         )  # fmt: skip
         self.seed = SpinBox(
             label="seed", value=0, min=0, max=2**31 - 1, tooltip="random seed of the networks"
@@ -143,7 +155,8 @@ class BlindForm:
         ]  # fmt: skip
         advanced = [
             self.method, self.guard, self.psf_scale, self.psf_refit, self.restore, self.camera_gain,
-            self.camera_offset, self.read_noise, self.wavelength, self.na, self.device_info, self.seed,
+            self.camera_offset, self.read_noise, self.psf_model, self.wavelength, self.na, self.immersion,
+            self.device_info, self.seed,
             self.ground_truth, self.folder_in, self.folder_out, self.folder_button,
         ]  # fmt: skip
         return basic, advanced

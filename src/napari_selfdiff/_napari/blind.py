@@ -48,7 +48,8 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
         self._region = None
         for widget in (self.image, self.kernel_size, self.method, self.guard, self.psf_scale,
                        self.psf_refit, self.restore, self.stack_mode, self.device,
-                       self.solver.preset, self.wavelength, self.na):  # fmt: skip
+                       self.solver.preset, self.wavelength, self.na, self.psf_model,
+                       self.immersion):  # fmt: skip
             widget.changed.connect(self._update_plan)
         self._update_plan()
 
@@ -91,13 +92,23 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
         self.restore.value = self.solver.config(self.stack_mode.value).restore
 
     def _config(self) -> DeblurConfig:
-        """The solver fields with this form's stack mode, restoration and PSF refit."""
-        return self.solver.config(self.stack_mode.value).replace(
+        """The solver fields with this form's stack mode, restoration, PSF refit and PSF model."""
+        config = self.solver.config(self.stack_mode.value).replace(
             method=self.method.value,
             restore=self.restore.value,
             guard=self.guard.value,
             **{"psf_refit.enabled": self.psf_refit.value},
         )
+        if self.psf_model.value != "zernike":
+            return config
+        changes = {"kernel_net.model": "zernike"}
+        layer = self.image.value
+        if layer is not None and str(layer.units[-1]) == "micrometer":  # else the sampling is estimated
+            changes.update({
+                "optics.na": self.na.value, "optics.wavelength": self.wavelength.value,
+                "optics.pixel_size": float(layer.scale[-1]), "optics.immersion_index": self.immersion.value,
+            })  # fmt: skip
+        return config.replace(**changes)
 
     def _noise(self) -> NoiseModel | None:
         """The camera's noise model, or None (estimated from the image) while the gain is 0."""
@@ -276,4 +287,7 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
         image = {"network": "network", "richardson_lucy": "RL-TV", "tv": "noise-aware TV"}[result.restore]
         message = f"{super().finished_message(result)}; {image} image"
         found = verdict(result.reliability, result.deconvolved, result.method)
-        return message if found is None else f"{message}; {found}"
+        message = message if found is None else f"{message}; {found}"
+        if result.aberrations:  # the first group's; every group's is in the PSF layer's metadata
+            message += f"; {result.aberrations[0].describe()}"
+        return message

@@ -126,15 +126,24 @@ class ZernikePsfWidget(Container):
             with self.z_step.changed.blocked():
                 self.z_step.value = float(layer.scale[-3])
         optics = layer.metadata.get("napari_selfdiff", {}) if isinstance(layer.metadata, dict) else {}
+        # A blind run with the Zernike model: its microscope and the aberrations it found.
+        used = (optics.get("config") or {}).get("optics") or {}
+        found = (optics.get("aberrations") or [{}])[0].get("coefficients_waves")
         for key, widget in (
             ("wavelength_um", self.wavelength),
+            ("wavelength", self.wavelength),
             ("na", self.na),
             ("immersion_index", self.immersion),
         ):
-            if isinstance(optics.get(key), (int, float)):
+            value = optics.get(key, used.get(key))
+            if isinstance(value, (int, float)):
                 with widget.changed.blocked():
-                    widget.value = float(optics[key])
+                    widget.value = float(value)
+        if found:
+            self._set({int(j): float(v) for j, v in found.items()})
         self.update_psf()
+        if found:
+            self.summary.value = f"aberrations estimated blind on {layer.name!r}; {self.summary.value}"
 
     def _place(self, shape: tuple[int, ...], scale: tuple[float, ...]) -> dict:
         """Beside the chosen image at the PSF's own sampling; a 3D PSF centred on the plane shown."""
