@@ -48,11 +48,6 @@ class ProgressBar:
             self.stream.flush()
 
 
-def output_bytes(data: Any, keep_dtype: bool) -> int:
-    """Rough size of a result written for ``data``: float32, or its own dtype when kept."""
-    return int(data.size) * (data.dtype.itemsize if keep_dtype else 4)
-
-
 def _run(run: Any) -> Any:
     from .engine.events import drive
 
@@ -76,7 +71,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     from ._checks import make_problem
     from .api import iter_deblur
     from .io.formats import check_output, needs_input_dtype, read_image, write_image
-    from .io.outputs import plan_outputs
+    from .io.outputs import output_bytes, plan_outputs
     from .io.tiff import write_tiff
     from .policy import plan_run
 
@@ -86,7 +81,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     check_output(args.output, image)
     check_output(psf_out, None)
     keep_dtype = args.keep_dtype or needs_input_dtype(args.output)
-    outputs.check_space(output_bytes(image.data, keep_dtype) + 4 * image.data.size // args.kernel_size)
+    outputs.check_space(output_bytes(image.data, keep_dtype))  # the PSF fits the margin
     device = resolve_device(args.device)
     config = _resolved_config(args, device)
     problem = make_problem(image.data, args.kernel_size, image.axes, nan_policy=args.nan_policy)
@@ -127,7 +122,7 @@ def read_with_psf(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     Returns the image, the PSF and the :class:`~.io.outputs.OutputPlan` of ``args.output``.
     """
     from .io.formats import check_output, needs_input_dtype, read_image
-    from .io.outputs import plan_outputs
+    from .io.outputs import output_bytes, plan_outputs
 
     outputs = plan_outputs([args.output], [args.input, args.psf], overwrite=args.overwrite)
     image, psf = read_image(args.input), read_image(args.psf)
@@ -202,6 +197,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         n_workers=args.workers,
         force=args.force,
+        overwrite=args.overwrite,
+        nan_policy=args.nan_policy,
         progress=report,
         on_client=announce,
     )

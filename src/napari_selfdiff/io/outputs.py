@@ -17,11 +17,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 from .common import new_temporary
 
-__all__ = ["OutputPlan", "plan_outputs", "resolved"]
+__all__ = ["OutputPlan", "output_bytes", "plan_outputs", "resolved"]
 
 #: Free space kept on the disk beyond the outputs' estimated size (metadata, file system).
 DISK_MARGIN = 16 * 1024**2
@@ -33,6 +34,11 @@ def resolved(path: str | os.PathLike) -> Path:
         return Path(path).resolve()
     except (RuntimeError, OSError) as error:  # Python < 3.13 raises RuntimeError on a loop
         raise InputError(f"{str(path)!r} cannot be resolved ({error}): a symlink loop?") from None
+
+
+def output_bytes(data: Any, keep_dtype: bool) -> int:
+    """Rough size of a result written for the array ``data``: float32, or its own dtype when kept."""
+    return int(data.size) * (data.dtype.itemsize if keep_dtype else 4)
 
 
 @dataclass(frozen=True)

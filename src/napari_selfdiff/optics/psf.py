@@ -49,7 +49,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .._host import free_host_memory
 from .pupil import angular_spectrum_defocus, pupil_coordinates, pupil_function, wavefront
+from .zernike import coefficients_from_names
 
 __all__ = [
     "PsfSamplingWarning",
@@ -61,6 +63,10 @@ __all__ = [
 ]
 
 DEFAULT_FFT_SIZE = 256
+#: Complex grids held at once while a PSF is computed (pupil, field, shifts), and the most
+#: memory a PSF may ask for (a typo such as na=0.0001 would need terabytes).
+GRID_COPIES = 4
+MAX_GRID_BYTES = 8 * 1024**3
 MIN_PUPIL_RADIUS = 24  # grid pixels; fewer resolve the pupil edge poorly
 
 
@@ -84,13 +90,34 @@ def _positive(name: str, value: object) -> float:
 
 
 def _to_waves(coefficients: Mapping[int, float], units: str, wavelength: float | None) -> dict[int, float]:
+    if units not in ("waves", "um"):
+        raise ValueError(f"`units` must be 'waves' or 'um', got {units!r}")
+    if not isinstance(coefficients, Mapping):
+        raise TypeError(f"`coefficients` must map Noll indices to values, got {type(coefficients).__name__}")
+    checked = coefficients_from_names(coefficients)  # indices >= 1, finite values
     if units == "waves":
-        return {int(j): float(v) for j, v in coefficients.items()}
-    if units == "um":
-        if wavelength is None:
-            raise ValueError("coefficients in micrometres (`units='um'`) need `wavelength`")
-        return {int(j): float(v) / wavelength for j, v in coefficients.items()}
-    raise ValueError(f"`units` must be 'waves' or 'um', got {units!r}")
+        return checked
+    if wavelength is None:
+        raise ValueError("coefficients in micrometres (`units='um'`) need `wavelength`")
+    return {j: v / wavelength for j, v in checked.items()}
+
+
+def _check_grid(grid: int, size: int, oversample: int, planes: int) -> None:
+    """Refuse a PSF window larger than the grid, or a grid that does not fit in memory."""
+    if size * oversample > grid:
+        raise ValueError(
+            f"`size`={size} x `oversample`={oversample} does not fit the {grid} px FFT grid: "
+            "raise `fft_size` or lower `size`"
+        )
+    needed = GRID_COPIES * 16 * grid * grid + 8 * planes * size * size
+    free = free_host_memory()
+    limit = MAX_GRID_BYTES if free is None else min(MAX_GRID_BYTES, free)
+    if needed > limit:
+        raise ValueError(
+            f"this PSF needs a {grid} x {grid} FFT grid (about {needed / 1024**3:.3g} GiB), over the "
+            f"{limit / 1024**3:.3g} GiB allowed: the pixel is far finer than the optics resolve "
+            "(a tiny `na` or `pixel_size`?), or `fft_size` is too large"
+        )
 
 
 def _fast_even(n: int) -> int:
@@ -170,6 +197,13 @@ def zernike_psf(
         (K, K) float64 PSF, or (Z, K, K) when ``z`` is a sequence; non-negative, each plane
         sums to 1.
 
+    Raises
+    ------
+    ValueError
+        A parameter breaks its rule (non-finite coefficients, ``z`` or optics; an empty ``z``;
+        ``size`` larger than the grid), or the FFT grid would need more than
+        :data:`MAX_GRID_BYTES` or the free host memory (checked before allocating).
+
     Warns
     -----
     PsfSamplingWarning
@@ -201,9 +235,12 @@ def zernike_psf(
         if z is not None:
             raise ValueError("`z` needs the physical parameters wavelength, na and pixel_size")
         radius = _positive("pupil_pixels", pupil_pixels)
+        if fft_size is not None:
+            _positive("fft_size", fft_size)
         grid = int(fft_size or DEFAULT_FFT_SIZE) * oversample
         radius *= oversample
         waves = _to_waves(coefficients, units, wavelength)
+        _check_grid(grid, size, oversample, 1)
         if 2 * radius > grid:
             raise ValueError(
                 f"`pupil_pixels`={pupil_pixels} does not fit an FFT grid of {grid // oversample}"
@@ -231,16 +268,20 @@ def zernike_psf(
             PsfSamplingWarning,
             stacklevel=2,
         )
-    # Grid large enough to resolve the pupil edge and to hold the PSF window.
-    grid = _fast_even(
-        max(2 * size * oversample, math.ceil(MIN_PUPIL_RADIUS * wavelength / (na * fine)), int(fft_size or 0))
-    )
-    radius = na * grid * fine / wavelength
     waves = _to_waves(coefficients, units, wavelength)
+    depths = None if z is None else np.atleast_1d(np.asarray(z, dtype=np.float64))
+    if depths is not None and (depths.ndim != 1 or depths.size == 0 or not np.isfinite(depths).all()):
+        raise ValueError(f"`z` must be a finite number or a non-empty sequence of them, got {z!r}")
+    # Grid large enough to resolve the pupil edge and to hold the PSF window.
+    wanted = max(
+        2 * size * oversample, math.ceil(MIN_PUPIL_RADIUS * wavelength / (na * fine)), int(fft_size or 0)
+    )
+    _check_grid(wanted, size, oversample, 1 if depths is None else depths.size)
+    grid = _fast_even(wanted)
+    radius = na * grid * fine / wavelength
     if z is None:
         return _crop_and_bin(_intensity(pupil_function(waves, grid, radius)), size, oversample)
     rho, _ = pupil_coordinates(grid, radius)
-    depths = np.atleast_1d(np.asarray(z, dtype=np.float64))
     planes = [
         _crop_and_bin(
             _intensity(
