@@ -109,9 +109,14 @@ def test_plan_outputs_refuses_inputs_duplicates_and_existing_files(tmp_path, ima
     with pytest.raises(FileNotFoundError, match="does not exist"):
         plan_outputs([tmp_path / "missing" / "a.tif"])
     plan = plan_outputs([tmp_path / "a.tif"])
-    with pytest.raises(RuntimeError), plan.writing() as temporary:
-        temporary[tmp_path / "a.tif"].write_text("half")
-        raise RuntimeError("crash mid-write")
+
+    def crash_mid_write():
+        with plan.writing() as temporary:
+            temporary[tmp_path / "a.tif"].write_text("half")
+            raise RuntimeError("crash mid-write")
+
+    with pytest.raises(RuntimeError, match="crash mid-write"):
+        crash_mid_write()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
 
 

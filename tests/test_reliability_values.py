@@ -53,7 +53,7 @@ def test_bad_run_options_are_refused_with_a_message(options, match):
 
 def test_deconvolve_checks_seed_cancel_and_nan_policy_too():
     for options in ({"seed": 2**70}, {"cancel": "yes"}, {"nan_policy": "zero"}):
-        with pytest.raises(InputError, match="`seed`|`cancel`|`nan_policy`"):
+        with pytest.raises(InputError, match=r"`seed`|`cancel`|`nan_policy`"):
             deconvolve(_image(), np.ones((3, 3)), device="cpu", **options)
     event = threading.Event()
     assert deconvolve(_image(), np.ones((3, 3)), device="cpu", cancel=event, seed=2**63 - 1).image.shape == (
