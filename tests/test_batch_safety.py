@@ -64,6 +64,17 @@ def test_a_file_the_batch_did_not_write_is_refused_unless_overwrite(tmp_path, cl
     assert [r["status"] for r in records] == ["done", "done"]
 
 
+def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypatch):
+    _images(tmp_path / "d", ["img0.tif"])
+
+    def read_only(path):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("napari_selfdiff.io.outputs.new_temporary", read_only)
+    with pytest.raises(PermissionError, match=r"is not writable \(Read-only file system\)"):
+        run(str(tmp_path / "d" / "*.tif"), tmp_path / "out", 5, CLASSIC)
+
+
 def test_a_second_run_into_the_input_folder_leaves_out_its_own_outputs(tmp_path, client, caplog):
     _images(tmp_path / "d", ["cell.tif"])
     pattern = str(tmp_path / "d" / "*.tif")

@@ -127,10 +127,13 @@ def plan_batch(
         Two inputs would write one output, or an output is an input.
     FileExistsError
         An output exists that this batch did not write, and ``overwrite`` is false.
+    PermissionError
+        ``out_dir`` is not writable.
     """
     from .errors import InputError
-    from .io.outputs import resolved
+    from .io.outputs import check_writable, resolved
 
+    check_writable(out_dir / "summary.md")
     own = [path for path in files if _written_by_batch(path, out_dir)]
     inputs = [path for path in files if path not in own]
     sources = {resolved(path) for path in inputs}

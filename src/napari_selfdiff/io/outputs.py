@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import InputError
 from .common import new_temporary
 
-__all__ = ["OutputPlan", "output_bytes", "plan_outputs", "resolved"]
+__all__ = ["OutputPlan", "check_writable", "output_bytes", "plan_outputs", "resolved"]
 
 #: Free space kept on the disk beyond the outputs' estimated size (metadata, file system).
 DISK_MARGIN = 16 * 1024**2
@@ -91,6 +91,19 @@ class OutputPlan:
                 temporary.unlink(missing_ok=True)
 
 
+def check_writable(target: Path) -> None:
+    """Raise ``PermissionError`` unless a file can be created next to ``target``.
+
+    A probe, not ``os.access``: root passes that on a read-only mount.
+    """
+    try:
+        new_temporary(target).unlink()
+    except OSError as error:
+        raise PermissionError(
+            f"output folder {str(target.parent)!r} is not writable ({error.strerror or error})"
+        ) from None
+
+
 def plan_outputs(
     outputs: Sequence[str | os.PathLike],
     inputs: Sequence[str | os.PathLike] = (),
@@ -127,10 +140,5 @@ def plan_outputs(
         folder = key.parent
         if not folder.is_dir():
             raise FileNotFoundError(f"output folder {str(target.parent)!r} does not exist")
-        try:  # a probe, not os.access: root passes that on a read-only mount
-            new_temporary(target).unlink()
-        except OSError as error:
-            raise PermissionError(
-                f"output folder {str(target.parent)!r} is not writable ({error.strerror or error})"
-            ) from None
+        check_writable(target)
     return OutputPlan(targets, overwrite)
