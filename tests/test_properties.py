@@ -58,6 +58,9 @@ def images(draw, sizes=(16, 40), stacks=True):
     elif defect == "constant":
         values[...] = 3.0
     dtype = np.dtype(draw(DTYPES))
+    if dtype.kind == "f" and draw(st.sampled_from([False, False, False, True])):  # up to the dtype's max
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = np.finfo(dtype).max * (0.5 + 0.49 * values / np.nanmax(np.abs(values)))
     if dtype.kind in "ui":  # counts: a fraction of the dtype's range
         info = np.iinfo(dtype)
         with np.errstate(invalid="ignore", divide="ignore"):
