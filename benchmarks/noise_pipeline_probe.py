@@ -30,8 +30,7 @@ from napari_selfdiff.engine.classic_blind import estimate_psf_classic
 from napari_selfdiff.engine.noise_restore import restore_tv, tv_weight
 from napari_selfdiff.metrics import mnc, psnr
 from napari_selfdiff.noise import estimate_noise
-from napari_selfdiff.optics import blur, gaussian_kernel, motion_kernel
-from napari_selfdiff.optics.psf import random_aberration, zernike_psf
+from napari_selfdiff.optics import blur, gaussian_kernel, motion_kernel, random_aberration, zernike_psf
 
 SCENES = ("camera", "coins", "cell", "moon", "astronaut", "brick", "grass", "gravel")
 GROUPS = {

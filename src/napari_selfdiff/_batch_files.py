@@ -13,13 +13,23 @@ from typing import Any
 
 from .config import DeblurConfig, Scale
 
-__all__ = ["expand_inputs", "is_complete", "output_paths", "write_summary"]
+__all__ = [
+    "expand_inputs",
+    "is_complete",
+    "load_record",
+    "output_paths",
+    "plan_batch",
+    "write_record",
+    "write_summary",
+]
 
 RECORD_VERSION = 1
 
 
 def expand_inputs(patterns: str | Sequence[str]) -> list[Path]:
     """Files matching glob patterns (or plain paths), sorted and de-duplicated."""
+    from .io.outputs import resolved
+
     patterns = [patterns] if isinstance(patterns, (str, os.PathLike)) else list(patterns)
     files: dict[str, Path] = {}
     for pattern in patterns:
@@ -29,7 +39,7 @@ def expand_inputs(patterns: str | Sequence[str]) -> list[Path]:
         for match in matches:
             path = Path(match)
             if path.is_file():
-                files[str(path.resolve())] = path
+                files[str(resolved(path))] = path
     if not files:
         raise FileNotFoundError(f"no input files match {patterns}")
     return [files[key] for key in sorted(files)]
@@ -55,23 +65,110 @@ def output_paths(path: Path, out_dir: Path) -> dict[str, Path]:
     }
 
 
-def _check_distinct_outputs(files: Sequence[Path], out_dir: Path) -> None:
-    """Refuse inputs whose outputs would overwrite each other (``a/x.tif`` and ``b/x.png``)."""
+#: Largest record file read (a record is a few kB; anything bigger is not one of ours).
+MAX_RECORD_BYTES = 1 << 20
+
+
+def load_record(path: Path) -> dict[str, Any] | None:
+    """The batch record at ``path``, or None when it is missing, unreadable or not ours.
+
+    Ours: a JSON object with this package's ``version`` and an ``input`` path. A foreign or
+    malformed file (``[]``, deep nesting, binary) is never read as a record.
+    """
+    from .io.common import load_json
+
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_RECORD_BYTES:
+            return None
+        record = load_json(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
+        return None
+    return record if isinstance(record.get("input"), str) else None
+
+
+def _same_file(a: str | Path, b: Path) -> bool:
+    from .io.outputs import resolved
+
+    try:
+        return resolved(a) == resolved(b)
+    except ValueError:  # InputError: a symlink loop is no file of ours
+        return False
+
+
+def _written_by_batch(path: Path, out_dir: Path) -> bool:
+    """True when ``path`` is an output an earlier run wrote into ``out_dir`` (its record says so)."""
+    from .io.formats import image_stem
+
+    stem = image_stem(path)
+    for suffix, kind in (("_deblurred", "image"), ("_psf", "psf")):
+        if stem.endswith(suffix):
+            record = load_record(out_dir / f"{stem.removesuffix(suffix)}.json")
+            if record is not None and _same_file(output_paths(Path(record["input"]), out_dir)[kind], path):
+                return True
+    return False
+
+
+def plan_batch(
+    files: Sequence[Path], out_dir: Path, overwrite: bool = False
+) -> tuple[list[Path], list[Path]]:
+    """Check every output of a batch before any work; return (inputs, own outputs left out).
+
+    Inputs that are outputs an earlier run of this batch wrote (``x_deblurred.tif``, named by
+    the record ``x.json``) are left out, so a second run does not deblur its own results. The
+    outputs must be distinct from each other and from every input (never replaced), and an
+    existing output must be one this batch wrote for the same input (its record says so),
+    unless ``overwrite``.
+
+    Raises
+    ------
+    InputError
+        Two inputs would write one output, or an output is an input.
+    FileExistsError
+        An output exists that this batch did not write, and ``overwrite`` is false.
+    PermissionError
+        ``out_dir`` is not writable.
+    """
+    from .errors import InputError
+    from .io.outputs import check_writable, resolved
+
+    check_writable(out_dir / "summary.md")
+    own = [path for path in files if _written_by_batch(path, out_dir)]
+    inputs = [path for path in files if path not in own]
+    sources = {resolved(path) for path in inputs}
     claimed: dict[Path, Path] = {}
-    for path in files:
-        target = output_paths(path, out_dir)["image"]
-        if target in claimed:
-            raise ValueError(
-                f"{str(claimed[target])!r} and {str(path)!r} would both write {str(target)!r}: "
-                "rename one or run them into different output folders"
-            )
-        claimed[target] = path
+    for path in inputs:
+        paths = output_paths(path, out_dir)
+        record = load_record(paths["record"])
+        ours = record is not None and _same_file(record["input"], path)
+        for target in paths.values():
+            key = resolved(target)
+            if key in claimed:
+                raise InputError(
+                    f"{str(claimed[key])!r} and {str(path)!r} would both write {str(target)!r}: "
+                    "rename one or run them into different output folders"
+                )
+            claimed[key] = path
+            if key in sources:
+                raise InputError(
+                    f"output {str(target)!r} of {str(path)!r} is also an input: refusing to overwrite "
+                    "an input; choose another output folder"
+                )
+            if (target.exists() or target.is_symlink()) and not ours and not overwrite:
+                raise FileExistsError(
+                    f"{str(target)!r} exists and this batch did not write it (no record of ours for "
+                    f"{path.name}); move it, choose another output folder, or pass --overwrite"
+                )
+    return inputs, own
 
 
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.part")
-    temporary.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(temporary, path)
+def write_record(path: Path, data: dict[str, Any]) -> None:
+    """Write a record atomically through a unique temporary (concurrent writers never collide)."""
+    from .io.common import atomic_write, json_default
+
+    text = json.dumps(data, indent=1, default=json_default)
+    atomic_write(path, lambda target: Path(target).write_text(text), overwrite=True)
 
 
 def is_complete(
@@ -79,11 +176,8 @@ def is_complete(
 ) -> bool:
     """True when ``path`` was already processed with these parameters and its outputs exist."""
     paths = output_paths(path, out_dir)
-    if not all(p.exists() for p in paths.values()):
-        return False
-    try:
-        record = json.loads(paths["record"].read_text())
-    except (OSError, json.JSONDecodeError):
+    record = load_record(paths["record"])
+    if record is None or not all(p.exists() for p in paths.values()):
         return False
     return (
         record.get("status") == "done"

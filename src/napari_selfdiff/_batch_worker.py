@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._batch_files import RECORD_VERSION, _checksum, _write_json_atomic, output_paths
+from ._batch_files import RECORD_VERSION, _checksum, output_paths, write_record
 from .config import DeblurConfig, Scale
 
 __all__ = ["process_file"]
@@ -31,6 +31,7 @@ def process_file(
     threads: int | None = None,
     scale: Scale = "auto",
     noise: dict[str, float] | None = None,
+    nan_policy: str = "raise",
 ) -> dict[str, Any]:
     """Deblur one image file and write its outputs and record; never raises for a bad input.
 
@@ -40,6 +41,10 @@ def process_file(
     (``config["restore"]``, resolved for the file's size). ``noise`` is a
     :meth:`~napari_selfdiff.noise.NoiseModel.to_dict` (None: estimated per file); the record keeps
     the noise used, the PSF's ``reliability`` and whether the image was ``deconvolved``.
+
+    The image, the PSF and the record are written to temporaries and moved into place
+    together (:meth:`.io.outputs.OutputPlan.writing`). A record that cannot be written (a full
+    disk, a directory in its place) leaves no output behind and is returned as failed.
     """
     path, out_dir = Path(path), Path(out_dir)
     paths = output_paths(path, out_dir)
@@ -63,6 +68,7 @@ def process_file(
         from ._checks import make_problem
         from .api import deblur
         from .io.formats import read_image, write_image
+        from .io.outputs import OutputPlan, output_bytes
         from .io.tiff import write_tiff
         from .policy import plan_run
 
@@ -70,32 +76,40 @@ def process_file(
             torch.set_num_threads(threads)
         record["input_sha256"] = _checksum(path)
         image = read_image(path)
+        outputs = OutputPlan(tuple(paths.values()), overwrite=True)  # checked by batch.plan_batch
+        outputs.check_space(output_bytes(image.data, False))
         solver_config = DeblurConfig.from_dict(config)
-        problem = make_problem(image.data, kernel_size, image.axes)
+        problem = make_problem(image.data, kernel_size, image.axes, nan_policy=nan_policy)
         plan = plan_run(problem, solver_config, scale=scale, device=device)
         record.update(factor=plan.factor, plan=plan.describe())
         from .noise import NoiseModel
 
         model = NoiseModel(**noise) if noise is not None else None
-        result = deblur(image.data, kernel_size, plan=plan, seed=seed, axes=image.axes, noise=model)
+        result = deblur(problem, kernel_size, plan=plan, seed=seed, noise=model)
         provenance = {**result.metadata(), "input": str(path), "input_sha256": record["input_sha256"]}
-        write_image(paths["image"], result.image, image, provenance=provenance, overwrite=True)
-        write_tiff(
-            paths["psf"],
-            result.psf,
-            axes="ZYX" if result.psf.ndim == 3 else "YX",
-            pixel_size=image.pixel_size,
-            provenance=provenance,
-            overwrite=True,
-        )
         record.update(
             status="done", device=result.device, shape=list(image.data.shape), restore=result.restore,
             method=result.method, noise=result.noise, reliability=result.reliability,
-            deconvolved=result.deconvolved,
+            deconvolved=result.deconvolved, seconds=round(time.perf_counter() - start, 3),
         )  # fmt: skip
+        with outputs.writing() as temporary:
+            write_image(temporary[paths["image"]], result.image, image, provenance=provenance, overwrite=True)
+            write_tiff(
+                temporary[paths["psf"]],
+                result.psf,
+                axes="ZYX" if result.psf.ndim == 3 else "YX",
+                pixel_size=image.pixel_size,
+                provenance=provenance,
+                overwrite=True,
+            )
+            write_record(temporary[paths["record"]], record)
+        return record
     except Exception as error:  # noqa: BLE001 - recorded for the summary; the batch goes on
-        record["error"] = f"{type(error).__name__}: {error}"
+        record.update(status="failed", error=f"{type(error).__name__}: {error}")
         logger.warning("batch: %s failed: %s", path, record["error"])
     record["seconds"] = round(time.perf_counter() - start, 3)
-    _write_json_atomic(paths["record"], record)
+    try:
+        write_record(paths["record"], record)
+    except Exception as error:  # noqa: BLE001 - the failure is returned to the batch instead
+        record["error"] += f"; its record could not be written either ({type(error).__name__}: {error})"
     return record

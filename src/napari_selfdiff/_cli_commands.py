@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +42,6 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _check_paths(inputs: Sequence[Path], outputs: Sequence[Path], overwrite: bool) -> None:
-    resolved = {p.resolve() for p in inputs}
-    if len({p.resolve() for p in outputs}) < len(outputs):
-        # e.g. -o y.tif --psf-out y.tif: the second write would replace the first output
-        raise ValueError(f"the outputs {[str(p) for p in outputs]} name the same file twice")
-    for out in outputs:
-        if out.resolve() in resolved:
-            raise ValueError(f"output {str(out)!r} is also an input: refusing to overwrite the input")
-        if out.exists() and not overwrite:
-            raise FileExistsError(f"{str(out)!r} exists; pass --overwrite to replace it")
-        if not out.parent.resolve().is_dir():
-            raise FileNotFoundError(f"output folder {str(out.parent)!r} does not exist")
-
-
 def _run(run: Any) -> Any:
     from .engine.events import drive
 
@@ -81,19 +66,22 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     from .api import iter_deblur
     from .estimate import estimate_run
     from .io.formats import check_output, needs_input_dtype, read_image, write_image
+    from .io.outputs import output_bytes, plan_outputs
     from .io.tiff import write_tiff
     from .policy import plan_run
 
     psf_out = args.psf_out or args.output.with_name(args.output.stem + "_psf.tif")
-    _check_paths([args.input], [args.output, psf_out], args.overwrite)
+    outputs = plan_outputs([args.output, psf_out], [args.input], overwrite=args.overwrite)
     image = read_image(args.input)
     check_output(args.output, image)
     check_output(psf_out, None)
+    keep_dtype = args.keep_dtype or needs_input_dtype(args.output)
+    outputs.check_space(output_bytes(image.data, keep_dtype))  # the PSF fits the margin
     device = resolve_device(args.device)
     if args.pixel_size is None and args.na is not None and image.pixel_size is not None:
         args.pixel_size = float(image.pixel_size[-1])  # the file's (x) pixel size, um
     config = _resolved_config(args, device)
-    problem = make_problem(image.data, args.kernel_size, image.axes)
+    problem = make_problem(image.data, args.kernel_size, image.axes, nan_policy=args.nan_policy)
     plan = plan_run(
         problem, config, scale=args.scale, psf_window=args.psf_window or None, device=device,
         on_out_of_memory="tile" if args.tile_on_oom else "raise",
@@ -103,20 +91,20 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     print(estimate_run(plan, *problem.planes.shape[:2]).describe(), file=sys.stderr)
     run = iter_deblur(
         image.data, args.kernel_size, plan=plan, seed=args.seed, axes=image.axes,
-        keep_dtype=args.keep_dtype or needs_input_dtype(args.output), noise=noise_from_args(args),
+        keep_dtype=keep_dtype, noise=noise_from_args(args), nan_policy=args.nan_policy,
     )  # fmt: skip
     result = _run(run)
     provenance = {**result.metadata(), "input": str(args.input)}
-    write_image(args.output, result.image, image, provenance=provenance, overwrite=args.overwrite)
-    psf_axes = "ZYX" if result.psf.ndim == 3 else "YX"
-    write_tiff(
-        psf_out,
-        result.psf,
-        axes=psf_axes,
-        pixel_size=image.pixel_size,
-        provenance=provenance,
-        overwrite=args.overwrite,
-    )
+    with outputs.writing() as temporary:
+        write_image(temporary[args.output], result.image, image, provenance=provenance, overwrite=True)
+        write_tiff(
+            temporary[psf_out],
+            result.psf,
+            axes="ZYX" if result.psf.ndim == 3 else "YX",
+            pixel_size=image.pixel_size,
+            provenance=provenance,
+            overwrite=True,
+        )
     print(f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s (image: {result.restore})")
     from .engine.stages.noise_aware import verdict
 
@@ -129,21 +117,27 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_with_psf(args: argparse.Namespace) -> tuple[Any, Any]:
-    """``args.input`` and ``args.psf`` read, after the paths and the output format are checked."""
-    from .io.formats import check_output, read_image
+def read_with_psf(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """``args.input`` and ``args.psf`` read, and the output planned, before any work.
 
-    _check_paths([args.input, args.psf], [args.output], args.overwrite)
+    Returns the image, the PSF and the :class:`~.io.outputs.OutputPlan` of ``args.output``.
+    """
+    from .io.formats import check_output, needs_input_dtype, read_image
+    from .io.outputs import output_bytes, plan_outputs
+
+    outputs = plan_outputs([args.output], [args.input, args.psf], overwrite=args.overwrite)
     image, psf = read_image(args.input), read_image(args.psf)
     check_output(args.output, image)
-    return image, psf
+    keep_dtype = getattr(args, "keep_dtype", False) or needs_input_dtype(args.output)
+    outputs.check_space(output_bytes(image.data, keep_dtype))
+    return image, psf, outputs
 
 
 def _cmd_deconvolve(args: argparse.Namespace) -> int:
     from .engine.nonblind import iter_deconvolve
     from .io.formats import needs_input_dtype, write_image
 
-    image, psf = read_with_psf(args)
+    image, psf, outputs = read_with_psf(args)
     config = _resolved_config(args) if args.method == "selfdiff" else None
     result = _run(
         iter_deconvolve(
@@ -157,11 +151,13 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
             device=args.device,
             seed=args.seed,
             axes=image.axes,
+            nan_policy=args.nan_policy,
             keep_dtype=args.keep_dtype or needs_input_dtype(args.output),
         )
     )
     provenance = {**result.metadata(), "input": str(args.input), "psf": str(args.psf)}
-    write_image(args.output, result.image, image, provenance=provenance, overwrite=args.overwrite)
+    with outputs.writing() as temporary:
+        write_image(temporary[args.output], result.image, image, provenance=provenance, overwrite=True)
     print(f"wrote {args.output} in {result.seconds:.1f} s")
     return 0
 
@@ -202,6 +198,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         n_workers=args.workers,
         force=args.force,
+        overwrite=args.overwrite,
+        nan_policy=args.nan_policy,
         progress=report,
         on_client=announce,
     )

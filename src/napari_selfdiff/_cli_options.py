@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, get_args
 
+from ._checks import NanPolicy
 from .config import ComputeConfig, DeblurConfig, Method, Restore, Scale, StackMode
 from .errors import ConfigError
 from .presets import PRESETS, default_preset_name
@@ -165,6 +166,18 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument(
         "--keep-dtype", action="store_true", help="write the input's dtype instead of float32 (TIFF)"
+    )
+    add_nan_option(parser)
+
+
+def add_nan_option(parser: argparse.ArgumentParser) -> None:
+    """``--nan-policy``: what NaN or infinite pixels of an input do (the API's ``nan_policy``)."""
+    parser.add_argument(
+        "--nan-policy",
+        choices=get_args(NanPolicy),
+        default="raise",
+        help="NaN or infinite pixels (and a masked array's masked ones): raise an error, or replace "
+        "them by the median of the other pixels (default: raise)",
     )
 
 

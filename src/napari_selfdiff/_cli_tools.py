@@ -6,13 +6,17 @@ import argparse
 import sys
 import time
 
-from ._cli_commands import _check_paths, _run, read_with_psf
+from ._cli_commands import _run, read_with_psf
 from ._cli_options import config_from_args
+
+#: Most planes of a ``psf --z-range`` stack (a typo such as STEP 1e-9 would ask for billions).
+MAX_Z_PLANES = 4096
 
 
 def _cmd_psf(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .io.outputs import plan_outputs
     from .io.tiff import write_tiff
     from .optics import coefficients_from_names, rms_wavefront_error, strehl_ratio, zernike_psf
 
@@ -20,10 +24,15 @@ def _cmd_psf(args: argparse.Namespace) -> int:
     z = None
     if args.z_range is not None:
         start, stop, step = args.z_range
-        if step <= 0 or stop < start:
-            raise ValueError(f"--z-range needs START <= STOP and STEP > 0, got {args.z_range}")
+        if not (np.isfinite(args.z_range).all() and step > 0 and stop >= start):
+            raise ValueError(f"--z-range needs finite START <= STOP and STEP > 0, got {args.z_range}")
+        if (stop - start) / step >= MAX_Z_PLANES:
+            raise ValueError(
+                f"--z-range {start:g} {stop:g} {step:g} gives {(stop - start) / step + 1:.3g} planes, "
+                f"more than {MAX_Z_PLANES}: use a larger STEP"
+            )
         z = np.arange(start, stop + step / 2, step)
-    _check_paths([], [args.output], args.overwrite)
+    outputs = plan_outputs([args.output], overwrite=args.overwrite)
     psf = zernike_psf(
         coefficients,
         args.size,
@@ -48,15 +57,17 @@ def _cmd_psf(args: argparse.Namespace) -> int:
         "strehl_ratio": strehl_ratio(coefficients),
         "rms_wavefront_waves": rms_wavefront_error(coefficients),
     }
-    write_tiff(
-        args.output,
-        psf.astype(np.float32),
-        axes="ZYX" if psf.ndim == 3 else "YX",
-        pixel_size=args.pixel_size,
-        z_spacing=None if z is None else float(args.z_range[2]),
-        provenance=provenance,
-        overwrite=args.overwrite,
-    )
+    outputs.check_space(4 * psf.size)
+    with outputs.writing() as temporary:
+        write_tiff(
+            temporary[args.output],
+            psf.astype(np.float32),
+            axes="ZYX" if psf.ndim == 3 else "YX",
+            pixel_size=args.pixel_size,
+            z_spacing=None if z is None else float(args.z_range[2]),
+            provenance=provenance,
+            overwrite=True,
+        )
     print(
         f"wrote {args.output}: shape {psf.shape}, Strehl {provenance['strehl_ratio']:.3f}, "
         f"RMS wavefront {provenance['rms_wavefront_waves']:.3f} waves"
@@ -68,7 +79,7 @@ def _cmd_blur(args: argparse.Namespace) -> int:
     from .io.formats import write_image
     from .optics import blur
 
-    image, psf = read_with_psf(args)
+    image, psf, outputs = read_with_psf(args)
     out = blur(
         image.data,
         psf.data,
@@ -77,19 +88,15 @@ def _cmd_blur(args: argparse.Namespace) -> int:
         seed=args.seed,
         axes=image.axes,
     )
-    write_image(
-        args.output,
-        out,
-        image,
-        provenance={
-            "method": "blur",
-            "psf": str(args.psf),
-            "noise_sigma": args.noise,
-            "poisson_photons": args.photons,
-            "seed": args.seed,
-        },
-        overwrite=args.overwrite,
-    )
+    provenance = {
+        "method": "blur",
+        "psf": str(args.psf),
+        "noise_sigma": args.noise,
+        "poisson_photons": args.photons,
+        "seed": args.seed,
+    }
+    with outputs.writing() as temporary:
+        write_image(temporary[args.output], out, image, provenance=provenance, overwrite=True)
     print(f"wrote {args.output}")
     return 0
 

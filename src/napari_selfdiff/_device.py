@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 
 import torch
+
+from ._host import free_host_memory
 
 __all__ = ["describe_device", "free_memory", "make_generator", "resolve_device"]
 
@@ -59,41 +59,7 @@ def free_memory(device: torch.device) -> int | None:
         return int(torch.cuda.mem_get_info(device)[0])
     if device.type != "cpu":
         return None
-    available = _meminfo_available()
-    limit = _cgroup_headroom()
-    if available is None:
-        return limit
-    return available if limit is None else min(available, limit)
-
-
-def _meminfo_available() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _cgroup_headroom() -> int | None:
-    """Limit minus usage of this process's cgroup (v2, then v1), None when unlimited or unknown."""
-    for limit_file, usage_file in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
-    ):
-        try:
-            limit = Path(limit_file).read_text().strip()
-            usage = int(Path(usage_file).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if limit == "max" or int(limit) >= 1 << 60:  # v1 reports "unlimited" as a huge number
-            return None
-        return max(int(limit) - usage, 0)
-    return None
+    return free_host_memory()
 
 
 def make_generator(seed: int, device: torch.device) -> torch.Generator:

@@ -16,12 +16,21 @@ import logging
 import threading
 import time
 from collections.abc import Generator
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from ._checks import NanPolicy, Problem, check_ground_truth, from_planes, make_problem
+from ._checks import (
+    NanPolicy,
+    Problem,
+    check_ground_truth,
+    check_run_options,
+    constant_planes,
+    from_planes,
+    make_problem,
+)
 from ._device import describe_device
 from ._runs import classic_run, selfdiff_run
 from .config import DEFAULT_PSF_WINDOW, DeblurConfig, Scale
@@ -31,6 +40,7 @@ from .engine.intensity import to_dtype
 from .engine.nonblind import deconvolve, iter_deconvolve
 from .engine.planes import Evaluate, plane_groups
 from .engine.stages.noise_aware import restore_guarded
+from .errors import NumericalError
 from .metrics import ground_truth_scorer
 from .noise import NoiseModel
 from .policy import RunPlan, plan_run
@@ -81,7 +91,7 @@ def iter_deblur(
     device : {"auto", "cpu", "cuda", "mps"}, optional
         Where to compute; "auto" picks CUDA, then Apple MPS, then CPU.
     seed : int
-        Seed of the network initialisation and of every noise draw.
+        Seed of the network initialisation and of every noise draw, in [0, 2**63).
     ground_truth, true_psf : numpy.ndarray, optional
         Sharp image (the input's shape) and PSF to score against: PSNR/SSIM/MNC per outer step
         of a full-scale estimate, and of the result. Scoring never changes the run.
@@ -91,11 +101,15 @@ def iter_deblur(
     axes : {"YX", "YXC", "ZYX", "ZYXC"}, optional
         Meaning of the image axes when the default inference is not wanted.
     nan_policy : {"raise", "replace"}
-        NaN or infinite pixels raise, or are replaced by the median of the finite pixels.
+        NaN or infinite pixels (and a masked array's masked pixels) raise, or are replaced by
+        the median of the other pixels. A stack's constant planes (a blank plane, or one wholly
+        replaced) are passed through unchanged, with the identity as their PSF.
     keep_dtype : bool
-        Return the image in the input's dtype (integers rounded and clipped) instead of float32.
+        Return the image in the input's dtype (integers rounded and clipped; float16 clipped to
+        its range, with a warning) instead of float32.
     cancel : threading.Event, optional
         Set it to stop the run within one inner iteration; :class:`Cancelled` is raised.
+        Anything without ``is_set()`` is refused.
     on_out_of_memory : {"raise", "tile"}
         When the run does not fit in device memory: raise :class:`OutOfMemory`, or retry in
         overlapping tiles sharing one PSF (the result's ``tiling``). Tiling needs full scale.
@@ -125,21 +139,25 @@ def iter_deblur(
     OutOfMemory
         The run does not fit in device memory and ``on_out_of_memory="raise"``.
     TypeError
-        The image dtype is boolean, complex or not numeric.
+        The image dtype is boolean, complex, a date or not numeric.
+    NumericalError
+        The result or the PSF has NaN or infinite values (nothing is returned).
     Cancelled
         The run was cancelled.
     """
     start = time.perf_counter()
+    seed = check_run_options(seed, cancel)
     if isinstance(image, Problem):  # already validated and converted (the widget's, for its plan)
-        problem = image
+        whole = image
     else:
-        problem = make_problem(image, kernel_size, axes, nan_policy=nan_policy)
+        whole = make_problem(image, kernel_size, axes, nan_policy=nan_policy)
     if evaluate is None:
-        truth = check_ground_truth(ground_truth, problem.layout)
-        evaluate = ground_truth_scorer(truth, true_psf, problem.kernel_size)
+        truth = check_ground_truth(ground_truth, whole.layout)
+        evaluate = ground_truth_scorer(truth, true_psf, whole.kernel_size)
+    problem, kept, run_evaluate = _without_constant_planes(whole, evaluate)
     if plan is None:
         plan = plan_run(
-            problem,
+            whole,
             config,
             scale=scale,
             psf_window=psf_window,
@@ -147,9 +165,9 @@ def iter_deblur(
             on_out_of_memory=on_out_of_memory,
         )
     if plan.method == "selfdiff":
-        run = selfdiff_run(problem, plan, seed, start, cancel, evaluate, noise)
+        run = selfdiff_run(problem, plan, seed, start, cancel, run_evaluate, noise)
     else:
-        run = classic_run(problem, plan, seed, start, cancel, evaluate, noise)
+        run = classic_run(problem, plan, seed, start, cancel, run_evaluate, noise)
     estimates, psfs, history, restore, extra = yield from run
     guards = extra.pop("guards", None)
     if guards is None and restore == "tv":
@@ -161,10 +179,14 @@ def iter_deblur(
                 problem.planes, groups, psfs, noise, guard=plan.config.guard, start=start, cancel=cancel
             )
         )
+    if kept is not None:
+        estimates, psfs = _with_constant_planes(whole, kept, estimates, psfs, plan)
+    if not all(np.isfinite(psf).all() for psf in psfs):
+        raise NumericalError("the estimated PSF has NaN or infinite values: rescale the input and try again")
     scores: dict[str, float] = {}
     if evaluate is not None:
         scores = evaluate(estimates, psfs[0], np.arange(len(estimates))) if len(psfs) == 1 else {}
-    layout = problem.layout
+    layout = whole.layout
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
         psf=psfs[0] if len(psfs) == 1 else np.stack(psfs),
@@ -175,7 +197,7 @@ def iter_deblur(
         seconds=time.perf_counter() - start,
         method=extra.pop("method"),
         axes=layout.axes,
-        kernel_size=problem.kernel_size,
+        kernel_size=whole.kernel_size,
         restore=restore,
         plan=plan.describe(),
         compute=plan_execution(plan.config.compute, plan.device).describe(),
@@ -185,6 +207,43 @@ def iter_deblur(
         deconvolved=all(g.deconvolved for g in guards) if guards else None,
         **extra,
     )
+
+
+def _without_constant_planes(problem: Problem, evaluate: Evaluate | None) -> tuple[Problem, Any, Any]:
+    """The problem without its constant planes (a blank or NaN-filled plane of a stack).
+
+    Returns the problem to run, the indices of the planes kept (None: all) and ``evaluate``
+    with the kept planes' indices mapped back. A wholly constant image is left to the engine,
+    which refuses it.
+    """
+    flat = constant_planes(problem.planes)
+    if not flat.any() or flat.all():
+        return problem, None, evaluate
+    kept = np.flatnonzero(~flat)
+    logger.warning("planes %s are constant: passed through unchanged", np.flatnonzero(flat).tolist())
+    run_evaluate = None if evaluate is None else (lambda e, p, members: evaluate(e, p, kept[members]))
+    return replace(problem, planes=problem.planes[kept]), kept, run_evaluate
+
+
+def _with_constant_planes(
+    whole: Problem, kept: np.ndarray, estimates: np.ndarray, psfs: list, plan: RunPlan
+) -> tuple[np.ndarray, list]:
+    """The estimates and PSFs of the kept planes put back among the constant ones.
+
+    A constant plane is its own result; where each plane has its PSF, a constant plane's is
+    the identity (a centred delta).
+    """
+    full = whole.planes.copy()
+    full[kept] = estimates
+    count = len(whole.planes)
+    if len(plane_groups(count, plan.config)) == count:  # a PSF per plane
+        delta = np.zeros((whole.kernel_size,) * 2, dtype=np.float32)
+        delta[whole.kernel_size // 2, whole.kernel_size // 2] = 1.0
+        by_plane = [delta] * count
+        for index, psf in zip(kept, psfs, strict=True):
+            by_plane[index] = psf
+        psfs = by_plane
+    return full, psfs
 
 
 def deblur(

@@ -15,9 +15,7 @@ A worker that dies mid-task is replaced by its nanny and Dask reschedules the ta
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import queue
 import threading
 import time
@@ -25,12 +23,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._batch_cluster import _distributed, gpu_count, start_cluster
 from ._batch_files import (
-    _check_distinct_outputs,
     _checksum,
     expand_inputs,
     is_complete,
+    load_record,
     output_paths,
+    plan_batch,
     write_summary,
 )
 from ._batch_worker import process_file
@@ -52,43 +52,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def start_cluster(n_workers: int | None = None, threads_per_worker: int | None = None) -> Any:
-    """An embedded Dask cluster: a worker per GPU (pinned), else CPU workers sized to the cores."""
-    from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
-
-    gpus = gpu_count()
-    if gpus:
-        workers = {
-            f"gpu-{index}": {
-                "cls": Nanny,
-                "options": {"nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": str(index)}},
-            }
-            for index in range(n_workers or gpus)
-        }
-        return SpecCluster(
-            scheduler={"cls": Scheduler, "options": {"dashboard_address": ":0"}}, workers=workers
-        )
-    cores = os.cpu_count() or 1
-    n_workers = n_workers or max(1, cores // 2)
-    threads_per_worker = threads_per_worker or max(1, cores // n_workers)
-    return LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        env={"OMP_NUM_THREADS": str(threads_per_worker)},
-    )
-
-
-def gpu_count() -> int:
-    try:
-        import torch
-
-        return torch.cuda.device_count()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return 0
-
-
 def run(
     inputs: str | Sequence[str],
     out_dir: str | Path,
@@ -103,6 +66,8 @@ def run(
     client: Any = None,
     n_workers: int | None = None,
     force: bool = False,
+    overwrite: bool = False,
+    nan_policy: str = "raise",
     retries: int = 1,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     on_client: Callable[[Any], None] | None = None,
@@ -137,6 +102,11 @@ def run(
         Workers of the embedded cluster.
     force : bool
         Redo files whose outputs are complete.
+    overwrite : bool
+        Replace existing outputs this batch did not write (never an input). Inputs that are
+        outputs of an earlier run into ``out_dir`` are always left out (logged).
+    nan_policy : {"raise", "replace"}
+        As in :func:`napari_selfdiff.deblur`.
     retries : int
         Extra attempts of a task that raised on the worker (a dead worker is always retried).
     progress : callable, optional
@@ -145,23 +115,36 @@ def run(
         Called with the Dask client once connected (e.g. to print the dashboard address).
     cancel : threading.Event, optional
         When set, the remaining tasks are cancelled after the next file finishes and
-        :class:`~napari_selfdiff.errors.Cancelled` is raised (finished outputs stay).
+        :class:`~napari_selfdiff.errors.Cancelled` is raised; so is Ctrl-C. Finished outputs
+        stay; the message lists the outputs this run wrote (and ``summary.md`` their files).
+
+    Raises
+    ------
+    InputError, FileExistsError
+        An output would replace an input, another output, or a file this batch did not
+        write (:func:`._batch_files.plan_batch`); nothing has run.
+    ImportError
+        Dask distributed (the ``batch`` extra) is not installed.
     """
-    from distributed import Client, as_completed
+    Client, as_completed = _distributed("Client", "as_completed")
 
     scale = check_scale(scale)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = expand_inputs(inputs)
-    _check_distinct_outputs(files, out)
+    found = expand_inputs(inputs)
+    files, own = plan_batch(found, out, overwrite)
+    if own:
+        logger.warning(
+            "batch: leaving out %d file(s) an earlier run of this batch wrote: %s",
+            len(own), ", ".join(path.name for path in own),
+        )  # fmt: skip
     if config is None:
         config = default_config("cuda" if gpu_count() else "cpu")
     records: dict[str, dict[str, Any]] = {}
     todo = []
     for path in files:
         if not force and is_complete(path, out, kernel_size, config, seed, scale):
-            record = json.loads(output_paths(path, out)["record"].read_text())
-            records[str(path)] = {**record, "status": "skipped"}
+            records[str(path)] = {**load_record(output_paths(path, out)["record"]), "status": "skipped"}
         else:
             todo.append(path)
     total = len(files)
@@ -183,7 +166,9 @@ def run(
     if on_client is not None:
         on_client(client)
     config_dict = config.to_dict()
-    futures = []
+    planned = [target for path in todo for target in output_paths(path, out).values()]
+    before = {target: _stamp(target) for target in planned}
+    futures, interrupted = [], False
     try:
         futures = [
             client.submit(
@@ -196,32 +181,53 @@ def run(
                 device,
                 scale=scale,
                 noise=None if noise is None else noise.to_dict(),
+                nan_policy=nan_policy,
                 key=f"deblur-{path.name}-{_checksum(path)[:12]}-{time.time_ns()}",
                 pure=False,
                 retries=retries,
             )
             for path in todo
         ]
+        paths = {future.key: path for future, path in zip(futures, todo, strict=True)}
         for future in as_completed(futures):
             if cancel is not None and cancel.is_set():
-                client.cancel(futures)
-                raise Cancelled("the batch was cancelled; finished files keep their outputs")
-            record = future.result()
+                raise Cancelled("the batch was cancelled")
+            try:
+                record = future.result()
+            except Exception as error:  # noqa: BLE001 - the task itself failed; the batch goes on
+                path = paths[future.key]
+                record = {"input": str(path), "status": "failed", "error": f"{type(error).__name__}: {error}"}
             records[record["input"]] = record
             done += 1
             if progress is not None:
                 progress(done, total, record)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Cancelled):
         client.cancel(futures)
-        raise
+        interrupted = True
     finally:
         if own_client:
             client.close()
         if own_cluster is not None:
             own_cluster.close()
-    ordered = [records[str(path)] for path in files]
-    write_summary(ordered, out)
-    return ordered
+    finished = [records[str(path)] for path in files if str(path) in records]
+    write_summary(finished, out)
+    if interrupted:
+        written = [str(target) for target in planned if _stamp(target) not in (None, before[target])]
+        raise Cancelled(
+            f"the batch was cancelled after {done} of {total} file(s); outputs written by this run: "
+            f"{', '.join(written) if written else 'none'}"
+            + ("" if own_cluster is not None else " (tasks already running elsewhere may still write theirs)")
+        )
+    return finished
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(inode, modification time) of ``path``, or None when it does not exist."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_mtime_ns
 
 
 def iter_batch(

@@ -22,6 +22,7 @@ from ._cli_options import (
     _add_restore_option,
     _add_solver_options,
     _scale,
+    add_nan_option,
 )
 from ._cli_tools import _cmd_blur, _cmd_demo, _cmd_psf
 from .config import DEFAULT_PSF_WINDOW, DeblurConfig, Method
@@ -150,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--force", action="store_true", help="redo files whose outputs are complete")
     batch.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing files in --out that this batch did not write (never an input)",
+    )
+    add_nan_option(batch)
+    batch.add_argument(
         "--scale",
         type=_scale,
         default="auto",
@@ -194,10 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command](args)
-    except (KeyboardInterrupt, Cancelled):
-        print("\ncancelled: no output was written", file=sys.stderr)
+    except (KeyboardInterrupt, Cancelled) as error:
+        # Outputs are committed at the end of a run; a batch lists those its finished files wrote.
+        said = str(error) if isinstance(error, Cancelled) and args.command == "batch" else ""
+        print(f"\ncancelled: {said or 'no output was written'}", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError) as error:
+    except (ValueError, TypeError, OSError, ImportError) as error:
         print(f"napari-selfdiff {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -6,7 +6,7 @@ arguments catches them as such.
 
 from __future__ import annotations
 
-__all__ = ["Cancelled", "ConfigError", "InputError", "OutOfMemory"]
+__all__ = ["Cancelled", "ConfigError", "InputError", "NumericalError", "OutOfMemory"]
 
 
 class InputError(ValueError):
@@ -19,6 +19,10 @@ class ConfigError(ValueError):
 
 class OutOfMemory(InputError):  # noqa: N818 - reads as the condition it reports
     """The run needs more device memory than is available."""
+
+
+class NumericalError(ValueError):
+    """A computation produced NaN or infinite values; nothing is returned or written."""
 
 
 class Cancelled(Exception):  # noqa: N818 - the name reads as the event it reports

@@ -5,11 +5,12 @@ observation is mapped so that its 0.01 % and 99.99 % quantiles land on ``margin`
 ``1 - margin``: a few hot pixels do not compress the contrast, and the sharp image
 (whose range exceeds the blurred one, since blur averages) has head-room on both sides.
 The inverse map returns the estimate to the input's intensity units; nothing is
-clipped except when an integer dtype is requested.
+clipped except when an integer or float16 dtype is requested (:func:`to_dtype`).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,12 +55,35 @@ class IntensityMap:
         return self.low + (values - self.margin) / self.gain
 
 
-def to_dtype(values: np.ndarray, dtype: np.dtype | None) -> np.ndarray:
-    """Cast a float result to ``dtype`` (float32 when None); integers are rounded and clipped."""
+def to_dtype(values: np.ndarray, dtype: np.dtype | None, what: str = "result") -> np.ndarray:
+    """Cast a float result to ``dtype`` (float32 when None); integers are rounded and clipped.
+
+    A non-finite result raises :class:`~napari_selfdiff.errors.NumericalError` instead of
+    being returned. Values beyond a float dtype's range (float16: 65504) are clipped to it
+    with a warning rather than becoming infinite.
+    """
+    from ..errors import NumericalError
+
+    bad = values.size - int(np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise NumericalError(
+            f"the {what} has {bad} NaN or infinite value(s) of {values.size}: the computation "
+            "overflowed; rescale the input (e.g. to [0, 1]) and try again"
+        )
     dtype = np.dtype(np.float32 if dtype is None else dtype)
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
         return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    if dtype.kind == "f":
-        return values.astype(dtype)
-    return values.astype(np.float32)
+    if dtype.kind != "f":
+        return values.astype(np.float32)
+    limit = float(np.finfo(dtype).max)
+    outside = int(np.count_nonzero(np.abs(values) > limit))
+    if outside:
+        warnings.warn(
+            f"{outside} value(s) of the {what} lie beyond {dtype}'s range (+-{limit:.6g}) and were "
+            "clipped to it; leave keep_dtype off for a float32 result",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        values = np.clip(values, -limit, limit)
+    return values.astype(dtype)

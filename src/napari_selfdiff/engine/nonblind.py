@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .._checks import NanPolicy, check_ground_truth, check_psf, from_planes, to_planes
+from .._checks import NanPolicy, check_ground_truth, check_psf, check_run_options, from_planes, to_planes
 from .._device import describe_device, resolve_device
 from ..config import DeblurConfig
 from ..errors import InputError
@@ -88,6 +88,7 @@ def iter_deconvolve(
         Sharp image of the input's shape; ``psf`` is the given PSF (normalised, float32).
     """
     start = time.perf_counter()
+    seed = check_run_options(seed, cancel)
     if method not in METHODS:
         raise InputError(f"`method` must be one of {METHODS}, got {method!r}")
     if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:

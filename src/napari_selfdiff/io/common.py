@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -11,7 +12,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_BYTES", "PROVENANCE_KEY", "ImageFile", "atomic_write", "json_default"]
+__all__ = [
+    "MAX_BYTES",
+    "PROVENANCE_KEY",
+    "ImageFile",
+    "atomic_write",
+    "json_default",
+    "load_json",
+    "new_temporary",
+]
 
 #: Largest uncompressed image read without ``max_bytes`` raised (decompression-bomb guard).
 MAX_BYTES = 16 * 1024**3
@@ -38,12 +47,40 @@ class ImageFile:
     source_axes: str = ""
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def new_temporary(path: Path) -> Path:
+    """A new empty file next to ``path`` (same suffix, so writers pick the same format).
+
+    ``mkstemp`` creates it with mode 0600; it gets the mode an ordinary new file would
+    have (``0o666 & ~umask``), so a shared folder's other users can read the output.
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=folder)
+    os.close(handle)
+    os.chmod(temporary, 0o666 & ~_umask())
+    return Path(temporary)
+
+
 def atomic_write(path: Path, write: Callable[[str], Any], overwrite: bool) -> None:
     """Call ``write(temporary)`` in the target folder, then move the file onto ``path``.
 
     A crash or a full disk never leaves a truncated output under the final name, and an
     existing file is replaced only when ``overwrite`` is true.
     """
+    if path.is_dir():
+        raise IsADirectoryError(f"output {str(path)!r} is a directory")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True (CLI: --overwrite) to replace it")
     folder = path.parent if str(path.parent) else Path(".")
@@ -51,14 +88,25 @@ def atomic_write(path: Path, write: Callable[[str], Any], overwrite: bool) -> No
         raise FileNotFoundError(f"output folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"output folder {str(folder)!r} is not writable")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-    os.close(handle)
+    temporary = new_temporary(path)
     try:
-        write(temporary)
+        write(str(temporary))
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+
+
+def load_json(text: str | bytes) -> Any:
+    """``json.loads`` that raises ``ValueError`` for any bad text, deep nesting included.
+
+    A 200,000-deep ``[[[...]]]`` exhausts Python's recursion limit (``RecursionError``);
+    metadata and records from other programs are read through this, never ``json.loads``.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply to read") from None
 
 
 def json_default(value: Any) -> Any:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .common import MAX_BYTES, ImageFile
+from .outputs import resolved
 from .photo import READ_SUFFIXES, png_problem, read_photo, write_png
 from .tiff import read_tiff, write_tiff
 
@@ -47,18 +48,29 @@ def read_image(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> ImageF
     FileNotFoundError
         The file does not exist.
     InputError
-        Unknown suffix, unreadable file, or more than ``max_bytes`` of pixels.
+        Unknown suffix, unreadable file (whatever its decoder raised: a 6-byte TIFF, metadata
+        nested too deeply), a symlink loop, or more than ``max_bytes`` of pixels.
     """
     path = Path(path)
+    resolved(path)  # a symlink loop is an InputError, not a RuntimeError
     suffix = _suffix(path)
     if suffix in TIFF_SUFFIXES:
-        return read_tiff(path, max_bytes=max_bytes)
-    if suffix in READ_SUFFIXES:
-        return read_photo(path, max_bytes=max_bytes)
-    raise InputError(
-        f"{path.name}: unknown image format {suffix or '(no suffix)'!r}; "
-        f"readable are {', '.join(INPUT_SUFFIXES)}"
-    )
+        reader = read_tiff
+    elif suffix in READ_SUFFIXES:
+        reader = read_photo
+    else:
+        raise InputError(
+            f"{path.name}: unknown image format {suffix or '(no suffix)'!r}; "
+            f"readable are {', '.join(INPUT_SUFFIXES)}"
+        )
+    try:
+        return reader(path, max_bytes=max_bytes)
+    except (InputError, OSError, MemoryError):
+        raise
+    except Exception as error:  # noqa: BLE001 - a decoder's own failure (struct.error, RecursionError, ...)
+        raise InputError(
+            f"{path.name} is not a readable image file ({type(error).__name__}: {error})"
+        ) from None
 
 
 def check_output(path: str | os.PathLike, source: ImageFile | None) -> None:

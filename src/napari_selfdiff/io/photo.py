@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .common import MAX_BYTES, PROVENANCE_KEY, ImageFile, atomic_write, json_default
+from .common import MAX_BYTES, PROVENANCE_KEY, ImageFile, atomic_write, json_default, load_json
 
 __all__ = ["READ_SUFFIXES", "png_problem", "read_photo", "write_png"]
 
@@ -70,8 +70,10 @@ def read_photo(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> ImageF
     provenance: dict[str, Any] = {}
     if text:
         try:
-            provenance = json.loads(text)
-        except json.JSONDecodeError:
+            provenance = load_json(text)
+        except ValueError:  # not JSON, or nested too deeply
+            provenance = {}
+        if not isinstance(provenance, dict):
             provenance = {}
     axes = "YXC" if data.ndim == 3 else "YX"
     return ImageFile(data, axes, provenance=provenance, source_axes=source_mode)

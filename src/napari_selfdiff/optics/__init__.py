@@ -3,16 +3,10 @@
 NumPy only; no napari import.
 """
 
+from .aberration import random_aberration, rms_wavefront_error, strehl_ratio
 from .degrade import blur
 from .kernels import disk_kernel, gaussian_kernel, motion_kernel
-from .psf import (
-    PsfSamplingWarning,
-    nyquist_pixel_size,
-    random_aberration,
-    rms_wavefront_error,
-    strehl_ratio,
-    zernike_psf,
-)
+from .psf import PsfSamplingWarning, nyquist_pixel_size, zernike_psf
 from .pupil import pupil_function, wavefront
 from .zernike import (
     NOLL_NAMES,

@@ -13,6 +13,9 @@ from .._checks import check_psf, from_planes, to_planes
 
 __all__ = ["blur"]
 
+#: Most expected photons at the brightest pixel (NumPy's Poisson sampler stops near 1e19).
+MAX_PHOTONS = 1e15
+
 
 def _noise_scale(dtype: np.dtype) -> float:
     return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
@@ -51,20 +54,24 @@ def blur(
     numpy.ndarray
         Degraded image, same shape and dtype (integers are rounded and clipped).
     """
-    image = np.asarray(image)
     planes, layout = to_planes(image, axes)
     kernel = check_psf(psf)
+    if poisson_photons is not None and not (
+        np.isfinite(poisson_photons) and 0 < poisson_photons <= MAX_PHOTONS
+    ):
+        raise ValueError(
+            f"`poisson_photons` must be a number in (0, {MAX_PHOTONS:g}], got {poisson_photons!r} "
+            "(beyond that shot noise is negligible: leave it out)"
+        )
     if not (np.isfinite(noise_sigma) and noise_sigma >= 0):
         raise ValueError(f"`noise_sigma` must be a finite number >= 0, got {noise_sigma!r}")
     ky, kx = kernel.shape
     if ky // 2 >= min(layout.height, layout.width) or kx // 2 >= min(layout.height, layout.width):
-        raise ValueError(f"psf of shape {kernel.shape} is too large for an image of shape {image.shape}")
+        raise ValueError(f"psf of shape {kernel.shape} is too large for an image of shape {layout.shape}")
     padded = np.pad(planes, ((0, 0), (0, 0), (ky // 2, ky // 2), (kx // 2, kx // 2)), mode="reflect")
     blurred = fftconvolve(padded, kernel[None, None], mode="valid", axes=(-2, -1))
     rng = np.random.default_rng(seed)
     if poisson_photons is not None:
-        if not (np.isfinite(poisson_photons) and poisson_photons > 0):
-            raise ValueError(f"`poisson_photons` must be a finite number > 0, got {poisson_photons!r}")
         peak = float(blurred.max())
         if peak > 0:
             scale = poisson_photons / peak

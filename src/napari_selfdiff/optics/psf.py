@@ -45,24 +45,27 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .pupil import angular_spectrum_defocus, pupil_coordinates, pupil_function, wavefront
+from .._host import free_host_memory
+from .pupil import angular_spectrum_defocus, pupil_coordinates, pupil_function
+from .zernike import coefficients_from_names
 
 __all__ = [
     "PsfSamplingWarning",
     "fast_even_size",
     "nyquist_pixel_size",
     "pupil_sampling",
-    "random_aberration",
-    "rms_wavefront_error",
-    "strehl_ratio",
     "zernike_psf",
 ]
 
 DEFAULT_FFT_SIZE = 256
+#: Complex grids held at once while a PSF is computed (pupil, field, shifts), and the most
+#: memory a PSF may ask for (a typo such as na=0.0001 would need terabytes).
+GRID_COPIES = 4
+MAX_GRID_BYTES = 8 * 1024**3
 MIN_PUPIL_RADIUS = 24  # grid pixels; fewer resolve the pupil edge poorly
 
 
@@ -86,13 +89,34 @@ def _positive(name: str, value: object) -> float:
 
 
 def _to_waves(coefficients: Mapping[int, float], units: str, wavelength: float | None) -> dict[int, float]:
+    if units not in ("waves", "um"):
+        raise ValueError(f"`units` must be 'waves' or 'um', got {units!r}")
+    if not isinstance(coefficients, Mapping):
+        raise TypeError(f"`coefficients` must map Noll indices to values, got {type(coefficients).__name__}")
+    checked = coefficients_from_names(coefficients)  # indices >= 1, finite values
     if units == "waves":
-        return {int(j): float(v) for j, v in coefficients.items()}
-    if units == "um":
-        if wavelength is None:
-            raise ValueError("coefficients in micrometres (`units='um'`) need `wavelength`")
-        return {int(j): float(v) / wavelength for j, v in coefficients.items()}
-    raise ValueError(f"`units` must be 'waves' or 'um', got {units!r}")
+        return checked
+    if wavelength is None:
+        raise ValueError("coefficients in micrometres (`units='um'`) need `wavelength`")
+    return {j: v / wavelength for j, v in checked.items()}
+
+
+def _check_grid(grid: int, size: int, oversample: int, planes: int) -> None:
+    """Refuse a PSF window larger than the grid, or a grid that does not fit in memory."""
+    if size * oversample > grid:
+        raise ValueError(
+            f"`size`={size} x `oversample`={oversample} does not fit the {grid} px FFT grid: "
+            "raise `fft_size` or lower `size`"
+        )
+    needed = GRID_COPIES * 16 * grid * grid + 8 * planes * size * size
+    free = free_host_memory()
+    limit = MAX_GRID_BYTES if free is None else min(MAX_GRID_BYTES, free)
+    if needed > limit:
+        raise ValueError(
+            f"this PSF needs a {grid} x {grid} FFT grid (about {needed / 1024**3:.3g} GiB), over the "
+            f"{limit / 1024**3:.3g} GiB allowed: the pixel is far finer than the optics resolve "
+            "(a tiny `na` or `pixel_size`?), or `fft_size` is too large"
+        )
 
 
 def fast_even_size(n: int) -> int:
@@ -124,17 +148,27 @@ def _crop_and_bin(intensity: np.ndarray, size: int, oversample: int) -> np.ndarr
 
 
 def pupil_sampling(
-    size: int, wavelength: float, na: float, fine: float, oversample: int, fft_size: int | None = None
+    size: int,
+    wavelength: float,
+    na: float,
+    fine: float,
+    oversample: int,
+    fft_size: int | None = None,
+    *,
+    planes: int = 1,
 ) -> tuple[int, float]:
     """FFT grid side G and pupil radius R (grid pixels) for a K = ``size`` PSF of sub-pixel ``fine`` um.
 
     G is the smallest fast even size that holds the oversampled PSF window twice over and
     resolves the pupil edge with at least ``MIN_PUPIL_RADIUS`` pixels (or ``fft_size``);
-    ``R = NA G fine / lambda`` (the coherent cut-off NA / lambda on that grid).
+    ``R = NA G fine / lambda`` (the coherent cut-off NA / lambda on that grid). A grid that
+    would not fit in memory (``planes`` PSF planes) is refused before anything is allocated.
     """
-    grid = fast_even_size(
-        max(2 * size * oversample, math.ceil(MIN_PUPIL_RADIUS * wavelength / (na * fine)), int(fft_size or 0))
+    wanted = max(
+        2 * size * oversample, math.ceil(MIN_PUPIL_RADIUS * wavelength / (na * fine)), int(fft_size or 0)
     )
+    _check_grid(wanted, size, oversample, planes)
+    grid = fast_even_size(wanted)
     return grid, na * grid * fine / wavelength
 
 
@@ -187,6 +221,13 @@ def zernike_psf(
         (K, K) float64 PSF, or (Z, K, K) when ``z`` is a sequence; non-negative, each plane
         sums to 1.
 
+    Raises
+    ------
+    ValueError
+        A parameter breaks its rule (non-finite coefficients, ``z`` or optics; an empty ``z``;
+        ``size`` larger than the grid), or the FFT grid would need more than
+        :data:`MAX_GRID_BYTES` or the free host memory (checked before allocating).
+
     Warns
     -----
     PsfSamplingWarning
@@ -218,9 +259,12 @@ def zernike_psf(
         if z is not None:
             raise ValueError("`z` needs the physical parameters wavelength, na and pixel_size")
         radius = _positive("pupil_pixels", pupil_pixels)
+        if fft_size is not None:
+            _positive("fft_size", fft_size)
         grid = int(fft_size or DEFAULT_FFT_SIZE) * oversample
         radius *= oversample
         waves = _to_waves(coefficients, units, wavelength)
+        _check_grid(grid, size, oversample, 1)
         if 2 * radius > grid:
             raise ValueError(
                 f"`pupil_pixels`={pupil_pixels} does not fit an FFT grid of {grid // oversample}"
@@ -248,12 +292,16 @@ def zernike_psf(
             PsfSamplingWarning,
             stacklevel=2,
         )
-    grid, radius = pupil_sampling(size, wavelength, na, fine, oversample, fft_size)
     waves = _to_waves(coefficients, units, wavelength)
+    depths = None if z is None else np.atleast_1d(np.asarray(z, dtype=np.float64))
+    if depths is not None and (depths.ndim != 1 or depths.size == 0 or not np.isfinite(depths).all()):
+        raise ValueError(f"`z` must be a finite number or a non-empty sequence of them, got {z!r}")
+    grid, radius = pupil_sampling(
+        size, wavelength, na, fine, oversample, fft_size, planes=1 if depths is None else depths.size
+    )
     if z is None:
         return _crop_and_bin(_intensity(pupil_function(waves, grid, radius)), size, oversample)
     rho, _ = pupil_coordinates(grid, radius)
-    depths = np.atleast_1d(np.asarray(z, dtype=np.float64))
     planes = [
         _crop_and_bin(
             _intensity(
@@ -273,45 +321,3 @@ def zernike_psf(
     ]
     stack = np.stack(planes)
     return stack[0] if np.ndim(z) == 0 else stack
-
-
-def rms_wavefront_error(coefficients: Mapping[int, float]) -> float:
-    """RMS wavefront error ``sqrt(sum_{j >= 2} a_j^2)`` (orthonormal terms; piston excluded)."""
-    return float(math.sqrt(sum(v * v for j, v in coefficients.items() if int(j) >= 2)))
-
-
-def strehl_ratio(coefficients: Mapping[int, float], samples: int = 256) -> float:
-    """Strehl ratio ``|<exp(2 pi i W)>_pupil|^2``: on-axis intensity relative to a perfect pupil.
-
-    Computed by averaging over a ``samples``-pixel-wide pupil; for small aberrations it
-    approaches the Marechal approximation ``exp(-(2 pi sigma)^2)`` with sigma the RMS
-    wavefront error in waves.
-    """
-    radius = samples / 2
-    rho, theta = pupil_coordinates(samples + 2, radius)
-    inside = rho <= 1.0
-    phase = 2 * np.pi * wavefront(coefficients, rho[inside], theta[inside])
-    return float(np.abs(np.exp(1j * phase).mean()) ** 2)
-
-
-def random_aberration(
-    rms: float,
-    *,
-    seed: int | np.random.Generator | None = None,
-    indices: Iterable[int] = range(4, 16),
-) -> dict[int, float]:
-    """Random Zernike coefficients (waves) over Noll ``indices`` with total RMS ``rms``.
-
-    A Gaussian direction on the chosen terms, scaled so that ``rms_wavefront_error`` equals
-    ``rms``; the DeblurSDI paper draws Noll j = 4..15 (defocus to quadrafoil).
-    """
-    rms = float(rms)
-    if not (math.isfinite(rms) and rms >= 0):
-        raise ValueError(f"`rms` must be a finite number >= 0 waves, got {rms!r}")
-    indices = [int(j) for j in indices]
-    if not indices or min(indices) < 1:
-        raise ValueError(f"`indices` must be Noll indices >= 1, got {indices!r}")
-    rng = np.random.default_rng(seed)
-    draw = rng.standard_normal(len(indices))
-    draw *= rms / max(float(np.linalg.norm(draw)), 1e-12)
-    return {j: float(v) for j, v in zip(indices, draw, strict=True)}
