@@ -3,7 +3,7 @@ kernel model and the classic blind estimate, on the same seeded optical cases.
 
 Usage (from the repository root)::
 
-    python -m benchmarks.aberrations run --cases 12            # all methods, cached per case
+    python -m benchmarks.aberrations run --cases 6             # all methods, cached per case
     python -m benchmarks.aberrations table                      # the tables from the cache
 
 Cases (seeded, :func:`make_case`): a synthetic fluorescence scene (nuclei, filaments, membranes,
@@ -64,7 +64,7 @@ class OpticalCase:
     @property
     def name(self) -> str:
         kind, level = self.noise
-        return f"a{self.index:03d}_{self.scene}_{kind}{level:g}"
+        return f"a{self.index:03d}_{self.scene}_{kind}{level:g}_rms{self.rms:.3f}"
 
     @property
     def rms(self) -> float:
@@ -236,7 +236,7 @@ def table(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("run", "table"))
-    parser.add_argument("--cases", type=int, default=12)
+    parser.add_argument("--cases", type=int, default=6)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--threads", type=int, default=1)
