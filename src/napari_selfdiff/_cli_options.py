@@ -33,6 +33,9 @@ def config_from_args(args: argparse.Namespace) -> DeblurConfig:
         changes["schedule.inner_steps"] = args.inner
     if args.stack_mode is not None:
         changes["stack_mode"] = args.stack_mode
+    for name, key in (("z_step", "stack3d.z_step_um"), ("pixel_size", "stack3d.pixel_size_um")):
+        if getattr(args, name, None) is not None:
+            changes[key] = getattr(args, name)
     for name in ("restore", "restore_iterations", "restore_tv_weight", "guard"):  # deblur and batch only
         if getattr(args, name, None) is not None:
             changes[name] = getattr(args, name)
@@ -66,8 +69,21 @@ def _add_solver_options(parser: argparse.ArgumentParser, default_preset: str | N
     group.add_argument(
         "--stack-mode",
         choices=get_args(StackMode),
-        help="stacks: a PSF per plane, one shared PSF (planes batched), or one shared PSF with "
-        f"the planes as channels of one image network (default: {paper.stack_mode})",
+        help="stacks: a PSF per plane, one shared PSF (planes batched), one shared PSF with "
+        "the planes as channels of one image network, or 3d: one 3D PSF (-k KZ,K,K) with "
+        f"out-of-focus light (default: {paper.stack_mode})",
+    )
+    group.add_argument(
+        "--z-step",
+        type=float,
+        metavar="UM",
+        help="stacks: distance between planes in um, for --stack-mode 3d (default: the file's z spacing)",
+    )
+    group.add_argument(
+        "--pixel-size",
+        type=float,
+        metavar="UM",
+        help="stacks: lateral pixel size in um, for --stack-mode 3d (default: the file's)",
     )
     group.add_argument(
         "--compute",
@@ -151,6 +167,17 @@ def _scale(text: str) -> Scale:
         return check_scale(text if text == "auto" else int(text))
     except ValueError:  # not an integer, or InputError (a ValueError): below 1
         raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 1, got {text!r}") from None
+
+
+def kernel_size_arg(text: str) -> int | tuple[int, int, int]:
+    """``-k``: an odd PSF side ``K``, or ``KZ,K,K`` for a 3D PSF (checked against the image later)."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer K or KZ,K,K, got {text!r}") from None
+    if len(sizes) not in (1, 3):
+        raise argparse.ArgumentTypeError(f"must be an integer K or KZ,K,K, got {text!r}")
+    return sizes[0] if len(sizes) == 1 else sizes
 
 
 def _resolved_config(args: argparse.Namespace, device: Any = None) -> DeblurConfig:

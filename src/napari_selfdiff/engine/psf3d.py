@@ -54,10 +54,15 @@ def widefield_log_prior(shape: tuple[int, int, int], sigma: float, aspect: float
 
 
 class FreePsf3d(nn.Module):
-    """Free 3D kernel generator: a fully connected network ending in a softmax over all voxels.
+    """Free 3D kernel generator: a fully connected network ending in a softmax.
 
     ``G(c) = reshape(softmax(W_n ReLU(... ReLU(W_1 c + b_1) ...) + b_n), Kz, K, K)``, started
     near :func:`widefield_log_prior` (the last bias holds it, the weights are scaled down).
+    With ``plane_energy="equal"`` the softmax runs over each plane's K x K logits and every plane
+    gets ``1 / Kz`` of the light: a widefield PSF carries the same light through every plane
+    (energy conservation), and without it a blind estimate collapses towards the focal plane
+    (no blur along z, which the image network can then absorb). ``"free"``: one softmax over
+    all voxels (confocal or light-sheet PSFs, whose planes dim away from focus).
 
     Parameters
     ----------
@@ -71,6 +76,8 @@ class FreePsf3d(nn.Module):
         Voxel aspect ``z step / pixel size`` (1: isotropic voxels).
     smoothness, focus : float
         Weights lambda_s and lambda_f of the prior (module docstring).
+    plane_energy : {"equal", "free"}
+        Light per plane: ``1 / Kz`` each (widefield), or free.
     """
 
     def __init__(
@@ -83,8 +90,12 @@ class FreePsf3d(nn.Module):
         aspect: float = 1.0,
         smoothness: float = 0.0,
         focus: float = 0.0,
+        plane_energy: str = "equal",
     ) -> None:
         super().__init__()
+        if plane_energy not in ("equal", "free"):
+            raise ValueError(f"`plane_energy` must be 'equal' or 'free', got {plane_energy!r}")
+        self.plane_energy = plane_energy
         self.shape = tuple(int(n) for n in shape)
         self.code_size = math.prod(self.shape)
         self.aspect, self.smoothness, self.focus = float(aspect), float(smoothness), float(focus)
@@ -102,7 +113,10 @@ class FreePsf3d(nn.Module):
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         logits = self.body(code.reshape(1, -1)).float()
-        return torch.softmax(logits, dim=-1).reshape(self.shape)
+        if self.plane_energy == "free":
+            return torch.softmax(logits, dim=-1).reshape(self.shape)
+        planes = logits.reshape(self.shape[0], -1)
+        return (torch.softmax(planes, dim=-1) / self.shape[0]).reshape(self.shape)
 
     @staticmethod
     def feedback(kernel: torch.Tensor) -> torch.Tensor:
