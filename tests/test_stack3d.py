@@ -137,12 +137,13 @@ def test_tiny_blind_3d_run_improves_the_stack_and_recovers_the_psf(bead_stack):
     truth, psf, noisy = bead_stack
     events = []
     result = deblur(noisy, TRUE_PSF_SHAPE, _config(), device="cpu", z_step=0.3, pixel_size=0.1,
-                    progress=events.append)  # fmt: skip
+                    progress=events.append, true_psf=psf)  # fmt: skip
     assert result.image.shape == noisy.shape and result.psf.shape == TRUE_PSF_SHAPE
     assert float(result.psf.min()) >= 0 and float(result.psf.sum()) == pytest.approx(1, abs=1e-4)
     # Measured over seeds 0-3 of this stack: +0.27 to +0.30 dB, MNC 0.79 (floors: half and 0.6).
     assert _psnr(result.image, truth) - _psnr(noisy, truth) > 0.13
     assert mnc(result.psf, psf) > 0.6
+    assert result.scores["mnc"] == pytest.approx(mnc(result.psf, psf)) and result.history[-1].mnc is not None
     assert result.method == "selfdiff-blind-3d" and result.restore == "richardson_lucy"
     assert result.deconvolved is True and result.reliability > 0.9
     assert result.kernel_size == TRUE_PSF_SHAPE and len(result.history) == 6
