@@ -65,12 +65,14 @@ def estimate_bytes_3d(
 ) -> int:
     """Approximate peak memory (bytes) of :func:`run_stack3d` on a (Z, H, W) stack.
 
-    The 2.5D network on one (Z + Kz - 1)-channel image (:func:`.memory.estimate_bytes`), the
+    The 2.5D network (``config.stack3d.widths``) on one (Z + Kz - 1)-channel image
+    (:func:`.memory.estimate_bytes`), the
     complex spectra of the 3D FFT blur forward and backward, and the kernel generator's
     parameters with their gradients and Adam moments.
     """
     (z, h, w), (kz, ky, _) = shape, kernel_shape
-    network = estimate_bytes(1, z + kz - 1, h, w, ky, config)
+    as_built = config.replace(**{"image_net.widths": config.stack3d.widths, "image_net.attention_levels": 0})
+    network = estimate_bytes(1, z + kz - 1, h, w, ky, as_built)
     voxels = (z + kz - 1) * (h + ky - 1) * (w + ky - 1)
     code, hidden = math.prod(kernel_shape), config.kernel_net.hidden
     generator = 2 * code * hidden + (config.kernel_net.depth - 1) * hidden * hidden
