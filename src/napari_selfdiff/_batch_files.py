@@ -172,7 +172,12 @@ def write_record(path: Path, data: dict[str, Any]) -> None:
 
 
 def is_complete(
-    path: Path, out_dir: Path, kernel_size: int, config: DeblurConfig, seed: int, scale: Scale = "auto"
+    path: Path,
+    out_dir: Path,
+    kernel_size: int | tuple[int, int, int],
+    config: DeblurConfig,
+    seed: int,
+    scale: Scale = "auto",
 ) -> bool:
     """True when ``path`` was already processed with these parameters and its outputs exist."""
     paths = output_paths(path, out_dir)
@@ -181,7 +186,8 @@ def is_complete(
         return False
     return (
         record.get("status") == "done"
-        and record.get("kernel_size") == kernel_size
+        and record.get("kernel_size")
+        == (list(kernel_size) if isinstance(kernel_size, tuple) else kernel_size)
         and record.get("seed") == seed
         and record.get("scale") == scale
         and record.get("config") == json.loads(json.dumps(config.to_dict()))

@@ -24,7 +24,7 @@ logger = logging.getLogger("napari_selfdiff.batch")
 def process_file(
     path: str | Path,
     out_dir: str | Path,
-    kernel_size: int,
+    kernel_size: int | tuple[int, int, int],
     config: dict[str, Any],
     seed: int = 0,
     device: str = "auto",
@@ -70,7 +70,7 @@ def process_file(
         from .io.formats import read_image, write_image
         from .io.outputs import OutputPlan, output_bytes
         from .io.tiff import write_tiff
-        from .policy import plan_run
+        from .policy import plan_run, voxel_size
 
         if threads:
             torch.set_num_threads(threads)
@@ -80,7 +80,9 @@ def process_file(
         outputs.check_space(output_bytes(image.data, False))
         solver_config = DeblurConfig.from_dict(config)
         problem = make_problem(image.data, kernel_size, image.axes, nan_policy=nan_policy)
-        plan = plan_run(problem, solver_config, scale=scale, device=device)
+        plan = plan_run(
+            problem, solver_config, scale=scale, device=device, **voxel_size(solver_config, image)
+        )
         record.update(factor=plan.factor, plan=plan.describe())
         from .noise import NoiseModel
 
@@ -99,6 +101,7 @@ def process_file(
                 result.psf,
                 axes="ZYX" if result.psf.ndim == 3 else "YX",
                 pixel_size=image.pixel_size,
+                z_spacing=image.z_spacing if result.psf.ndim == 3 else None,
                 provenance=provenance,
                 overwrite=True,
             )

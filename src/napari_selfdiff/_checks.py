@@ -20,6 +20,7 @@ __all__ = [
     "Layout",
     "Problem",
     "check_ground_truth",
+    "check_kernel_shape",
     "check_kernel_size",
     "check_psf",
     "check_run_options",
@@ -195,6 +196,36 @@ def check_kernel_size(kernel_size: object, height: int, width: int) -> int:
     return k
 
 
+def check_kernel_shape(kernel_size: object, layout: Layout) -> tuple[int, int, int]:
+    """Return a 3D PSF shape ``(kz, k, k)`` for a (Z, Y, X) stack, or raise :class:`InputError`.
+
+    ``k`` follows :func:`check_kernel_size`; ``kz`` is an odd integer >= 1 and at most the number
+    of planes (the stack must see the PSF's depth).
+    """
+    if layout.axes != "ZYX":
+        raise InputError(f"a 3D PSF (kz, k, k) needs a (Z, Y, X) stack, got axes {layout.axes!r}")
+    if (
+        not isinstance(kernel_size, (tuple, list))
+        or len(kernel_size) != 3
+        or kernel_size[1] != kernel_size[2]
+    ):
+        raise InputError(f"`kernel_size` must be (kz, k, k) for a 3D PSF, got {kernel_size!r}")
+    depth, side = kernel_size[0], check_kernel_size(kernel_size[1], layout.height, layout.width)
+    if (
+        isinstance(depth, (bool, np.bool_))
+        or not isinstance(depth, (int, np.integer))
+        or depth < 1
+        or depth % 2 == 0
+    ):
+        raise InputError(f"the PSF depth kz of `kernel_size` must be an odd integer >= 1, got {depth!r}")
+    if depth > layout.shape[0]:
+        raise InputError(
+            f"the PSF depth kz={depth} exceeds the stack's {layout.shape[0]} planes: "
+            f"use kz <= {layout.shape[0]}"
+        )
+    return int(depth), side, side
+
+
 def check_scale(scale: object) -> int | str:
     """Return ``scale`` if it is "auto" or an integer >= 1 (a multiscale factor)."""
     if scale == "auto":
@@ -283,21 +314,32 @@ def check_ground_truth(ground_truth: np.ndarray | None, layout: Layout) -> np.nd
 
 @dataclass(frozen=True)
 class Problem:
-    """A validated blind problem: the image as (Z, C, H, W) planes, its layout and the PSF side."""
+    """A validated blind problem: the image as (Z, C, H, W) planes, its layout and the PSF side.
+
+    ``kernel_size`` is the side K of a 2D PSF, or the shape (kz, k, k) of a 3D PSF.
+    """
 
     planes: np.ndarray
     layout: Layout
-    kernel_size: int
+    kernel_size: int | tuple[int, int, int]
+
+    @property
+    def lateral_size(self) -> int:
+        """The PSF's lateral side K."""
+        return self.kernel_size if isinstance(self.kernel_size, int) else self.kernel_size[-1]
 
 
 def make_problem(
     image: np.ndarray, kernel_size: object, axes: str | None = None, *, nan_policy: NanPolicy = "raise"
 ) -> Problem:
-    """Validate ``image`` and ``kernel_size`` once and convert the image to planes once."""
+    """Validate ``image`` and ``kernel_size`` (K, or (kz, k, k) for a stack) once; convert once."""
     planes, layout = to_planes(
         image, axes, nan_policy=nan_policy, host_bytes_per_pixel=BLIND_HOST_BYTES_PER_PIXEL
     )
-    kernel_size = check_kernel_size(kernel_size, layout.height, layout.width)
+    if isinstance(kernel_size, (tuple, list)):
+        kernel_size = check_kernel_shape(kernel_size, layout)
+    else:
+        kernel_size = check_kernel_size(kernel_size, layout.height, layout.width)
     if planes.min() == planes.max():  # before any work, however large the image
         raise InputError(
             f"the image is constant (every pixel equals {planes.flat[0]:.6g}): there is nothing to deblur"

@@ -68,7 +68,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     from .io.formats import check_output, needs_input_dtype, read_image, write_image
     from .io.outputs import output_bytes, plan_outputs
     from .io.tiff import write_tiff
-    from .policy import plan_run
+    from .policy import plan_run, voxel_size
 
     psf_out = args.psf_out or args.output.with_name(args.output.stem + "_psf.tif")
     outputs = plan_outputs([args.output, psf_out], [args.input], overwrite=args.overwrite)
@@ -84,7 +84,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     problem = make_problem(image.data, args.kernel_size, image.axes, nan_policy=args.nan_policy)
     plan = plan_run(
         problem, config, scale=args.scale, psf_window=args.psf_window or None, device=device,
-        on_out_of_memory="tile" if args.tile_on_oom else "raise",
+        on_out_of_memory="tile" if args.tile_on_oom else "raise", **voxel_size(config, image),
     )  # fmt: skip
     print(f"{args.input}: {image.data.shape} {image.data.dtype} axes {image.axes}", file=sys.stderr)
     print(f"plan: {plan.describe()}", file=sys.stderr)
@@ -102,6 +102,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
             result.psf,
             axes="ZYX" if result.psf.ndim == 3 else "YX",
             pixel_size=image.pixel_size,
+            z_spacing=image.z_spacing if result.psf.ndim == 3 else None,
             provenance=provenance,
             overwrite=True,
         )

@@ -34,6 +34,9 @@ def config_from_args(args: argparse.Namespace) -> DeblurConfig:
         changes["schedule.inner_steps"] = args.inner
     if args.stack_mode is not None:
         changes["stack_mode"] = args.stack_mode
+    for name, key in (("z_step", "stack3d.z_step_um"), ("pixel_size", "stack3d.pixel_size_um")):
+        if getattr(args, name, None) is not None:
+            changes[key] = getattr(args, name)
     for name in ("restore", "restore_iterations", "restore_tv_weight", "guard"):  # deblur and batch only
         if getattr(args, name, None) is not None:
             changes[name] = getattr(args, name)
@@ -43,9 +46,11 @@ def config_from_args(args: argparse.Namespace) -> DeblurConfig:
         changes["psf_refit.enabled"] = args.psf_refit
     if getattr(args, "psf_model", None) is not None:
         changes["kernel_net.model"] = args.psf_model
-    for name in ("na", "wavelength", "pixel_size", "immersion_index"):
+    for name in ("na", "wavelength", "immersion_index"):
         if getattr(args, name, None) is not None:
             changes[f"optics.{name}"] = getattr(args, name)
+    if getattr(args, "na", None) is not None and getattr(args, "pixel_size", None) is not None:
+        changes["optics.pixel_size"] = args.pixel_size  # the pupil's sampling (--na)
     if getattr(args, "zernike_modes", None) is not None:
         changes["kernel_net.zernike_modes"] = args.zernike_modes
     for item in args.set or []:
@@ -74,8 +79,22 @@ def _add_solver_options(parser: argparse.ArgumentParser, default_preset: str | N
     group.add_argument(
         "--stack-mode",
         choices=get_args(StackMode),
-        help="stacks: a PSF per plane, one shared PSF (planes batched), or one shared PSF with "
-        f"the planes as channels of one image network (default: {paper.stack_mode})",
+        help="stacks: a PSF per plane, one shared PSF (planes batched), one shared PSF with "
+        "the planes as channels of one image network, or 3d: one 3D PSF (-k KZ,K,K) with "
+        f"out-of-focus light (default: {paper.stack_mode})",
+    )
+    group.add_argument(
+        "--z-step",
+        type=float,
+        metavar="UM",
+        help="stacks: distance between planes in um, for --stack-mode 3d (default: the file's z spacing)",
+    )
+    group.add_argument(
+        "--pixel-size",
+        type=float,
+        metavar="UM",
+        help="lateral pixel size in um, for --stack-mode 3d and --psf-model zernike with --na "
+        "(default: the file's)",
     )
     group.add_argument(
         "--compute",
@@ -130,9 +149,6 @@ def _add_restore_option(parser: argparse.ArgumentParser) -> None:
         "--na", type=float, help="numerical aperture (with --wavelength: the pupil's sampling)"
     )
     pupil.add_argument("--wavelength", type=float, help="emission wavelength, um")
-    pupil.add_argument(
-        "--pixel-size", type=float, help="pixel size in um (default: the file's, when it has one)"
-    )
     pupil.add_argument(
         "--immersion-index", type=float, help="refractive index of the immersion medium (default 1)"
     )
@@ -189,6 +205,17 @@ def _scale(text: str) -> Scale:
         return check_scale(text if text == "auto" else int(text))
     except ValueError:  # not an integer, or InputError (a ValueError): below 1
         raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 1, got {text!r}") from None
+
+
+def kernel_size_arg(text: str) -> int | tuple[int, int, int]:
+    """``-k``: an odd PSF side ``K``, or ``KZ,K,K`` for a 3D PSF (checked against the image later)."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer K or KZ,K,K, got {text!r}") from None
+    if len(sizes) not in (1, 3):
+        raise argparse.ArgumentTypeError(f"must be an integer K or KZ,K,K, got {text!r}")
+    return sizes[0] if len(sizes) == 1 else sizes
 
 
 def _resolved_config(args: argparse.Namespace, device: Any = None) -> DeblurConfig:

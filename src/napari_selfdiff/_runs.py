@@ -3,7 +3,8 @@
 * :func:`selfdiff_run`: self-diffusion at full scale (the paper; tiles after an out-of-memory)
   or at reduced scale (window, refit), and RL-TV where the plan restores by it;
 * :func:`classic_run`: the classic PSF and the guarded noise-aware restoration, and in the
-  cascade (``method="auto"``) self-diffusion for the plane groups the guard does not trust.
+  cascade (``method="auto"``) self-diffusion for the plane groups the guard does not trust;
+* :func:`stack3d_run`: one 3D PSF for a z-stack (``stack_mode="3d"``) and the guarded 3D RL-TV.
 
 Each is a generator of :class:`~.engine.events.Progress` returning ``(estimates, psfs, history,
 restore, extra)``; the noise-aware restoration after a self-diffusion run is the caller's.
@@ -31,12 +32,13 @@ from .engine.stages.noise_aware import Guard, classic_psfs, group_image, restore
 from .engine.stages.orientation import orient_psf
 from .engine.stages.refit_psf import refit_on_window
 from .engine.stages.restore import restore_groups
+from .engine.stages.stack3d import estimate_psf_3d, restore_3d
 from .engine.stages.tiled import solve_tiled
 from .errors import OutOfMemory
 from .noise import NoiseModel
 from .policy import RunPlan, resolve_restore, tile_for
 
-__all__ = ["classic_run", "selfdiff_run"]
+__all__ = ["classic_run", "selfdiff_run", "stack3d_run"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,25 @@ def selfdiff_run(
         return (*found, {**extra, "method": "selfdiff-blind-multiscale"})
     *found, extra = yield from _full_scale(problem, plan, seed, start, cancel, evaluate, noise)
     return (*found, {**extra, "method": "selfdiff-blind"})
+
+
+def stack3d_run(
+    problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None, evaluate: Any
+) -> Generator[Progress, None, tuple]:
+    """The 3D PSF of the stack by self-diffusion, then the guarded 3D RL-TV (or the network's image).
+
+    The restoration is drained, not yielded: seconds after a blind run of minutes.
+    """
+    stack, members = problem.planes[:, 0], np.arange(len(problem.planes))
+    scorer = None if evaluate is None else (lambda estimate, psf: evaluate(estimate[:, None], psf, members))
+    image, psf, history = yield from estimate_psf_3d(
+        stack, plan.kernel_shape, plan.config, plan.device, seed, start=start, cancel=cancel, scorer=scorer
+    )
+    guards = []
+    if plan.restore != "network":
+        image, guard = restore_3d(stack, psf, plan.config, plan.device, cancel)
+        guards.append(guard)
+    return image[:, None], [psf], history, plan.restore, {"guards": guards, "method": "selfdiff-blind-3d"}
 
 
 def classic_run(

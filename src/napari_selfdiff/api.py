@@ -32,7 +32,7 @@ from ._checks import (
     make_problem,
 )
 from ._device import describe_device
-from ._runs import classic_run, selfdiff_run
+from ._runs import classic_run, selfdiff_run, stack3d_run
 from .config import DEFAULT_PSF_WINDOW, DeblurConfig, Scale
 from .engine.compute import plan_execution
 from .engine.events import DeblurResult, Progress, ProgressCallback, drive
@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 def iter_deblur(
     image: np.ndarray,
-    kernel_size: int,
+    kernel_size: int | tuple[int, int, int],
     config: DeblurConfig | None = None,
     *,
     scale: Scale = "auto",
@@ -69,6 +69,8 @@ def iter_deblur(
     on_out_of_memory: Literal["raise", "tile"] = "raise",
     noise: NoiseModel | None = None,
     plan: RunPlan | None = None,
+    z_step: float | None = None,
+    pixel_size: float | None = None,
 ) -> Generator[Progress, None, DeblurResult]:
     """Blind deconvolution by self-diffusion, as a generator of :class:`Progress` events.
 
@@ -78,8 +80,9 @@ def iter_deblur(
         Blurred image: (Y, X), (Y, X, C) with one shared PSF, or a (Z, Y, X) stack; or a
         :class:`~napari_selfdiff._checks.Problem` already made from one (``kernel_size`` and
         ``axes`` are then its own).
-    kernel_size : int
-        Side K of the square PSF to estimate: an odd integer >= 3, at most half the image.
+    kernel_size : int or tuple of int
+        Side K of the square PSF to estimate: an odd integer >= 3, at most half the image; or
+        (kz, k, k), a 3D PSF for a (Z, Y, X) stack with ``stack_mode="3d"``.
     config : DeblurConfig, optional
         Solver parameters; default: the device's preset (:mod:`.presets`).
     scale : "auto" or int
@@ -119,6 +122,9 @@ def iter_deblur(
         noise-aware restoration (``restore="tv"``) and the classic PSF estimate.
     plan : RunPlan, optional
         A plan already made for this image (:func:`.policy.plan_run`); else one is made here.
+    z_step, pixel_size : float, optional
+        The stack's z step and pixel size in um (``stack_mode="3d"``: the voxel aspect of the
+        PSF prior); they replace ``config.stack3d``'s.
 
     Yields
     ------
@@ -129,7 +135,8 @@ def iter_deblur(
     Returns
     -------
     DeblurResult
-        Sharp image of the input's shape, PSF (K, K), or (Z, K, K) for per-plane stacks, and
+        Sharp image of the input's shape, PSF (K, K), (Z, K, K) for per-plane stacks or
+        (kz, k, k) in ``stack_mode="3d"``, and
         the typed record of the run (``restore``, ``plan``, ``multiscale``, ``tiling``).
 
     Raises
@@ -153,8 +160,7 @@ def iter_deblur(
         whole = make_problem(image, kernel_size, axes, nan_policy=nan_policy)
     if evaluate is None:
         truth = check_ground_truth(ground_truth, whole.layout)
-        evaluate = ground_truth_scorer(truth, true_psf, whole.kernel_size)
-    problem, kept, run_evaluate = _without_constant_planes(whole, evaluate)
+        evaluate = ground_truth_scorer(truth, true_psf, whole.lateral_size)
     if plan is None:
         plan = plan_run(
             whole,
@@ -163,11 +169,16 @@ def iter_deblur(
             psf_window=psf_window,
             device=device,
             on_out_of_memory=on_out_of_memory,
+            z_step=z_step,
+            pixel_size=pixel_size,
         )
-    if plan.method == "selfdiff":
-        run = selfdiff_run(problem, plan, seed, start, cancel, run_evaluate, noise)
+    if plan.method == "selfdiff-3d":  # a blank plane of a stack is data for a 3D PSF
+        problem, kept, run_evaluate = whole, None, evaluate
+        run = stack3d_run(problem, plan, seed, start, cancel, run_evaluate)
     else:
-        run = classic_run(problem, plan, seed, start, cancel, run_evaluate, noise)
+        problem, kept, run_evaluate = _without_constant_planes(whole, evaluate)
+        runner = selfdiff_run if plan.method == "selfdiff" else classic_run
+        run = runner(problem, plan, seed, start, cancel, run_evaluate, noise)
     estimates, psfs, history, restore, extra = yield from run
     guards = extra.pop("guards", None)
     if guards is None and restore == "tv":

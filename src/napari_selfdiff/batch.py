@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 def run(
     inputs: str | Sequence[str],
     out_dir: str | Path,
-    kernel_size: int,
+    kernel_size: int | tuple[int, int, int],
     config: DeblurConfig | None = None,
     *,
     seed: int = 0,
@@ -82,8 +82,9 @@ def run(
     out_dir : path
         Output folder (created); outputs are ``<stem>_deblurred.tif``, ``<stem>_psf.tif`` and
         the record ``<stem>.json``; ``summary.csv`` and ``summary.md`` list every file.
-    kernel_size : int
-        Odd PSF size.
+    kernel_size : int or tuple of int
+        Odd PSF size, or (kz, k, k) for a 3D PSF (``config.stack_mode="3d"``; each file's z
+        spacing and pixel size are read from its metadata unless the config sets them).
     config : DeblurConfig, optional
         Solver parameters (default: the "fast" preset without GPUs, "paper" with).
     seed, device
@@ -233,7 +234,7 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 def iter_batch(
     inputs: str | Sequence[str],
     out_dir: str | Path,
-    kernel_size: int,
+    kernel_size: int | tuple[int, int, int],
     config: DeblurConfig | None = None,
     **options: Any,
 ) -> Any:

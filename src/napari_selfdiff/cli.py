@@ -23,6 +23,7 @@ from ._cli_options import (
     _add_solver_options,
     _scale,
     add_nan_option,
+    kernel_size_arg,
 )
 from ._cli_tools import _cmd_blur, _cmd_demo, _cmd_psf
 from .config import DEFAULT_PSF_WINDOW, DeblurConfig, Method
@@ -43,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     deblur = commands.add_parser("deblur", help="blind deconvolution: sharp image and PSF from one image")
     deblur.add_argument("input", nargs="?", type=Path, help=f"blurred image: {_INPUT_HELP}")
-    deblur.add_argument("-k", "--kernel-size", type=int, help="odd PSF size K in pixels (required)")
+    deblur.add_argument(
+        "-k",
+        "--kernel-size",
+        type=kernel_size_arg,
+        help="odd PSF size K in pixels, or KZ,K,K for a 3D PSF (required)",
+    )
     deblur.add_argument("--psf-out", type=Path, help="PSF TIFF (default: <output>_psf.tif)")
     deblur.add_argument(
         "--print-config", action="store_true", help="print the resolved configuration as JSON and exit"
@@ -144,7 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("inputs", nargs="+", help=f'{_INPUT_HELP} files or glob patterns, e.g. "data/*.tif"')
     batch.add_argument("--out", type=Path, required=True, help="output folder")
-    batch.add_argument("-k", "--kernel-size", type=int, required=True, help="odd PSF size K in pixels")
+    batch.add_argument(
+        "-k",
+        "--kernel-size",
+        type=kernel_size_arg,
+        required=True,
+        help="odd PSF size K in pixels, or KZ,K,K (3D)",
+    )
     batch.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
     batch.add_argument(
         "--workers", type=int, help="workers of the embedded cluster (default: one per GPU, else cores/2)"

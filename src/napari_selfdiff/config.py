@@ -30,6 +30,7 @@ from .config_sections import (
     _validate,
     _within,
 )
+from .config_stack3d import Stack3dConfig
 from .errors import ConfigError
 
 __all__ = [
@@ -41,13 +42,14 @@ __all__ = [
     "OpticsConfig",
     "PsfRefitConfig",
     "ScheduleConfig",
+    "Stack3dConfig",
 ]
 
 #: Largest total-variation weight of a Richardson-Lucy restoration: ``div(grad x / |grad x|)``
 #: lies in [-4, 4], so the RL-TV denominator ``1 - weight div`` stays >= 0.8 (Dey et al. 2006).
 MAX_TV_WEIGHT = 0.05
 
-StackMode = Literal["per-plane", "shared", "shared-channels"]
+StackMode = Literal["per-plane", "shared", "shared-channels", "3d"]
 Restore = Literal["network", "richardson_lucy", "tv", "auto"]
 Method = Literal["auto", "classic", "selfdiff"]
 
@@ -74,10 +76,12 @@ class DeblurConfig:
     kernel_freeze_fraction : float
         Fraction of the last outer steps in which the kernel generator is frozen (0 keeps
         it learning to the end, as the paper does).
-    stack_mode : {"per-plane", "shared", "shared-channels"}
+    stack_mode : {"per-plane", "shared", "shared-channels", "3d"}
         For (Z, Y, X) stacks: one PSF per plane, or one PSF shared by all planes, the planes
         going through one image network as a batch (``"shared"``, cost grows with Z) or as the
-        channels of one input (``"shared-channels"``, about the cost of one plane, coarser).
+        channels of one input (``"shared-channels"``, about the cost of one plane, coarser);
+        ``"3d"``: one 3D PSF (Kz, K, K) for the stack, out-of-focus light included, the stack
+        restored by 3D Richardson-Lucy (``kernel_size=(kz, k, k)``; section ``stack3d``).
     method : {"auto", "classic", "selfdiff"}
         How the PSF is estimated: ``"selfdiff"``, the two networks of the paper trained in the
         reverse-diffusion schedule; ``"classic"``, L0-gradient alternating minimisation coarse
@@ -106,6 +110,8 @@ class DeblurConfig:
         Inner iterations between progress events (events imply a host synchronisation).
     compute : ComputeConfig
         Precision, memory layout, compilation and batching (speed, not the algorithm).
+    stack3d : Stack3dConfig
+        Voxel size and PSF prior of ``stack_mode="3d"``.
     """
 
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -127,6 +133,7 @@ class DeblurConfig:
     psf_refit: PsfRefitConfig = field(default_factory=PsfRefitConfig)
     progress_every: int = 10
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    stack3d: Stack3dConfig = field(default_factory=Stack3dConfig)
 
     def __post_init__(self) -> None:
         for name, cls in (
@@ -136,6 +143,7 @@ class DeblurConfig:
             ("compute", ComputeConfig),
             ("psf_refit", PsfRefitConfig),
             ("optics", OpticsConfig),
+            ("stack3d", Stack3dConfig),
         ):
             value = getattr(self, name)
             if isinstance(value, dict):

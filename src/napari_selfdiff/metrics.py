@@ -72,14 +72,14 @@ def mnc(estimate: np.ndarray, reference: np.ndarray) -> float:
     """Maximum normalised cross-correlation of two kernels over all relative shifts.
 
     ``max_s <k1, shift_s(k2)> / (||k1|| ||k2||)``, in [0, 1] for non-negative kernels; 1 means
-    equal up to a translation. The kernels may have different sizes.
+    equal up to a translation. The kernels may have different sizes; 2D or 3D (both the same).
     """
     a = np.asarray(estimate, np.float64)
     b = np.asarray(reference, np.float64)
     norm = np.linalg.norm(a) * np.linalg.norm(b)
     if norm == 0:
         return 0.0
-    correlation = fftconvolve(a, b[::-1, ::-1], mode="full")
+    correlation = fftconvolve(a, np.flip(b), mode="full")
     return float(correlation.max() / norm)
 
 

@@ -22,6 +22,7 @@ import torch
 
 from ._checks import Problem, check_scale, make_problem
 from ._device import free_memory, resolve_device
+from ._policy3d import describe_3d, offered_stack_modes, plan_3d, voxel_size
 from .config import DEFAULT_PSF_WINDOW, DeblurConfig, Scale
 from .engine.compute import batch_planes
 from .engine.memory import estimate_bytes
@@ -34,11 +35,13 @@ from .presets import default_config, preset_name
 __all__ = [
     "DEFAULT_PSF_WINDOW",
     "RunPlan",
+    "offered_stack_modes",
     "plan_run",
     "resolve_method",
     "resolve_restore",
     "resolve_scale",
     "tile_for",
+    "voxel_size",
 ]
 
 #: PSF size (px) from which ``scale="auto"`` estimates at half scale on any device.
@@ -51,7 +54,7 @@ CPU_HALF_SCALE_FROM = 13
 TILE_BUDGET = {"cuda": 0.9, "other": 0.5}
 
 Restore = Literal["network", "richardson_lucy", "tv"]
-Method = Literal["classic", "selfdiff", "classic-then-selfdiff"]
+Method = Literal["classic", "selfdiff", "classic-then-selfdiff", "selfdiff-3d"]
 
 
 def resolve_method(config: DeblurConfig) -> Method:
@@ -114,6 +117,8 @@ class RunPlan:
     batch_planes: int
     method: Method = "selfdiff"
     on_out_of_memory: Literal["raise", "tile"] = "raise"
+    kernel_shape: tuple[int, int, int] | None = None
+    depth: int = 1
 
     def window(self) -> tuple[int, int]:
         """Side of the (reduced) image the PSF is estimated on."""
@@ -125,6 +130,8 @@ class RunPlan:
     def describe(self) -> str:
         """One line: where the PSF is estimated, the preset, the restoration and the device."""
         restore = self._describe_restore()
+        if self.method == "selfdiff-3d":
+            return describe_3d(self)
         if self.method != "selfdiff":
             where = f"PSF by classic blind estimate (L0, coarse to fine), {self.kernel_size} px"
             if self.n_groups > 1:
@@ -177,20 +184,34 @@ def plan_run(
     psf_window: int | None = DEFAULT_PSF_WINDOW,
     device: str | torch.device | None = None,
     on_out_of_memory: Literal["raise", "tile"] = "raise",
+    z_step: float | None = None,
+    pixel_size: float | None = None,
 ) -> RunPlan:
     """Resolve every "auto" of a blind run of ``problem`` once (see the module).
+
+    ``z_step`` and ``pixel_size`` (um), when given, set ``config.stack3d``'s voxel size for
+    ``stack_mode="3d"`` (e.g. from the file's or the layer's scale).
 
     Raises
     ------
     InputError
-        A bad ``scale``, ``psf_window`` or ``on_out_of_memory``, or a reduced scale the image or
-        the stack mode cannot take.
+        A bad ``scale``, ``psf_window`` or ``on_out_of_memory``, a reduced scale the image or
+        the stack mode cannot take, or a kernel size that does not match the stack mode.
     """
     scale = check_scale(scale)
     if on_out_of_memory not in ("raise", "tile"):
         raise InputError(f"`on_out_of_memory` must be 'raise' or 'tile', got {on_out_of_memory!r}")
     torch_device = resolve_device(device)
     config = config if config is not None else default_config(torch_device)
+    voxel = {"stack3d.z_step_um": z_step, "stack3d.pixel_size_um": pixel_size}
+    config = config.replace(**{key: value for key, value in voxel.items() if value is not None})
+    if (config.stack_mode == "3d") != isinstance(problem.kernel_size, tuple):
+        raise InputError(
+            "`stack_mode`='3d' and a 3D `kernel_size` (kz, k, k) go together: got stack_mode="
+            f"{config.stack_mode!r} with kernel_size={problem.kernel_size!r}"
+        )
+    if config.stack_mode == "3d":
+        return RunPlan(**plan_3d(problem, config, torch_device, scale, on_out_of_memory))
     layout, kernel_size = problem.layout, problem.kernel_size
     n_groups = len(plane_groups(problem.planes.shape[0], config))
     method = resolve_method(config)
