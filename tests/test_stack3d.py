@@ -236,3 +236,41 @@ def test_cli_and_batch_run_a_3d_stack(bead_stack, tmp_path, capsys):
     assert record["status"] == "done", record["error"]
     assert record["method"] == "selfdiff-blind-3d" and "voxels 0.3 x 0.1 um" in record["plan"]
     assert read_tiff(tmp_path / "batch" / "in_psf.tif").data.shape == TRUE_PSF_SHAPE
+
+
+MICROSCOPE_3D = {"na": 1.2, "wavelength": 0.52, "pixel_size": 0.1, "immersion_index": 1.33}
+
+
+def test_zernike_3d_model_starts_at_the_perfect_widefield_psf():
+    from napari_selfdiff.config import OpticsConfig
+    from napari_selfdiff.engine.psf3d import ZernikePsf3d
+    from napari_selfdiff.metrics import mnc
+    from napari_selfdiff.optics import zernike_psf
+
+    model = ZernikePsf3d(TRUE_PSF_SHAPE, OpticsConfig(**MICROSCOPE_3D), 0.3, list(range(4, 12)), hidden=16)
+    with torch.no_grad():
+        kernel = model(torch.rand(model.code_size))
+    assert kernel.shape == TRUE_PSF_SHAPE and float(kernel.min()) >= 0
+    np.testing.assert_allclose(kernel.sum(dim=(1, 2)).numpy(), 1 / 5, rtol=1e-5)  # equal light per plane
+    assert float(model.found.abs().max()) < 0.05 and float(model.prior(kernel)) == 0.0
+    perfect = zernike_psf({}, 9, z=[-0.6, -0.3, 0.0, 0.3, 0.6], **MICROSCOPE_3D) / 5
+    assert mnc(kernel.numpy(), perfect) > 0.99
+    assert model.feedback(kernel).shape == (model.code_size,)
+
+
+def test_zernike_3d_run_reports_unambiguous_aberrations(bead_stack):
+    from napari_selfdiff import deblur
+    from napari_selfdiff.config import ConfigError
+
+    truth, psf, noisy = bead_stack
+    config = _config(steps=3, inner=10).replace(
+        **{"kernel_net.model": "zernike", "kernel_net.zernike_modes": 11},
+        **{f"optics.{k}": v for k, v in MICROSCOPE_3D.items()},
+    )
+    result = deblur(noisy, TRUE_PSF_SHAPE, config, device="cpu", z_step=0.3, pixel_size=0.1)
+    (found,) = result.aberrations
+    assert sorted(found.coefficients) == list(range(4, 12)) and not found.even_sign_ambiguous
+    assert result.psf.shape == TRUE_PSF_SHAPE and np.isfinite(result.image).all()
+    assert result.metadata()["aberrations"][0]["even_sign_ambiguous"] is False
+    with pytest.raises(ConfigError, match="z step"):
+        deblur(noisy, TRUE_PSF_SHAPE, config, device="cpu")

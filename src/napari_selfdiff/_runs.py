@@ -69,14 +69,19 @@ def stack3d_run(
     """
     stack, members = problem.planes[:, 0], np.arange(len(problem.planes))
     scorer = None if evaluate is None else (lambda estimate, psf: evaluate(estimate[:, None], psf, members))
-    image, psf, history = yield from estimate_psf_3d(
+    image, psf, history, pupil = yield from estimate_psf_3d(
         stack, plan.kernel_shape, plan.config, plan.device, seed, start=start, cancel=cancel, scorer=scorer
     )
     guards = []
     if plan.restore != "network":
         image, guard = restore_3d(stack, psf, plan.config, plan.device, cancel)
         guards.append(guard)
-    return image[:, None], [psf], history, plan.restore, {"guards": guards, "method": "selfdiff-blind-3d"}
+    extra = {
+        "guards": guards,
+        "method": "selfdiff-blind-3d",
+        "aberrations": None if pupil is None else [pupil],
+    }
+    return image[:, None], [psf], history, plan.restore, extra
 
 
 def classic_run(

@@ -65,6 +65,8 @@ class Aberrations:
         True when the radius was estimated (no NA, wavelength and pixel size given).
     wavelength : float or None
         Emission wavelength (um), to express coefficients in um.
+    even_sign_ambiguous : bool
+        True for a 2D image's estimate; False through focus (defocus breaks the symmetry).
     """
 
     coefficients: dict[int, float]
@@ -72,6 +74,7 @@ class Aberrations:
     grid: int
     sampling_estimated: bool
     wavelength: float | None = None
+    even_sign_ambiguous: bool = True
 
     @classmethod
     def from_readout(
@@ -117,10 +120,8 @@ class Aberrations:
         """One line: RMS, Strehl and the largest terms."""
         ranked = sorted(self.coefficients.items(), key=lambda item: -abs(item[1]))[:top]
         terms = ", ".join(f"{noll_name(j)} {v:+.3f}" for j, v in ranked)
-        return (
-            f"aberrations {self.rms:.3f} waves RMS (Strehl {self.strehl:.2f}): {terms} waves; "
-            "even terms up to a common sign"
-        )
+        ambiguity = "; even terms up to a common sign" if self.even_sign_ambiguous else ""
+        return f"aberrations {self.rms:.3f} waves RMS (Strehl {self.strehl:.2f}): {terms} waves{ambiguity}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record for the provenance and layer metadata."""
@@ -132,5 +133,5 @@ class Aberrations:
             "pupil_radius_px": round(self.pupil_radius, 4),
             "fft_grid": self.grid,
             "sampling_estimated": self.sampling_estimated,
-            "even_sign_ambiguous": True,
+            "even_sign_ambiguous": self.even_sign_ambiguous,
         }

@@ -10,7 +10,7 @@ A kernel model is a ``torch.nn.Module`` with
 
 The 3D self-diffusion loop (:mod:`.stack3d`) perturbs the code with ``mu sigma_t`` noise on the
 schedule, as the 2D loop does the kernel latent. :class:`FreePsf3d` is the free model; a
-parametric model (Zernike through-focus) implements the same four members.
+parametric model, :class:`ZernikePsf3d` (Zernike through focus), implements the same four members.
 
 The free model's prior, for a kernel k with planes k_w, ``w = -Kz//2 .. Kz//2`` (w = 0 the
 focal plane) and the voxel aspect ``a = dz / dx`` (z step over pixel size):
@@ -31,10 +31,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["FreePsf3d", "widefield_log_prior"]
+from ..config import OpticsConfig
+from ..errors import ConfigError
+from ..optics.pupil import angular_spectrum_defocus, pupil_coordinates
+from .nets.kernel_generator import hidden_layers
+from .nets.pupil_generator import MAX_WAVES, PupilSampling
+from .pupil_psf import PupilPsf
+
+__all__ = ["FreePsf3d", "ZernikePsf3d", "widefield_log_prior"]
 
 
 def widefield_log_prior(shape: tuple[int, int, int], sigma: float, aspect: float) -> torch.Tensor:
@@ -136,3 +144,89 @@ class FreePsf3d(nn.Module):
             w = (torch.arange(kz, device=kernel.device, dtype=kernel.dtype) - kz // 2) / max(kz // 2, 1)
             total = total + self.focus * (w.square() * kernel.square().sum(dim=(1, 2))).sum() / energy
         return total
+
+
+class ZernikePsf3d(nn.Module):
+    r"""Zernike through-focus 3D PSF model: a network gives the pupil's aberrations.
+
+    Plane w of the (Kz, K, K) kernel is the widefield PSF at depth ``z_w = w dz`` (w = -Kz//2 ..
+    Kz//2): ``|F{A exp(2 pi i (sum_j a_j Z_j + W_{z_w}))}|^2 / Kz`` with the angular-spectrum
+    defocus ``W_z`` of :mod:`napari_selfdiff.optics.pupil`, rendered by
+    :class:`~.pupil_psf.PupilPsf` from the microscope's NA, wavelength, immersion index and pixel
+    size (every plane carries ``1 / Kz`` of the light, as in :class:`FreePsf3d`'s "equal" mode).
+    A fully connected network maps the code to the coefficients ``a`` (Noll ``noll``, waves RMS,
+    bounded by :data:`~.nets.pupil_generator.MAX_WAVES`), starting near the perfect pupil. The
+    pupil is the prior (:meth:`prior` is zero), and defocus breaks the 2D image's even-sign
+    ambiguity (:mod:`.aberrations`). ``found`` holds the coefficients of the last kernel made.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (Kz, K, K), odd sides.
+    optics : OpticsConfig
+        NA, wavelength, pixel size and immersion index (all given).
+    z_step : float
+        Distance between planes, um.
+    noll : list of int
+        Noll indices estimated.
+    hidden, depth : int
+        Width and number of the hidden ReLU layers.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int, int],
+        optics: OpticsConfig,
+        z_step: float,
+        noll: list[int],
+        *,
+        hidden: int = 500,
+        depth: int = 1,
+    ) -> None:
+        super().__init__()
+        if not optics.known:
+            raise ConfigError(
+                "the 3D Zernike PSF model needs the microscope: `optics.na`, `wavelength`, `pixel_size`"
+            )
+        self.shape = tuple(int(n) for n in shape)
+        self.code_size = math.prod(self.shape)
+        self.noll = list(noll)
+        kz, side = self.shape[0], self.shape[-1]
+        sampling = PupilSampling.plan(side, optics)
+        rho, _ = pupil_coordinates(sampling.grid, sampling.radius)
+        depths = (np.arange(kz) - kz // 2) * z_step
+        defocus = np.stack(
+            [
+                angular_spectrum_defocus(
+                    rho,
+                    depth,
+                    wavelength=optics.wavelength,
+                    na=optics.na,
+                    immersion_index=optics.immersion_index,
+                )
+                for depth in depths
+            ]
+        )
+        self.radius = sampling.radius
+        self.grid = sampling.grid
+        self.render = PupilPsf(
+            self.noll, side, sampling.grid, oversample=sampling.oversample, defocus=defocus
+        )
+        last = nn.Linear(hidden, len(self.noll))
+        with torch.no_grad():
+            last.weight.mul_(0.01)
+            last.bias.zero_()
+        self.body = nn.Sequential(*hidden_layers(self.code_size, hidden, depth), last)
+        self.found = torch.zeros(len(self.noll))
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        raw = self.body(code.reshape(1, -1)).float()[0]
+        coefficients = MAX_WAVES * torch.tanh(raw / MAX_WAVES)
+        self.found = coefficients.detach()
+        return self.render(coefficients, self.radius) / self.shape[0]
+
+    feedback = staticmethod(FreePsf3d.feedback)
+
+    def prior(self, kernel: torch.Tensor) -> torch.Tensor:
+        """Zero: the pupil is the prior."""
+        return kernel.new_zeros(())

@@ -19,12 +19,13 @@ import torch
 
 from ..._device import describe_device, free_memory
 from ...config import DeblurConfig
-from ...errors import OutOfMemory
+from ...errors import ConfigError, OutOfMemory
 from ...noise import estimate_noise
+from ..aberrations import Aberrations
 from ..events import Progress, StepRecord
 from ..intensity import IntensityMap
 from ..memory import out_of_memory_message
-from ..psf3d import FreePsf3d
+from ..psf3d import FreePsf3d, ZernikePsf3d
 from ..stack3d import estimate_bytes_3d, richardson_lucy_3d, run_stack3d
 from .noise_aware import Guard
 
@@ -52,9 +53,17 @@ def check_memory_3d(
         raise OutOfMemory(out_of_memory_message(needed, free, describe_device(device)))
 
 
-def kernel_model(kernel_shape: tuple[int, int, int], config: DeblurConfig) -> FreePsf3d:
-    """The free 3D PSF model with the config's generator size, start and prior."""
+def kernel_model(kernel_shape: tuple[int, int, int], config: DeblurConfig) -> FreePsf3d | ZernikePsf3d:
+    """The 3D PSF model of ``config.kernel_net.model``: free (with its start and prior) or Zernike."""
     section = config.stack3d
+    if config.kernel_net.model == "zernike":
+        if section.z_step_um is None:
+            raise ConfigError("the 3D Zernike PSF model needs the stack's z step (`z_step`, --z-step)")
+        net = config.kernel_net
+        return ZernikePsf3d(
+            kernel_shape, config.optics, section.z_step_um, list(range(4, net.zernike_modes + 1)),
+            hidden=net.hidden, depth=net.depth,
+        )  # fmt: skip
     return FreePsf3d(
         kernel_shape,
         hidden=config.kernel_net.hidden,
@@ -81,8 +90,8 @@ def estimate_psf_3d(
     """The 3D PSF of a (Z, H, W) stack by blind self-diffusion.
 
     Returns the network's estimate (Z, H, W, input intensities), the PSF (Kz, K, K, float32,
-    unit sum, centred) and the history. Raises :class:`OutOfMemory` before any work when the
-    run does not fit.
+    unit sum, centred), the history and, with the Zernike model, the :class:`Aberrations` found.
+    Raises :class:`OutOfMemory` before any work when the run does not fit.
     """
     check_memory_3d(stack.shape, kernel_shape, config, device)
     mapping = IntensityMap.fit(stack)
@@ -95,7 +104,14 @@ def estimate_psf_3d(
     estimate, psf, history = yield from run_stack3d(
         y, model, config, seed, start=start, cancel=cancel, to_image=to_image, scorer=scorer
     )
-    return to_image(estimate), psf.cpu().numpy().astype(np.float32), history
+    pupil = None
+    if isinstance(model, ZernikePsf3d):
+        optics = config.optics
+        pupil = Aberrations(
+            {j: float(v) for j, v in zip(model.noll, model.found.tolist(), strict=True)},
+            float(model.radius), model.grid, False, optics.wavelength, even_sign_ambiguous=False,
+        )  # fmt: skip
+    return to_image(estimate), psf.cpu().numpy().astype(np.float32), history, pupil
 
 
 def psf_reliability(psf: np.ndarray) -> float:
