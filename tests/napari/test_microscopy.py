@@ -91,3 +91,21 @@ def test_widefield_sample_is_a_um_stack_with_its_true_3d_psf(viewer):
 
 def _units(layer):
     return tuple(str(u) for u in layer.units)
+
+
+def test_3d_mode_is_offered_for_a_um_stack_and_returns_a_3d_psf(viewer, qtbot):
+    """#31: a z-stack with a z scale in um gets the 3D mode; its PSF comes back as a 3D layer."""
+    viewer.open_sample(PLUGIN, "widefield-beads")
+    stack = viewer.layers["widefield beads"]
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    widget.image.value = stack
+    assert "3d" in widget.stack_mode.choices
+    widget.stack_mode.value, widget.kernel_size.value, widget.kernel_depth.value = "3d", 9, 5
+    widget.solver.preset.value, widget.device.value = "tiny", "cpu"
+    assert not widget.kernel_depth.native.isHidden() and "3D PSF 5x9x9" in widget.plan.value
+    assert f"voxels {stack.scale[0]:g} x {stack.scale[-1]:g} um" in widget.plan.value
+    widget.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=300_000)
+    psf = viewer.layers["widefield beads PSF"]
+    assert psf.data.shape == (5, 9, 9) and tuple(psf.scale) == pytest.approx(tuple(stack.scale))
+    assert viewer.layers["widefield beads deblurred"].data.shape == stack.data.shape

@@ -23,6 +23,7 @@ from napari.layers import Image
 from .._device import describe_device, resolve_device
 from ..config import DEFAULT_KERNEL_SIZE, DeblurConfig, Method, Restore, StackMode
 from ..io.formats import INPUT_SUFFIXES
+from ..policy import offered_stack_modes
 from ._solver_fields import SolverFields, available_devices
 
 #: What each stack mode does, in words. A 3D mode (one 3D PSF, out-of-focus light removed)
@@ -32,6 +33,8 @@ STACK_MODE_WORDS = {
     "shared": "2D, one PSF for all planes; does not remove out-of-focus light from other planes",
     "shared-channels": "2D, one PSF, planes as channels of one network (fastest); does not remove "
     "out-of-focus light from other planes",
+    "3d": "3D: one 3D PSF of 'PSF planes' x kernel size; removes out-of-focus light (needs the layer's "
+    "z step in um)",
 }
 
 
@@ -63,6 +66,10 @@ class BlindForm:
             tooltip="odd side of the PSF to estimate, in pixels: at least the blur's extent",
         )  # fmt: skip
         self.kernel_hint = Label(label="", value="")
+        self.kernel_depth = SpinBox(
+            label="PSF planes", value=7, min=3, max=63, step=2,
+            tooltip="3D stack mode: odd number of planes of the 3D PSF (its depth is this times the z step)",
+        )  # fmt: skip
         self.solver = SolverFields()
         self.solver.preset.label = "quality / speed"
         self.stack_mode = ComboBox(
@@ -150,7 +157,8 @@ class BlindForm:
         for label in (self.plan, self.estimate, self.kernel_hint):
             label.native.setWordWrap(True)
         basic = [
-            self.image, self.kernel_size, self.kernel_hint, self.solver, self.stack_mode, self.device,
+            self.image, self.kernel_size, self.kernel_hint, self.solver, self.stack_mode, self.kernel_depth,
+            self.device,
             *self._controls(), self.plan, self.estimate, self.roi_button, self.apply_button,
         ]  # fmt: skip
         advanced = [
@@ -160,3 +168,29 @@ class BlindForm:
             self.ground_truth, self.folder_in, self.folder_out, self.folder_button,
         ]  # fmt: skip
         return basic, advanced
+
+    def _kernel_size(self) -> int | tuple[int, int, int]:
+        """K, or (Kz, K, K) in the 3D stack mode."""
+        size = int(self.kernel_size.value)
+        return (int(self.kernel_depth.value), size, size) if self.stack_mode.value == "3d" else size
+
+    def _voxel(self) -> dict[str, float]:
+        """The layer's z step and pixel size (um) for a 3D run; empty otherwise."""
+        layer = self.image.value
+        if self.stack_mode.value != "3d" or layer is None or layer.ndim != 3:
+            return {}
+        units = [str(unit) for unit in layer.units]
+        if units[-1] != "micrometer" or units[-3] != "micrometer":
+            return {}
+        return {"z_step": float(layer.scale[-3]), "pixel_size": float(layer.scale[-1])}
+
+    def _offer_stack_modes(self, *_: object) -> None:
+        """The stack modes the policy offers for the chosen layer, its default selected."""
+        layer = self.image.value
+        z_step = None
+        if layer is not None and layer.ndim == 3 and not layer.rgb and str(layer.units[-3]) == "micrometer":
+            z_step = float(layer.scale[-3])
+        modes = offered_stack_modes("ZYX", z_step) if layer is not None and layer.ndim == 3 else ()
+        if modes:
+            self.stack_mode.choices = [(STACK_MODE_WORDS[mode], mode) for mode in modes]
+            self.stack_mode.value = modes[0]

@@ -49,8 +49,10 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
         for widget in (self.image, self.kernel_size, self.method, self.guard, self.psf_scale,
                        self.psf_refit, self.restore, self.stack_mode, self.device,
                        self.solver.preset, self.wavelength, self.na, self.psf_model,
-                       self.immersion):  # fmt: skip
+                       self.immersion, self.kernel_depth):  # fmt: skip
             widget.changed.connect(self._update_plan)
+        self.image.changed.connect(self._offer_stack_modes)
+        self._offer_stack_modes()
         self._update_plan()
 
     def _plan(self, data: np.ndarray | None = None):
@@ -58,7 +60,7 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
         layer = self.image.value
         if layer is None:
             raise ValueError("choose an image layer first")
-        kernel_size = int(self.kernel_size.value)
+        kernel_size = self._kernel_size()
         if data is not None:
             problem = make_problem(data, kernel_size, layer_axes(layer))
         else:
@@ -68,14 +70,16 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
             problem = self._problem[1]
         plan = plan_run(
             problem, self._config(), scale=self.psf_scale.value, psf_window=DEFAULT_PSF_WINDOW,
-            device=self.device.value,
+            device=self.device.value, **self._voxel(),
         )  # fmt: skip
         return plan, problem
 
     def _update_plan(self, *_: object) -> None:
         """Show the plan, its time and memory estimate, and the kernel hint; or why there is none yet."""
         layer = self.image.value
-        self.stack_mode.visible = layer is not None and layer.ndim == 3 and not layer.rgb
+        is_stack = layer is not None and layer.ndim == 3 and not layer.rgb
+        self.stack_mode.visible = is_stack
+        self.kernel_depth.visible = is_stack and self.stack_mode.value == "3d"
         self.kernel_hint.value = kernel_hint(
             layer, int(self.kernel_size.value), self.wavelength.value, self.na.value
         )
@@ -133,7 +137,7 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
             data = data[index]
             truth = truth[index] if truth is not None else None
         kernel_size, seed, noise, axes = (
-            int(self.kernel_size.value),
+            self._kernel_size(),
             int(self.seed.value),
             self._noise(),
             layer_axes(layer),
