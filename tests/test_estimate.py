@@ -49,3 +49,17 @@ def test_cli_prints_the_estimate_and_stages(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "\nestimate: ~" in err and "peak memory" in err
     assert "step 3/3" in err and "left" in err
+
+
+def test_the_3d_mode_is_estimated_from_its_own_network():
+    rng = np.random.default_rng(0)
+    config = DeblurConfig.preset("fast").replace(stack_mode="3d")
+    small, deep = (
+        estimate_run(plan_run(make_problem(rng.random(shape), (7, 9, 9)), config, device="cpu", z_step=0.3))
+        for shape in ((12, 64, 64), (12, 128, 128))
+    )
+    # 32 x 128 x 128 with a 9 x 15 x 15 PSF took 190 s of CPU (docs/benchmarks/stacks_full.md).
+    full = estimate_run(plan_run(make_problem(rng.random((32, 128, 128)), (9, 15, 15)), config, device="cpu"))
+    assert 95 < full.seconds < 380
+    assert deep.seconds - SETUP_SECONDS > 3 * (small.seconds - SETUP_SECONDS)  # about 4x the pixels
+    assert deep.peak_bytes > small.peak_bytes > 0

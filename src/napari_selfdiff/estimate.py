@@ -18,7 +18,15 @@ level's width, the level ``l`` having 4^l times fewer pixels. The constants are 
   for the do-no-harm guard's independent estimate; set-up (networks, first passes) about 3 s.
   Checked on the camera sample at half scale with the guard: 13 s measured, 8 s estimated.
 
-Memory: :func:`~napari_selfdiff.engine.memory.estimate_bytes` for one batch of plane groups;
+* The 3D mode (``stack_mode="3d"``): one 2.5D network of ``config.stack3d.widths`` on the
+  extended (H+K-1) x (W+K-1) planes; measured 190 s of CPU on one thread for a 32 x 128 x 128
+  stack with a 9 x 15 x 15 PSF and the fast preset (``docs/benchmarks/stacks_full.md``), so
+  :data:`SECONDS_PER_UNIT_3D` is 0.46 of the 2D constant (its first convolution takes the
+  planes as channels; the widths' squares dominate). Checked: 16 x 96 x 96, 7 x 9 x 9, 200
+  iterations, 18 s measured, 23 s estimated. The CUDA figure is scaled the same way, unmeasured.
+
+Memory: :func:`~napari_selfdiff.engine.memory.estimate_bytes` for one batch of plane groups
+(:func:`~napari_selfdiff.engine.stack3d.estimate_bytes_3d` in the 3D mode);
 the classic estimate keeps about :data:`CLASSIC_COPIES` float32 copies of a plane.
 """
 
@@ -35,6 +43,7 @@ from .progress_text import format_seconds
 __all__ = ["LONG_SECONDS", "RunEstimate", "estimate_run"]
 
 SECONDS_PER_UNIT = {"cpu": 1.1e-8, "cuda": 5.9e-12}
+SECONDS_PER_UNIT_3D = {device: 0.46 * rate for device, rate in SECONDS_PER_UNIT.items()}
 CLASSIC_SECONDS_PER_PIXEL = 1.35e-4
 SETUP_SECONDS = 3.0
 CLASSIC_COPIES = 40
@@ -87,6 +96,18 @@ def _selfdiff(plan: RunPlan, planes: int, channels: int) -> tuple[float, int]:
     return seconds, estimate_bytes(batch, channels, height, width, kernel, config)
 
 
+def _stack3d(plan: RunPlan) -> tuple[float, int]:
+    from .engine.stack3d import estimate_bytes_3d
+
+    config, (_, ky, kx) = plan.config, plan.kernel_shape
+    height, width = plan.shape[0] + ky - 1, plan.shape[1] + kx - 1
+    units = sum(w**2 / 4**level for level, w in enumerate(config.stack3d.widths))
+    rate = SECONDS_PER_UNIT_3D.get(plan.device.type, SECONDS_PER_UNIT_3D["cpu"])
+    iterations = config.schedule.steps * config.schedule.inner_steps
+    seconds = SETUP_SECONDS + rate * units * height * width * iterations
+    return seconds, estimate_bytes_3d((plan.depth, *plan.shape), plan.kernel_shape, config)
+
+
 def estimate_run(plan: RunPlan, planes: int = 1, channels: int = 1) -> RunEstimate:
     """Time and peak memory of ``plan`` on ``planes`` planes of ``channels`` channels."""
     pixels = planes * channels * math.prod(plan.shape)
@@ -94,6 +115,9 @@ def estimate_run(plan: RunPlan, planes: int = 1, channels: int = 1) -> RunEstima
     classic_bytes = CLASSIC_COPIES * 4 * channels * math.prod(plan.shape)
     if plan.method == "classic":
         seconds, extra, peak = classic_seconds, 0.0, classic_bytes
+    elif plan.method == "selfdiff-3d":
+        seconds, peak = _stack3d(plan)
+        extra = 0.0
     else:
         sd_seconds, sd_bytes = _selfdiff(plan, planes, channels)
         if plan.method == "classic-then-selfdiff":

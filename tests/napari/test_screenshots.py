@@ -52,20 +52,28 @@ def test_screenshot_camera_sample(viewer, qtbot):
 
 
 def test_screenshot_stack_with_xz_view(viewer, qtbot):
-    """The widefield sample deblurred per plane: XY, then XZ (out-of-focus cones stay in 2D mode)."""
+    """The widefield sample: blurred, per plane in 2D, and in 3D with the Zernike model; XY then XZ."""
     viewer.open_sample(PLUGIN, "widefield-beads")
     stack = viewer.layers["widefield beads"]
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
     widget.image.value, widget.kernel_size.value = stack, 9
-    widget.method.value, widget.device.value = "classic", "cpu"
+    widget.stack_mode.value, widget.method.value, widget.device.value = "per-plane", "classic", "cpu"
     widget.restore.value = "richardson_lucy"  # RL-TV: seconds for the 16 planes
     widget.run_button.clicked.emit()
     _wait(qtbot, widget)
-    out = viewer.layers["widefield beads deblurred"]
-    assert out.data.shape == stack.data.shape
+    planes = viewer.layers["widefield beads deblurred"]
+    planes.name = "2D per plane"
+    widget.stack_mode.value, widget.kernel_depth.value, widget.psf_model.value = "3d", 7, "zernike"
+    widget.method.value, widget.solver.preset.value = "auto", "custom"
+    widget.solver.steps.value, widget.solver.inner_steps.value = 8, 25
+    assert widget.na.value == pytest.approx(stack.metadata["napari_selfdiff"]["na"])  # from the layer
+    widget.run_button.clicked.emit()
+    _wait(qtbot, widget)
+    volume = viewer.layers["widefield beads deblurred"]
+    volume.name = "3D (Zernike PSF model)"
     for layer in viewer.layers:
-        layer.visible = layer in (stack, out)
-    viewer.canvas.grid.enabled = True  # blurred and deblurred side by side
+        layer.visible = layer in (stack, planes, volume)
+    viewer.canvas.grid.enabled = True  # side by side
     viewer.dims.set_point(0, stack.data.shape[0] // 2 * stack.scale[0])
     viewer.reset_view()
     _shoot(viewer, "stack_xy")

@@ -185,8 +185,19 @@ class BlindForm:
         return {"z_step": float(layer.scale[-3]), "pixel_size": float(layer.scale[-1])}
 
     def _offer_stack_modes(self, *_: object) -> None:
-        """The stack modes the policy offers for the chosen layer, its default selected."""
+        """The stack modes the policy offers for the chosen layer, its default selected.
+
+        Also the microscope (wavelength, NA, immersion) from the layer's metadata when it has them.
+        """
         layer = self.image.value
+        known = (layer.metadata.get("napari_selfdiff") or {}) if layer is not None else {}
+        for key, widget in (
+            ("wavelength_um", self.wavelength),
+            ("na", self.na),
+            ("immersion_index", self.immersion),
+        ):
+            if isinstance(known.get(key), (int, float)):
+                widget.value = float(known[key])
         z_step = None
         if layer is not None and layer.ndim == 3 and not layer.rgb and str(layer.units[-3]) == "micrometer":
             z_step = float(layer.scale[-3])
