@@ -49,7 +49,8 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
         for widget in (self.image, self.kernel_size, self.method, self.guard, self.psf_scale,
                        self.psf_refit, self.restore, self.stack_mode, self.device,
                        self.solver.preset, self.wavelength, self.na, self.psf_model,
-                       self.immersion, self.kernel_depth):  # fmt: skip
+                       self.immersion, self.kernel_depth, self.solver.steps, self.solver.inner_steps,
+                       self.solver.net_width):  # fmt: skip
             widget.changed.connect(self._update_plan)
         self.image.changed.connect(self._offer_stack_modes)
         self._offer_stack_modes()
