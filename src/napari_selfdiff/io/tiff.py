@@ -23,7 +23,7 @@ import numpy as np
 import tifffile
 
 from ..errors import InputError
-from .common import MAX_BYTES, PROVENANCE_KEY, ImageFile, atomic_write, json_default
+from .common import MAX_BYTES, PROVENANCE_KEY, ImageFile, atomic_write, json_default, load_json
 
 __all__ = ["MAX_CHANNELS", "read_tiff", "series_axes", "write_tiff"]
 
@@ -173,9 +173,9 @@ def read_tiff(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> ImageFi
                 z_spacing = float(ij["spacing"]) * _UM.get(str(ij.get("unit", "um")).lower(), 1.0)
             info = ij.get("Info")
             if info:
-                try:
-                    provenance = json.loads(info).get(PROVENANCE_KEY, {})
-                except (json.JSONDecodeError, AttributeError):
+                try:  # another program's text: bad or deeply nested JSON drops only the provenance
+                    provenance = load_json(info).get(PROVENANCE_KEY, {})
+                except (ValueError, AttributeError):
                     provenance = {}
     except InputError:
         raise

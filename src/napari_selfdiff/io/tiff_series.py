@@ -11,7 +11,6 @@ in the series' notes.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import tifffile
 
 from ..errors import InputError
-from .common import MAX_BYTES, PROVENANCE_KEY
+from .common import MAX_BYTES, PROVENANCE_KEY, load_json
 from .tiff import _UM, MAX_CHANNELS, _ome_sizes, _pixel_size, series_axes
 
 __all__ = ["MAX_CHANNELS", "TiffSeries", "inspect_tiff", "read_tiff_series", "series_axes"]
@@ -60,8 +59,8 @@ def _sizes(tif: tifffile.TiffFile) -> dict[str, float]:
 def _provenance(tif: tifffile.TiffFile) -> dict[str, Any]:
     info = (tif.imagej_metadata or {}).get("Info")
     try:
-        return json.loads(info).get(PROVENANCE_KEY, {}) if info else {}
-    except (ValueError, AttributeError, RecursionError):
+        return load_json(info).get(PROVENANCE_KEY, {}) if info else {}
+    except (ValueError, AttributeError):
         return {}
 
 
