@@ -69,7 +69,7 @@ def test_too_little_free_disk_is_refused_before_the_solve(
 def test_a_failed_second_write_leaves_no_first_output_and_a_rerun_works(
     tmp_path, image_file, monkeypatch, capsys
 ):
-    import napari_selfdiff.io.tiff as tiff
+    import napari_selfdiff.io.formats as tiff  # where the CLI's image and PSF are written
 
     real = tiff.write_tiff
 

@@ -67,9 +67,8 @@ def process_file(
 
         from ._checks import make_problem
         from .api import deblur
-        from .io.formats import read_image, write_image
+        from .io.formats import read_image, write_image_and_psf
         from .io.outputs import OutputPlan, output_bytes
-        from .io.tiff import write_tiff
         from .policy import plan_run, voxel_size
 
         if threads:
@@ -95,15 +94,13 @@ def process_file(
             deconvolved=result.deconvolved, seconds=round(time.perf_counter() - start, 3),
         )  # fmt: skip
         with outputs.writing() as temporary:
-            write_image(temporary[paths["image"]], result.image, image, provenance=provenance, overwrite=True)
-            write_tiff(
+            write_image_and_psf(
+                temporary[paths["image"]],
                 temporary[paths["psf"]],
+                result.image,
                 result.psf,
-                axes="ZYX" if result.psf.ndim == 3 else "YX",
-                pixel_size=image.pixel_size,
-                z_spacing=image.z_spacing if result.psf.ndim == 3 else None,
-                provenance=provenance,
-                overwrite=True,
+                image,
+                provenance,
             )
             write_record(temporary[paths["record"]], record)
         return record

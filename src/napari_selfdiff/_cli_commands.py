@@ -65,9 +65,8 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     from ._checks import make_problem
     from .api import iter_deblur
     from .estimate import estimate_run
-    from .io.formats import check_output, needs_input_dtype, read_image, write_image
+    from .io.formats import check_output, needs_input_dtype, read_image, write_image_and_psf
     from .io.outputs import output_bytes, plan_outputs
-    from .io.tiff import write_tiff
     from .policy import plan_run, voxel_size
 
     psf_out = args.psf_out or args.output.with_name(args.output.stem + "_psf.tif")
@@ -96,15 +95,8 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     result = _run(run)
     provenance = {**result.metadata(), "input": str(args.input)}
     with outputs.writing() as temporary:
-        write_image(temporary[args.output], result.image, image, provenance=provenance, overwrite=True)
-        write_tiff(
-            temporary[psf_out],
-            result.psf,
-            axes="ZYX" if result.psf.ndim == 3 else "YX",
-            pixel_size=image.pixel_size,
-            z_spacing=image.z_spacing if result.psf.ndim == 3 else None,
-            provenance=provenance,
-            overwrite=True,
+        write_image_and_psf(
+            temporary[args.output], temporary[psf_out], result.image, result.psf, image, provenance
         )
     print(f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s (image: {result.restore})")
     from .engine.stages.noise_aware import verdict

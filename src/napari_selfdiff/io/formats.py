@@ -21,7 +21,15 @@ from .outputs import resolved
 from .photo import READ_SUFFIXES, png_problem, read_photo, write_png
 from .tiff import read_tiff, write_tiff
 
-__all__ = ["INPUT_SUFFIXES", "check_output", "image_stem", "needs_input_dtype", "read_image", "write_image"]
+__all__ = [
+    "INPUT_SUFFIXES",
+    "check_output",
+    "image_stem",
+    "needs_input_dtype",
+    "read_image",
+    "write_image",
+    "write_image_and_psf",
+]
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 INPUT_SUFFIXES = TIFF_SUFFIXES + READ_SUFFIXES
@@ -132,4 +140,30 @@ def write_image(
         z_spacing=source.z_spacing,
         provenance=provenance,
         overwrite=overwrite,
+    )
+
+
+def write_image_and_psf(
+    image_path: str | os.PathLike,
+    psf_path: str | os.PathLike,
+    image: np.ndarray,
+    psf: np.ndarray,
+    source: ImageFile,
+    provenance: dict[str, Any],
+) -> None:
+    """A blind run's image (:func:`write_image`) and PSF, both with ``provenance``.
+
+    The PSF is a TIFF, YX or ZYX (a 3D PSF or one per plane), at the source's pixel size and z
+    spacing. Existing files are replaced: the callers write to an output plan's temporaries.
+    """
+    write_image(image_path, image, source, provenance=provenance, overwrite=True)
+    stacked = psf.ndim == 3
+    write_tiff(
+        psf_path,
+        psf,
+        axes="ZYX" if stacked else "YX",
+        pixel_size=source.pixel_size,
+        z_spacing=source.z_spacing if stacked else None,
+        provenance=provenance,
+        overwrite=True,
     )
