@@ -14,8 +14,8 @@ from napari_selfdiff.engine.stages.orientation import orient_psf
 from napari_selfdiff.errors import InputError
 from napari_selfdiff.metrics import mnc
 from napari_selfdiff.optics import zernike_psf
-from napari_selfdiff.optics.psf import pupil_sampling
 from napari_selfdiff.optics.pupil import angular_spectrum_defocus, pupil_coordinates
+from napari_selfdiff.optics.sampling import pupil_sampling
 
 ABERRATED = {2: 0.2, 4: 0.2, 5: -0.1, 8: 0.15, 9: 0.05, 11: 0.07, 14: -0.04, 22: 0.03}
 MICROSCOPE = dict(wavelength=0.52, na=1.2, pixel_size=0.1, immersion_index=1.33)

@@ -49,33 +49,21 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .._host import free_host_memory
 from .pupil import angular_spectrum_defocus, pupil_coordinates, pupil_function
+from .sampling import check_grid, nyquist_pixel_size, pupil_sampling
 from .zernike import coefficients_from_names
 
 __all__ = [
     "PsfSamplingWarning",
-    "fast_even_size",
     "nyquist_pixel_size",
-    "pupil_sampling",
     "zernike_psf",
 ]
 
 DEFAULT_FFT_SIZE = 256
-#: Complex grids held at once while a PSF is computed (pupil, field, shifts), and the most
-#: memory a PSF may ask for (a typo such as na=0.0001 would need terabytes).
-GRID_COPIES = 4
-MAX_GRID_BYTES = 8 * 1024**3
-MIN_PUPIL_RADIUS = 24  # grid pixels; fewer resolve the pupil edge poorly
 
 
 class PsfSamplingWarning(UserWarning):
     """The requested PSF pixel is coarser than the Nyquist limit lambda / (4 NA)."""
-
-
-def nyquist_pixel_size(wavelength: float, na: float) -> float:
-    """Largest object-space pixel (um) that Nyquist-samples the intensity PSF: lambda / (4 NA)."""
-    return wavelength / (4.0 * na)
 
 
 def _positive(name: str, value: object) -> float:
@@ -101,37 +89,6 @@ def _to_waves(coefficients: Mapping[int, float], units: str, wavelength: float |
     return {j: v / wavelength for j, v in checked.items()}
 
 
-def _check_grid(grid: int, size: int, oversample: int, planes: int) -> None:
-    """Refuse a PSF window larger than the grid, or a grid that does not fit in memory."""
-    if size * oversample > grid:
-        raise ValueError(
-            f"`size`={size} x `oversample`={oversample} does not fit the {grid} px FFT grid: "
-            "raise `fft_size` or lower `size`"
-        )
-    needed = GRID_COPIES * 16 * grid * grid + 8 * planes * size * size
-    free = free_host_memory()
-    limit = MAX_GRID_BYTES if free is None else min(MAX_GRID_BYTES, free)
-    if needed > limit:
-        raise ValueError(
-            f"this PSF needs a {grid} x {grid} FFT grid (about {needed / 1024**3:.3g} GiB), over the "
-            f"{limit / 1024**3:.3g} GiB allowed: the pixel is far finer than the optics resolve "
-            "(a tiny `na` or `pixel_size`?), or `fft_size` is too large"
-        )
-
-
-def fast_even_size(n: int) -> int:
-    """Smallest even integer >= n whose only prime factors are 2, 3 and 5 (fast FFT size)."""
-    n += n % 2
-    while True:
-        m = n
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        if m == 1:
-            return n
-        n += 2
-
-
 def _intensity(pupil: np.ndarray) -> np.ndarray:
     # Forward FFT, pupil and PSF in the same (row = y, column = x) frame: Fraunhofer
     # propagation as in hcipy and prysm, so +Z2 moves the spot to +x and +Z3 to +y.
@@ -145,31 +102,6 @@ def _crop_and_bin(intensity: np.ndarray, size: int, oversample: int) -> np.ndarr
     window = intensity[centre - half : centre + half + 1, centre - half : centre + half + 1]
     binned = window.reshape(size, oversample, size, oversample).sum(axis=(1, 3))
     return binned / binned.sum()
-
-
-def pupil_sampling(
-    size: int,
-    wavelength: float,
-    na: float,
-    fine: float,
-    oversample: int,
-    fft_size: int | None = None,
-    *,
-    planes: int = 1,
-) -> tuple[int, float]:
-    """FFT grid side G and pupil radius R (grid pixels) for a K = ``size`` PSF of sub-pixel ``fine`` um.
-
-    G is the smallest fast even size that holds the oversampled PSF window twice over and
-    resolves the pupil edge with at least ``MIN_PUPIL_RADIUS`` pixels (or ``fft_size``);
-    ``R = NA G fine / lambda`` (the coherent cut-off NA / lambda on that grid). A grid that
-    would not fit in memory (``planes`` PSF planes) is refused before anything is allocated.
-    """
-    wanted = max(
-        2 * size * oversample, math.ceil(MIN_PUPIL_RADIUS * wavelength / (na * fine)), int(fft_size or 0)
-    )
-    _check_grid(wanted, size, oversample, planes)
-    grid = fast_even_size(wanted)
-    return grid, na * grid * fine / wavelength
 
 
 def zernike_psf(
@@ -264,7 +196,7 @@ def zernike_psf(
         grid = int(fft_size or DEFAULT_FFT_SIZE) * oversample
         radius *= oversample
         waves = _to_waves(coefficients, units, wavelength)
-        _check_grid(grid, size, oversample, 1)
+        check_grid(grid, size, oversample, 1)
         if 2 * radius > grid:
             raise ValueError(
                 f"`pupil_pixels`={pupil_pixels} does not fit an FFT grid of {grid // oversample}"

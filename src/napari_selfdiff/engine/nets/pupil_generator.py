@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ...config import OpticsConfig
-from ...optics.psf import fast_even_size, nyquist_pixel_size, pupil_sampling
+from ...optics.sampling import fast_even_size, nyquist_pixel_size, pupil_sampling
 from ..pupil_psf import PupilPsf
 from .kernel_generator import hidden_layers
 
