@@ -30,7 +30,7 @@ def _images(folder, names):
 def client():
     with (
         distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
         ) as c,
         distributed.Client(c) as connected,
     ):
