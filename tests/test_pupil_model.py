@@ -193,3 +193,19 @@ def test_cli_zernike_run_takes_the_pixel_size_from_the_file_and_reports_the_pupi
     provenance = read_tiff(out).provenance
     assert provenance["config"]["optics"]["pixel_size"] == pytest.approx(0.1)
     assert len(provenance["aberrations"][0]["terms"]) == 5
+
+
+def test_a_radius_fixed_at_construction_renders_the_same_psfs():
+    """The cached terms and disk of a known pupil give the PSF of the general path."""
+    noll = sorted(ABERRATED)
+    values = torch.tensor([ABERRATED[j] for j in noll], dtype=torch.float64)
+    general = PupilPsf(noll, 21, 256, dtype=torch.float64)
+    fixed = PupilPsf(noll, 21, 256, radius=32.0, dtype=torch.float64)
+    batch = torch.stack([values, -values])
+    np.testing.assert_allclose(fixed(batch).numpy(), general(batch, 32.0).numpy(), atol=1e-12)
+    coefficients = (0.5 * values).requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda a: PupilPsf(noll, 7, 32, radius=9.3, dtype=torch.float64)(a), (coefficients,)
+    )
+    with pytest.raises(ValueError, match="no pupil radius"):
+        general(values)

@@ -210,7 +210,12 @@ class ZernikePsf3d(nn.Module):
         self.radius = sampling.radius
         self.grid = sampling.grid
         self.render = PupilPsf(
-            self.noll, side, sampling.grid, oversample=sampling.oversample, defocus=defocus
+            self.noll,
+            side,
+            sampling.grid,
+            oversample=sampling.oversample,
+            defocus=defocus,
+            radius=sampling.radius,
         )
         last = nn.Linear(hidden, len(self.noll))
         with torch.no_grad():
@@ -223,7 +228,7 @@ class ZernikePsf3d(nn.Module):
         raw = self.body(code.reshape(1, -1)).float()[0]
         coefficients = MAX_WAVES * torch.tanh(raw / MAX_WAVES)
         self.found = coefficients.detach()
-        return self.render(coefficients, self.radius) / self.shape[0]
+        return self.render(coefficients) / self.shape[0]
 
     feedback = staticmethod(FreePsf3d.feedback)
 

@@ -65,6 +65,9 @@ class PupilPsf(torch.nn.Module):
         (Z, G, G) defocus wavefronts in waves, one per depth (for example
         :func:`..optics.pupil.angular_spectrum_defocus` on this grid); they are valid for
         one pupil radius only, the one they were computed for.
+    radius : float, optional
+        A pupil radius known in advance (the microscope given): the Zernike terms and the disk are
+        then computed once, not at every call, and :meth:`forward` needs no radius.
     dtype : torch.dtype
         float32 for the engine, float64 for gradient checks.
     """
@@ -77,6 +80,7 @@ class PupilPsf(torch.nn.Module):
         *,
         oversample: int = 1,
         defocus: np.ndarray | None = None,
+        radius: float | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
@@ -105,6 +109,14 @@ class PupilPsf(torch.nn.Module):
         self.register_buffer("angular", torch.as_tensor(np.stack(angular), dtype=dtype), persistent=False)
         extra = None if defocus is None else torch.as_tensor(np.asarray(defocus), dtype=dtype)
         self.register_buffer("defocus", extra, persistent=False)
+        self.radius = None if radius is None else float(radius)
+        basis = disk = None
+        if radius is not None:  # (J, G, G) terms and the disk, once: the hot loop only mixes them
+            fixed = torch.tensor(float(radius), dtype=dtype)
+            basis = self.wavefront(torch.eye(len(self.terms), dtype=dtype), fixed.expand(len(self.terms)))
+            disk = self.aperture(fixed).detach()
+        self.register_buffer("basis", basis, persistent=False)
+        self.register_buffer("disk", disk, persistent=False)
 
     def wavefront(self, coefficients: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
         """``sum_j a_j Z_j(r / R, theta)`` in waves, shape (..., G, G)."""
@@ -121,16 +133,23 @@ class PupilPsf(torch.nn.Module):
         ramp = (radius - self.distance + 0.5).clamp(0.0, 1.0)
         return hard + ramp - ramp.detach()
 
-    def forward(self, coefficients: torch.Tensor, radius: torch.Tensor | float) -> torch.Tensor:
+    def forward(self, coefficients: torch.Tensor, radius: torch.Tensor | float | None = None) -> torch.Tensor:
         """PSFs (..., K, K), or (..., Z, K, K) with ``defocus``; each unit-sum and non-negative.
 
         ``coefficients`` (..., J) in waves RMS; ``radius`` (...) or a float: the pupil's radius
-        in pixels of the G x G grid (``NA G dx / lambda`` in physical units).
+        in pixels of the G x G grid (``NA G dx / lambda`` in physical units); None: the radius
+        given at construction.
         """
-        radius = torch.as_tensor(radius, dtype=self.distance.dtype, device=self.distance.device)
-        radius = radius.expand(coefficients.shape[:-1])
-        phase = self.wavefront(coefficients, radius)
-        amplitude = self.aperture(radius)
+        if radius is None:
+            if self.basis is None:
+                raise ValueError("no pupil radius: give one here or at construction")
+            phase = torch.einsum("...j,jyx->...yx", coefficients, self.basis)
+            amplitude = self.disk.expand(phase.shape)
+        else:
+            radius = torch.as_tensor(radius, dtype=self.distance.dtype, device=self.distance.device)
+            radius = radius.expand(coefficients.shape[:-1])
+            phase = self.wavefront(coefficients, radius)
+            amplitude = self.aperture(radius)
         if self.defocus is not None:
             phase = phase[..., None, :, :] + self.defocus
             amplitude = amplitude[..., None, :, :]

@@ -108,7 +108,9 @@ class PupilGenerator(nn.Module):
             last.bias.zero_()
         layers.append(last)
         self.body = nn.Sequential(*layers)
-        self.render = PupilPsf(noll, kernel_size, sampling.grid, oversample=sampling.oversample)
+        self.render = PupilPsf(
+            noll, kernel_size, sampling.grid, oversample=sampling.oversample, radius=sampling.radius
+        )
         low, high = sampling.bounds
         position = 0.5 if high <= low else math.log(sampling.start / low) / math.log(high / low)
         position = min(max(position, 1e-3), 1 - 1e-3)
@@ -129,4 +131,5 @@ class PupilGenerator(nn.Module):
         values = self.parameters_of(code)
         if readout:
             return values
-        return self.render(values[:-1], values[-1])
+        # A known radius is the renderer's own (its terms computed once); else the estimated one.
+        return self.render(values[:-1], None if self.sampling.radius is not None else values[-1])
