@@ -25,7 +25,7 @@ import tifffile
 from ..errors import InputError
 from .common import MAX_BYTES, PROVENANCE_KEY, ImageFile, atomic_write, json_default, load_json
 
-__all__ = ["MAX_CHANNELS", "read_tiff", "series_axes", "write_tiff"]
+__all__ = ["MAX_CHANNELS", "file_provenance", "file_sizes", "read_tiff", "series_axes", "write_tiff"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,31 @@ def _ome_sizes(xml: str) -> tuple[tuple[float, float] | None, float | None]:
     return ((y, x) if x and y else None), z
 
 
+def file_sizes(tif: tifffile.TiffFile) -> tuple[tuple[float, float] | None, float | None]:
+    """Pixel size (y, x) and z spacing in um: OME metadata first, then ImageJ's and the resolution tags."""
+    ij = tif.imagej_metadata or {}
+    pixel_size, z_spacing = None, None
+    if tif.is_ome and tif.ome_metadata:
+        pixel_size, z_spacing = _ome_sizes(tif.ome_metadata)
+    if pixel_size is None:
+        pixel_size = _pixel_size(tif.pages[0], ij.get("unit"))
+    if z_spacing is None and "spacing" in ij:
+        z_spacing = float(ij["spacing"]) * _UM.get(str(ij.get("unit", "um")).lower(), 1.0)
+    return pixel_size, z_spacing
+
+
+def file_provenance(tif: tifffile.TiffFile) -> dict[str, Any]:
+    """The package's provenance from the ImageJ Info, or {}.
+
+    Another program's text: bad or deeply nested JSON drops only the provenance.
+    """
+    info = (tif.imagej_metadata or {}).get("Info")
+    try:
+        return load_json(info).get(PROVENANCE_KEY, {}) if info else {}
+    except (ValueError, AttributeError):
+        return {}
+
+
 def read_tiff(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> ImageFile:
     """Read a TIFF file, checking its declared size before loading any pixel.
 
@@ -163,20 +188,8 @@ def read_tiff(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> ImageFi
             axes, note = series_axes(series, (tif.shaped_metadata or (None,))[0])
             if note:
                 logger.warning("%s: %s", path.name, note)
-            pixel_size, z_spacing, provenance = None, None, {}
-            ij = tif.imagej_metadata or {}
-            if tif.is_ome and tif.ome_metadata:
-                pixel_size, z_spacing = _ome_sizes(tif.ome_metadata)
-            if pixel_size is None:
-                pixel_size = _pixel_size(tif.pages[0], ij.get("unit"))
-            if z_spacing is None and "spacing" in ij:
-                z_spacing = float(ij["spacing"]) * _UM.get(str(ij.get("unit", "um")).lower(), 1.0)
-            info = ij.get("Info")
-            if info:
-                try:  # another program's text: bad or deeply nested JSON drops only the provenance
-                    provenance = load_json(info).get(PROVENANCE_KEY, {})
-                except (ValueError, AttributeError):
-                    provenance = {}
+            pixel_size, z_spacing = file_sizes(tif)
+            provenance = file_provenance(tif)
     except InputError:
         raise
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as error:

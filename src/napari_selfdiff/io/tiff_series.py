@@ -20,8 +20,8 @@ import numpy as np
 import tifffile
 
 from ..errors import InputError
-from .common import MAX_BYTES, PROVENANCE_KEY, load_json
-from .tiff import _UM, MAX_CHANNELS, _ome_sizes, _pixel_size, series_axes
+from .common import MAX_BYTES
+from .tiff import MAX_CHANNELS, file_provenance, file_sizes, series_axes
 
 __all__ = ["MAX_CHANNELS", "TiffSeries", "inspect_tiff", "read_tiff_series", "series_axes"]
 
@@ -42,26 +42,11 @@ class TiffSeries:
 
 
 def _sizes(tif: tifffile.TiffFile) -> dict[str, float]:
-    ij = tif.imagej_metadata or {}
-    pixel, z = None, None
-    if tif.is_ome and tif.ome_metadata:
-        pixel, z = _ome_sizes(tif.ome_metadata)
-    if pixel is None:
-        pixel = _pixel_size(tif.pages[0], ij.get("unit"))
-    if z is None and "spacing" in ij:
-        z = float(ij["spacing"]) * _UM.get(str(ij.get("unit", "um")).lower(), 1.0)
+    pixel, z = file_sizes(tif)
     sizes = {"Y": pixel[0], "X": pixel[1]} if pixel is not None else {}
     if z:
         sizes["Z"] = z
     return sizes
-
-
-def _provenance(tif: tifffile.TiffFile) -> dict[str, Any]:
-    info = (tif.imagej_metadata or {}).get("Info")
-    try:
-        return load_json(info).get(PROVENANCE_KEY, {}) if info else {}
-    except (ValueError, AttributeError):
-        return {}
 
 
 def inspect_tiff(path: str | Path, *, max_bytes: int = MAX_BYTES) -> list[tuple[tuple[int, ...], str]]:
@@ -105,7 +90,7 @@ def read_tiff_series(path: str | Path, *, max_bytes: int = MAX_BYTES) -> list[Ti
     inspect_tiff(path, max_bytes=max_bytes)
     try:
         with tifffile.TiffFile(path) as tif:
-            sizes, provenance = _sizes(tif), _provenance(tif)
+            sizes, provenance = _sizes(tif), file_provenance(tif)
             shaped = tif.shaped_metadata or ()
             found = []
             for index, series in enumerate(tif.series):
