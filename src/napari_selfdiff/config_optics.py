@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .config_sections import _is_number, _validate
+from ._config_rules import _is_number, _validate
 from .errors import ConfigError
 
 __all__ = ["OpticsConfig"]

@@ -1,4 +1,4 @@
-"""The sections of :class:`~napari_selfdiff.config.DeblurConfig` and the validation rules.
+"""The sections of :class:`~napari_selfdiff.config.DeblurConfig`.
 
 Frozen dataclasses that validate themselves in ``__post_init__`` with messages naming the field,
 the value and the rule. Import them from :mod:`napari_selfdiff.config`.
@@ -6,12 +6,20 @@ the value and the rule. Import them from :mod:`napari_selfdiff.config`.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
-from .errors import ConfigError
+from ._config_rules import (
+    _choice,
+    _count,
+    _flag,
+    _is_int,
+    _is_number,
+    _non_negative,
+    _positive,
+    _validate,
+    _within,
+)
 
 __all__ = ["ComputeConfig", "ImageNetConfig", "KernelNetConfig", "PsfRefitConfig", "ScheduleConfig"]
 
@@ -19,53 +27,6 @@ KernelMode = Literal["diffusion", "standard"]
 KernelModel = Literal["free", "zernike"]
 Precision = Literal["auto", "float32", "tf32", "bfloat16"]
 CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune-no-cudagraphs"]
-
-#: (field, test of its value, the rule in words), checked in order; the first failure raises.
-Rule = tuple[str, Callable[[Any], bool], str]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _validate(config: Any, rules: list[Rule]) -> None:
-    for name, test, rule in rules:
-        value = getattr(config, name)
-        if not test(value):
-            raise ConfigError(f"`{name}` must be {rule}, got {value!r}")
-
-
-def _count(name: str, low: int = 1) -> Rule:
-    return name, lambda v: _is_int(v) and v >= low, f"an integer >= {low}"
-
-
-def _positive(name: str) -> Rule:
-    return name, lambda v: _is_number(v) and v > 0, "a finite number > 0"
-
-
-def _non_negative(name: str) -> Rule:
-    return name, lambda v: _is_number(v) and v >= 0, "a finite number >= 0"
-
-
-def _within(name: str, low: float, high: float, brackets: str) -> Rule:
-    """``brackets`` is "()", "[)", "(]" or "[]": open or closed ends, as written in the rule."""
-    low_ok = (lambda v: v >= low) if brackets[0] == "[" else (lambda v: v > low)
-    high_ok = (lambda v: v <= high) if brackets[1] == "]" else (lambda v: v < high)
-    rule = f"a number in {brackets[0]}{low}, {high}{brackets[1]}"
-    return name, lambda v: _is_number(v) and low_ok(v) and high_ok(v), rule
-
-
-def _choice(name: str, choices: tuple[str, ...]) -> Rule:
-    words = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
-    return name, lambda v: v in choices, words
-
-
-def _flag(name: str) -> Rule:
-    return name, lambda v: isinstance(v, bool), "True or False"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .config_sections import _choice, _is_int, _is_number, _non_negative, _positive, _validate, _within
+from ._config_rules import _choice, _is_int, _is_number, _non_negative, _positive, _validate, _within
 
 __all__ = ["Stack3dConfig"]
 

@@ -23,6 +23,7 @@ import torch
 from ._checks import Problem, check_scale, make_problem
 from ._device import free_memory, resolve_device
 from ._policy3d import describe_3d, offered_stack_modes, plan_3d, voxel_size
+from ._policy_scale import auto_scale, check_reduced
 from .config import DEFAULT_PSF_WINDOW, DeblurConfig, Scale
 from .engine.compute import batch_planes
 from .engine.memory import estimate_bytes
@@ -43,12 +44,6 @@ __all__ = [
     "tile_for",
     "voxel_size",
 ]
-
-#: PSF size (px) from which ``scale="auto"`` estimates at half scale on any device.
-LONG_BLUR = 31
-
-#: PSF size (px) from which ``scale="auto"`` estimates at half scale on the CPU.
-CPU_HALF_SCALE_FROM = 13
 
 #: Share of the free memory a tile may use: the host is shared and its overshoot is fatal.
 TILE_BUDGET = {"cuda": 0.9, "other": 0.5}
@@ -88,16 +83,6 @@ def resolve_restore(config: DeblurConfig, height: int, width: int, method: Metho
     if method != "selfdiff" and restore == "network":
         return "tv"
     return restore
-
-
-def _auto_scale(problem: Problem, config: DeblurConfig, device: torch.device) -> int:
-    """2 when one PSF is estimated, the half-scale image holds it and the blur is long enough."""
-    layout, kernel_size = problem.layout, problem.kernel_size
-    one_psf = len(plane_groups(problem.planes.shape[0], config)) == 1
-    reduced = reduced_kernel_size(kernel_size, 2)
-    fits = 2 * reduced <= min(layout.height, layout.width) // 2 and 4 * reduced <= DEFAULT_PSF_WINDOW
-    wanted = kernel_size >= LONG_BLUR or (device.type == "cpu" and kernel_size >= CPU_HALF_SCALE_FROM)
-    return 2 if one_psf and fits and wanted else 1
 
 
 @dataclass(frozen=True)
@@ -223,7 +208,7 @@ def plan_run(
             )
         factor = 1
     else:
-        factor = _auto_scale(problem, config, torch_device) if scale == "auto" else scale
+        factor = auto_scale(problem, config, torch_device) if scale == "auto" else scale
     if config.kernel_net.model == "zernike" and method != "classic":
         if scale not in ("auto", 1):
             raise InputError(
@@ -234,7 +219,7 @@ def plan_run(
         factor = 1  # the classic estimate works at full resolution (seconds)
     reduced = reduced_kernel_size(kernel_size, factor) if factor > 1 else kernel_size
     if factor > 1:
-        _check_reduced(layout.height, layout.width, kernel_size, factor, reduced, psf_window, n_groups)
+        check_reduced(layout.height, layout.width, kernel_size, factor, reduced, psf_window, n_groups)
     restore = resolve_restore(config, layout.height, layout.width, method)
     if factor > 1 and restore == "network":
         restore = "richardson_lucy"  # a reduced-scale run has no full-resolution network image
@@ -253,33 +238,6 @@ def plan_run(
         on_out_of_memory=on_out_of_memory,
         method=method,
     )
-
-
-def _check_reduced(
-    height: int, width: int, kernel_size: int, factor: int, reduced: int, psf_window: Any, n_groups: int
-) -> None:
-    if n_groups != 1:
-        raise InputError(
-            "a reduced-scale run estimates one PSF: solve a stack with "
-            "`stack_mode` 'shared' or 'shared-channels', or its planes one at a time"
-        )
-    if psf_window is not None and (
-        isinstance(psf_window, bool)
-        or not isinstance(psf_window, (int, np.integer))
-        or psf_window < 4 * reduced
-    ):
-        raise InputError(
-            f"`psf_window` must be an integer >= {4 * reduced} (four reduced kernels), got {psf_window!r}"
-        )
-    rows, cols = height // factor, width // factor
-    if psf_window is not None:
-        rows, cols = min(rows, int(psf_window)), min(cols, int(psf_window))
-    if 2 * reduced > min(rows, cols):
-        raise InputError(
-            f"at 1/{factor} scale the {kernel_size} px PSF is {reduced} px, too large for the "
-            f"{rows} x {cols} region it is estimated on (at least twice the kernel is needed): "
-            "use a smaller `scale` or a larger `psf_window`"
-        )
 
 
 def tile_for(planes: np.ndarray, plan: RunPlan, below: int) -> int:
@@ -319,8 +277,8 @@ def resolve_scale(
 
     ``"auto"`` gives 2 when the run estimates one PSF (a single image, or a stack in a "shared"
     stack mode), the half-scale image holds at least twice the reduced PSF, and either the PSF
-    is long (:data:`LONG_BLUR`) or the run is on the CPU and the PSF is at least
-    :data:`CPU_HALF_SCALE_FROM`; otherwise 1.
+    is long (:data:`._policy_scale.LONG_BLUR`) or the run is on the CPU and the PSF is at least
+    :data:`._policy_scale.CPU_HALF_SCALE_FROM`; otherwise 1.
     """
     problem = make_problem(image, kernel_size, axes, nan_policy=nan_policy)
     scale = check_scale(scale)
