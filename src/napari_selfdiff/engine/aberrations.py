@@ -11,6 +11,11 @@ quadrafoil) and the odd ones (coma, trefoil), ``F{conj(f)}(u) = conj(F{f}(-u))``
 so the even part is known up to one common sign, whatever the noise and the method; the odd
 part, and the relative signs of the even terms, are determined. A through-focus stack lifts the
 ambiguity (defocus breaks the symmetry). :func:`coefficient_error` is the error modulo it.
+
+Beyond that sign, one in-focus image determines the PSF better than the coefficients: for
+larger aberrations distinct pupils give PSFs that explain the data equally well, even with the
+sharp image known (``docs/benchmarks/aberration_identifiability.md``). A 2D estimate is a
+model of the PSF; the coefficients are a measurement only through focus.
 """
 
 from __future__ import annotations
@@ -120,7 +125,11 @@ class Aberrations:
         """One line: RMS, Strehl and the largest terms."""
         ranked = sorted(self.coefficients.items(), key=lambda item: -abs(item[1]))[:top]
         terms = ", ".join(f"{noll_name(j)} {v:+.3f}" for j, v in ranked)
-        ambiguity = "; even terms up to a common sign" if self.even_sign_ambiguous else ""
+        ambiguity = (
+            "; even terms up to a common sign (one 2D image: a fit of the PSF, not a wavefront measurement)"
+            if self.even_sign_ambiguous
+            else ""
+        )
         return f"aberrations {self.rms:.3f} waves RMS (Strehl {self.strehl:.2f}): {terms} waves{ambiguity}"
 
     def to_dict(self) -> dict[str, Any]:
