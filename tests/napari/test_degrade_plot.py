@@ -8,11 +8,6 @@ napari = pytest.importorskip("napari")
 PLUGIN = "napari-selfdiff"
 
 
-@pytest.fixture
-def viewer(make_napari_viewer):
-    return make_napari_viewer()
-
-
 def test_degrade_error_has_its_reason_and_names_never_collide(viewer, monkeypatch):
     from napari_selfdiff._napari import degrade
 

@@ -12,11 +12,6 @@ from napari_selfdiff.demo import make_demo_case  # noqa: E402
 PLUGIN = "napari-selfdiff"
 
 
-@pytest.fixture
-def viewer(make_napari_viewer):
-    return make_napari_viewer()
-
-
 def _widgets(container):
     for widget in container:
         if hasattr(widget, "__iter__") and not isinstance(widget, str):

@@ -14,11 +14,6 @@ PLUGIN = "napari-selfdiff"
 
 
 @pytest.fixture
-def viewer(make_napari_viewer):
-    return make_napari_viewer()
-
-
-@pytest.fixture
 def um_stack(tmp_path):
     """A 4 x 40 x 40 uint16 stack saved with 0.1 um pixels and 0.3 um z spacing."""
     case = make_demo_case(size=40, kernel_size=5, kernel_seed=2)

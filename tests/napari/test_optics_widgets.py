@@ -10,11 +10,6 @@ from napari_selfdiff.demo import make_demo_case  # noqa: E402
 PLUGIN = "napari-selfdiff"
 
 
-@pytest.fixture
-def viewer(make_napari_viewer):
-    return make_napari_viewer()
-
-
 def _units(layer):
     return tuple(str(u) for u in layer.units)
 

@@ -11,11 +11,6 @@ from napari_selfdiff._napari.io import get_reader  # noqa: E402
 PLUGIN = "napari-selfdiff"
 
 
-@pytest.fixture
-def viewer(make_napari_viewer):
-    return make_napari_viewer()
-
-
 def _units(layer):
     return tuple(str(u) for u in layer.units)
 

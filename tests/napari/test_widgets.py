@@ -25,11 +25,6 @@ def use_tiny_custom(widget):
 
 
 @pytest.fixture
-def viewer(make_napari_viewer):
-    return make_napari_viewer()
-
-
-@pytest.fixture
 def case():
     c = make_demo_case(size=48, kernel_size=7, kernel_seed=2)
     return c
