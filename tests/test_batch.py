@@ -147,9 +147,14 @@ def test_batch_against_separate_scheduler_and_worker_processes(tmp_path):
     worker = None
     try:
         deadline = time.time() + 60
-        while not scheduler_file.exists() and time.time() < deadline:
-            time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
+        address = None
+        while address is None and time.time() < deadline:
+            # The scheduler writes the file in place: it can exist before its JSON is whole.
+            try:
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                time.sleep(0.2)
+        assert address is not None, "the scheduler wrote no address within 60 s"
         assert address.startswith("tcp://127.0.0.1:")
         worker = subprocess.Popen(
             [
