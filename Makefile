@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 
 test: system-deps $(STAMP) lint
-	xvfb-run -a -s "-screen 0 1600x1200x24" $(BIN)/python -m pytest
+	xvfb-run -a -s "-screen 0 1600x1200x24" $(BIN)/python -m pytest -n 2
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache

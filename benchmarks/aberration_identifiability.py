@@ -19,7 +19,7 @@ microscope known), Adam at 0.01 waves per step for ``--steps`` steps, from
 * ``best of S``: ``--starts`` random starts (0.2 waves per mode), the lowest chi^2 kept.
 
 Reported per case: chi^2 at the truth and at each fit, and the coefficient error modulo the even
-part's sign (:func:`napari_selfdiff.engine.aberrations.coefficient_error`); for the multi-start
+part's sign (:func:`napari_selfdiff.optics.aberrations.coefficient_error`); for the multi-start
 fit also how many starts ended within 0.1 waves of the truth and the lowest chi^2 among the
 starts that ended more than 0.2 waves away (a distant near-equivalent solution).
 
@@ -48,10 +48,10 @@ def _problem(case: OpticalCase) -> tuple[Any, Any, Any, Any]:
     """The renderer, the sharp image's FFT, the observed valid interior and its inverse variances."""
     import torch
 
+    from napari_selfdiff.blind.selfdiff.nets.pupil_generator import PupilSampling
     from napari_selfdiff.config import OpticsConfig
-    from napari_selfdiff.engine.nets.pupil_generator import PupilSampling
-    from napari_selfdiff.engine.pupil_psf import PupilPsf
     from napari_selfdiff.noise import estimate_noise
+    from napari_selfdiff.optics.pupil_torch import PupilPsf
 
     sampling = PupilSampling.plan(KERNEL_SIZE, OpticsConfig(**case.optics))
     render = PupilPsf(
@@ -97,7 +97,7 @@ def measure(case: OpticalCase, n_starts: int, steps: int) -> dict[str, Any]:
     """One case: chi^2 and coefficient errors of the near-zero and multi-start fits."""
     import torch
 
-    from napari_selfdiff.engine.aberrations import coefficient_error
+    from napari_selfdiff.optics.aberrations import coefficient_error
 
     problem = _problem(case)
     generator = torch.Generator().manual_seed(case.index)

@@ -22,7 +22,7 @@ Methods (the ``fast`` preset, noise-aware TV restoration with the do-no-harm gua
 
 Scores: PSNR/SSIM on the sharp reference at the best shift within K // 2 (border K // 2 ignored),
 kernel MNC, and for the Zernike model the RMS coefficient error modulo the even part's sign
-(:func:`napari_selfdiff.engine.aberrations.coefficient_error`). Results are cached in
+(:func:`napari_selfdiff.optics.aberrations.coefficient_error`). Results are cached in
 ``.cache/aberrations/<method>/<case>.json`` (git-ignored); the table goes to
 ``docs/benchmarks/aberrations.md`` and ``.json``.
 """
@@ -105,8 +105,8 @@ def make_case(index: int, size: int, count: int) -> OpticalCase:
 def run_method(method: str, case: OpticalCase) -> dict[str, Any]:
     """Run one method on one case and score it."""
     from napari_selfdiff import DeblurConfig, deblur
-    from napari_selfdiff.engine.aberrations import coefficient_error
     from napari_selfdiff.metrics import aligned_scores, mnc
+    from napari_selfdiff.optics.aberrations import coefficient_error
 
     config = DeblurConfig.preset("fast")
     if method == "classic":

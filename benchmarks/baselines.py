@@ -10,12 +10,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from napari_selfdiff._device import make_generator
+from napari_selfdiff.blind.selfdiff.compute import plan_execution
+from napari_selfdiff.blind.selfdiff.nets import KernelGenerator, UNet
 from napari_selfdiff.config import ComputeConfig
-from napari_selfdiff.engine.compute import plan_execution
-from napari_selfdiff.engine.forward import blur_valid, crop_center
-from napari_selfdiff.engine.intensity import IntensityMap
-from napari_selfdiff.engine.nets import KernelGenerator, UNet
+from napari_selfdiff.ops.fft import blur_valid, crop_center
+from napari_selfdiff.ops.intensity import IntensityMap
+from napari_selfdiff.plan.device import make_generator
 
 
 def _conv_same(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

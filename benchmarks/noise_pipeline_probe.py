@@ -4,8 +4,8 @@ For each noise group and seeded case (a scikit-image scene, a camera-shake, Gaus
 aberrated-pupil PSF from the project's optics, noise from :func:`napari_selfdiff.optics.blur`)
 it reports the PSNR gain over the blurred input of
 
-* ``blind``: :func:`~napari_selfdiff.engine.classic_blind.estimate_psf_classic` with the
-  estimated noise, then :func:`~napari_selfdiff.engine.noise_restore.restore_tv`;
+* ``blind``: :func:`~napari_selfdiff.blind.l0.estimate_psf_classic` with the
+  estimated noise, then :func:`~napari_selfdiff.restoration.noise_aware.restore_tv`;
 * ``true``: the true PSF, then the same restoration;
 
 plus the MNC of the blind PSF. Even seeds are the tuning half (``--tune`` grid-searches the
@@ -26,11 +26,11 @@ import time
 import numpy as np
 from skimage import data, transform
 
-from napari_selfdiff.engine.classic_blind import estimate_psf_classic
-from napari_selfdiff.engine.noise_restore import restore_tv, tv_weight
+from napari_selfdiff.blind.l0 import estimate_psf_classic
 from napari_selfdiff.metrics import mnc, psnr
 from napari_selfdiff.noise import estimate_noise
 from napari_selfdiff.optics import blur, gaussian_kernel, motion_kernel, random_aberration, zernike_psf
+from napari_selfdiff.restoration.noise_aware import restore_tv, tv_weight
 
 SCENES = ("camera", "coins", "cell", "moon", "astronaut", "brick", "grass", "gravel")
 GROUPS = {

@@ -10,7 +10,7 @@ Every ``.jpg``/``.png`` of ``--data`` is read as the command line reads it
 
 * ``--scale 1``: a ``--crop`` pixel square of the photo (0: the whole photo) is deblurred
   blind with ``--preset`` at ``--kernel-size``. The crop is the window richest in coherent
-  edges (:func:`napari_selfdiff.engine.regions.informative_window`, the rule the tiled
+  edges (:func:`napari_selfdiff.blind.regions.informative_window`, the rule the tiled
   solver uses to pick where to estimate the PSF), or the centre with ``--window centre``.
 * ``--scale N`` (N >= 2): the package's multiscale pipeline
   (:func:`napari_selfdiff.deblur` with ``scale``): the PSF is estimated blind on the most
@@ -42,7 +42,7 @@ def crop_window(image: np.ndarray, size: int, kernel_size: int, where: str) -> t
 
     ``size`` 0 is the whole photo; a side shorter than ``size`` is kept whole.
     """
-    from napari_selfdiff.engine.regions import informative_window
+    from napari_selfdiff.blind.regions import informative_window
 
     height, width = image.shape[:2]
     if not size:

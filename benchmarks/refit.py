@@ -13,12 +13,12 @@ The blind stage of :func:`napari_selfdiff.deblur` with ``scale=2``, ``psf_window
 starts from that PSF, as the pipeline does:
 
 * ``none``: the crop restored with the upscaled PSF (:func:`.classic.restore_planes`);
-* ``as-given``: refitted with :class:`~napari_selfdiff.config.PsfRefitConfig` ``(reference_area=1)``,
+* ``as-given``: refitted with :class:`~napari_selfdiff.config.deblur.PsfRefitConfig` ``(reference_area=1)``,
   the prior weight and edge fraction as they are whatever the window;
 * ``default``: refitted with the default ``PsfRefitConfig()``, which scales both up on windows
-  smaller than 255 x 255 (:mod:`napari_selfdiff.engine.psf_refit`);
+  smaller than 255 x 255 (:mod:`napari_selfdiff.blind.refit`);
 
-by :func:`napari_selfdiff.engine.stages.refit_psf.refit_on_window`, then restored. Scores as in
+by :func:`napari_selfdiff.blind.refit.refit_on_window`, then restored. Scores as in
 :mod:`benchmarks.levin`. The JSON keeps every record; the markdown table gives per family the
 mean PSNR / SSIM / MNC and, against ``none``, the mean gain, the worst case and the number of
 cases better.
@@ -64,9 +64,9 @@ def evaluate(case: Case, psf: np.ndarray, preset: str, device: str) -> dict[str,
     import torch
 
     from napari_selfdiff import DeblurConfig
-    from napari_selfdiff.engine.classic import restore_planes
-    from napari_selfdiff.engine.events import drive
-    from napari_selfdiff.engine.stages.refit_psf import refit_on_window
+    from napari_selfdiff.blind.refit import refit_on_window
+    from napari_selfdiff.restoration.classic import restore_planes
+    from napari_selfdiff.results import drive
 
     torch_device = torch.device(device)
     planes = case.blurred[None, None]

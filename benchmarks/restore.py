@@ -11,7 +11,7 @@ whole 255 x 255 image), one blind run of ``--preset`` at full scale with
 ``restore="network"`` gives the image network's output ``D_theta(x_1)`` and the PSF; both are
 cached per case in ``--cache`` (the slow part: about 30 s per 128 x 128 crop and 80 s per
 whole image on 2 CPU cores). The same PSF then restores the blurred input by RL-TV
-(:func:`napari_selfdiff.engine.classic.restore_planes`, the config's ``restore_iterations`` and
+(:func:`napari_selfdiff.restoration.classic.restore_planes`, the config's ``restore_iterations`` and
 ``restore_tv_weight``), which is what ``restore="richardson_lucy"`` returns. Scores as in
 :mod:`benchmarks.levin`. ``--short-blurs`` adds the whole images under 9 and 11 px camera shake
 (:func:`short_blur_cases`), the blurs ``scale="auto"`` keeps at full scale on the CPU.
@@ -20,7 +20,7 @@ The question is where the preset's fixed iteration budget T x S stops being enou
 network to fit the image: the table gives, per side, the pixels per iteration, both images'
 mean PSNR / SSIM, and RL-TV's mean gain over the network with its worst and best case and the
 number of cases better. It is the evidence for ``restore="auto"``
-(:func:`napari_selfdiff.policy.resolve_restore`).
+(:func:`napari_selfdiff.plan.policy.resolve_restore`).
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ def rl_tv(case: Case, psf: np.ndarray, preset: str, device: str) -> np.ndarray:
     import torch
 
     from napari_selfdiff import DeblurConfig
-    from napari_selfdiff.engine.classic import restore_planes
-    from napari_selfdiff.engine.events import drive
+    from napari_selfdiff.restoration.classic import restore_planes
+    from napari_selfdiff.results import drive
 
     planes = case.blurred[None, None]
     return drive(restore_planes(planes, psf, DeblurConfig.preset(preset), torch.device(device)))[0, 0]

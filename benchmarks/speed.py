@@ -514,7 +514,7 @@ def run_batching(args, report, budget, optimised: str) -> None:
 
 
 def run_cpu_fast(args, report, budget) -> None:
-    from napari_selfdiff.demo import make_demo_case
+    from napari_selfdiff.samples.camera import make_demo_case
 
     if not budget.left():
         return
@@ -754,7 +754,7 @@ def environment(device: str) -> dict[str, Any]:
     import torch
 
     import napari_selfdiff
-    from napari_selfdiff._device import describe_device, resolve_device
+    from napari_selfdiff.plan.device import describe_device, resolve_device
 
     return {
         "device": describe_device(resolve_device(device)),

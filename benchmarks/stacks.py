@@ -7,7 +7,7 @@ some coma, NA 0.8-1.4, z step 0.2-0.5 um, Poisson noise of 100-3000 photons), fo
 * ``per-plane 2D``: ``deblur(stack, k)``, the API's default for a stack (a 2D PSF per plane);
 * ``3D blind``: ``deblur(stack, (kz, k, k), stack_mode="3d", z_step, pixel_size)``;
 * ``RL true PSF`` and ``RL nominal PSF``: the same 3D RL-TV as the 3D blind run
-  (:func:`napari_selfdiff.engine.stages.stack3d.restore_3d`, without its guard), with the true
+  (:func:`napari_selfdiff.blind.selfdiff.volume_run.restore_3d`, without its guard), with the true
   3D PSF and with the aberration-free PSF of the nominal NA (what a user without a measured
   PSF does);
 
@@ -33,7 +33,7 @@ from skimage.metrics import structural_similarity
 
 from benchmarks.stacks_cases import WAVELENGTH, StackCase, make_case
 from napari_selfdiff import DeblurConfig, deblur
-from napari_selfdiff.engine.stages.stack3d import restore_3d
+from napari_selfdiff.blind.selfdiff.volume_run import restore_3d
 from napari_selfdiff.metrics import mnc
 
 METHODS = ("input", "per-plane 2D", "3D blind", "3D blind Zernike", "RL true PSF", "RL nominal PSF")

@@ -106,9 +106,9 @@ def selfdiff_default(case: Case) -> tuple[np.ndarray, np.ndarray]:
 
 def classic_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
     """Classic blind PSF (L0 alternating minimisation) and noise-aware TV restoration, noise estimated."""
-    from napari_selfdiff.engine.classic_blind import estimate_psf_classic
-    from napari_selfdiff.engine.noise_restore import restore_tv
+    from napari_selfdiff.blind.l0 import estimate_psf_classic
     from napari_selfdiff.noise import estimate_noise
+    from napari_selfdiff.restoration.noise_aware import restore_tv
 
     noise = estimate_noise(case.blurred)
     psf = estimate_psf_classic(case.blurred, case.kernel.shape[0], noise)
@@ -117,16 +117,16 @@ def classic_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
 
 def truepsf_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
     """Oracle: the noise-aware TV restoration with the true kernel (noise still estimated)."""
-    from napari_selfdiff.engine.noise_restore import restore_tv
     from napari_selfdiff.noise import estimate_noise
+    from napari_selfdiff.restoration.noise_aware import restore_tv
 
     return restore_tv(case.blurred, case.kernel, estimate_noise(case.blurred)), case.kernel
 
 
 def selfdiff_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
     """The shipped default's PSF (read from its cached run) with the noise-aware TV restoration."""
-    from napari_selfdiff.engine.noise_restore import restore_tv
     from napari_selfdiff.noise import estimate_noise
+    from napari_selfdiff.restoration.noise_aware import restore_tv
 
     psf = cached_psf("selfdiff_default", case)
     return restore_tv(case.blurred, psf, estimate_noise(case.blurred)), psf

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from napari_selfdiff import InputError
-from napari_selfdiff.batch import process_file, run
+from napari_selfdiff.batch.runner import process_file, run
 from napari_selfdiff.config import DeblurConfig
 from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
@@ -171,7 +171,7 @@ def test_batch_against_separate_scheduler_and_worker_processes(tmp_path):
             stderr=subprocess.DEVNULL,
             env=env,
         )
-        from napari_selfdiff.cli import main
+        from napari_selfdiff.cli.main import main
 
         code = main(
             [

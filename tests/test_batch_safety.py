@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from napari_selfdiff import InputError
-from napari_selfdiff._batch_files import write_record
-from napari_selfdiff.batch import process_file, run
-from napari_selfdiff.cli import main
+from napari_selfdiff.batch.files import write_record
+from napari_selfdiff.batch.runner import process_file, run
+from napari_selfdiff.cli.main import main
 from napari_selfdiff.config import DeblurConfig
 from napari_selfdiff.errors import Cancelled
 from napari_selfdiff.io.tiff import write_tiff
@@ -110,7 +110,7 @@ def test_a_full_disk_while_writing_the_record_leaves_no_output(tmp_path, monkeyp
     def disk_full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("napari_selfdiff._batch_worker.write_record", disk_full)
+    monkeypatch.setattr("napari_selfdiff.batch.worker.write_record", disk_full)
     record = process_file(source, tmp_path / "out", 5, CLASSIC.to_dict(), device="cpu")
     assert record["status"] == "failed" and "No space left on device" in record["error"]
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
@@ -149,7 +149,7 @@ def test_cli_batch_cancel_prints_what_exists(monkeypatch, tmp_path, capsys):
     def cancelled(*args, **kwargs):
         raise Cancelled("the batch was cancelled after 1 of 3 file(s); outputs written by this run: a.tif")
 
-    monkeypatch.setattr("napari_selfdiff.batch.run", cancelled)
+    monkeypatch.setattr("napari_selfdiff.batch.runner.run", cancelled)
     assert (
         main(["batch", str(tmp_path / "*.tif"), "--out", str(tmp_path), "-k", "5", "--preset", "tiny"]) == 130
     )
@@ -158,7 +158,7 @@ def test_cli_batch_cancel_prints_what_exists(monkeypatch, tmp_path, capsys):
 
 
 def test_the_dashboard_listens_on_loopback_only(monkeypatch):
-    from napari_selfdiff import _batch_cluster
+    from napari_selfdiff.batch import cluster as _batch_cluster
 
     seen = {}
     monkeypatch.setattr(distributed, "LocalCluster", lambda **options: seen.update(options))

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_selfdiff._checks import InputError
-from napari_selfdiff.engine.classic_blind import ClassicBlindStep, estimate_psf_classic
+from napari_selfdiff.blind.l0 import ClassicBlindStep, estimate_psf_classic
 from napari_selfdiff.errors import Cancelled
+from napari_selfdiff.inputs import InputError
 from napari_selfdiff.metrics import mnc
 from napari_selfdiff.noise import NoiseModel
 from napari_selfdiff.optics import blur, gaussian_kernel, motion_kernel

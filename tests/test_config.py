@@ -7,12 +7,12 @@ import pytest
 
 from napari_selfdiff.config import (
     ComputeConfig,
-    ConfigError,
     DeblurConfig,
     ImageNetConfig,
     PsfRefitConfig,
     ScheduleConfig,
 )
+from napari_selfdiff.errors import ConfigError
 
 
 def test_paper_preset_is_the_paper():

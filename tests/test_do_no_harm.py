@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from napari_selfdiff import DeblurConfig, deblur
-from napari_selfdiff._checks import make_problem
-from napari_selfdiff.engine.stages import noise_aware
+from napari_selfdiff.blind import guarded as noise_aware
+from napari_selfdiff.inputs import make_problem
 from napari_selfdiff.metrics import aligned_scores, mnc
 from napari_selfdiff.noise import NoiseModel
 from napari_selfdiff.optics import blur, motion_kernel
-from napari_selfdiff.policy import plan_run, resolve_method, resolve_restore
+from napari_selfdiff.plan.policy import plan_run, resolve_method, resolve_restore
 
 from .conftest import piecewise_image
 

@@ -2,12 +2,12 @@
 
 import numpy as np
 
-from napari_selfdiff._checks import make_problem
-from napari_selfdiff.cli import main
+from napari_selfdiff.cli.main import main
 from napari_selfdiff.config import DeblurConfig
-from napari_selfdiff.estimate import SETUP_SECONDS, estimate_run
+from napari_selfdiff.inputs import make_problem
 from napari_selfdiff.io.tiff import write_tiff
-from napari_selfdiff.policy import plan_run
+from napari_selfdiff.plan.estimate import SETUP_SECONDS, estimate_run
+from napari_selfdiff.plan.policy import plan_run
 
 
 def _estimate(shape, preset="fast", method="selfdiff", **options):
@@ -31,7 +31,7 @@ def test_estimate_grows_with_the_work():
 
 
 def test_long_runs_and_memory_are_warned_with_what_to_change(monkeypatch):
-    from napari_selfdiff import estimate
+    from napari_selfdiff.plan import estimate
 
     paper = _estimate((256, 256), "paper", scale=1)
     assert any(w.startswith("long run:") and "PSF scale 2" in w for w in paper.warnings)

@@ -5,15 +5,15 @@ import pytest
 import torch
 from scipy.signal import convolve2d
 
-from napari_selfdiff.engine.forward import (
+from napari_selfdiff.blind.selfdiff.schedule import alpha_bars, betas, reverse_sigmas, sigmas
+from napari_selfdiff.metrics import mnc
+from napari_selfdiff.ops.fft import (
     blur_valid,
     blur_valid_adjoint,
     crop_center,
     kernel_offset,
     register,
 )
-from napari_selfdiff.engine.schedule import alpha_bars, betas, reverse_sigmas, sigmas
-from napari_selfdiff.metrics import mnc
 
 
 @pytest.mark.parametrize("method", ["direct", "fft"])

@@ -13,7 +13,7 @@ import torch
 
 from napari_selfdiff import DeblurConfig, deblur
 from napari_selfdiff.config import ComputeConfig
-from napari_selfdiff.demo import make_demo_case
+from napari_selfdiff.samples.camera import make_demo_case
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

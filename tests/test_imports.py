@@ -17,8 +17,8 @@ def _loaded_after(statement: str) -> set[str]:
 @pytest.mark.parametrize(
     "statement",
     [
-        "import napari_selfdiff.engine, napari_selfdiff.optics, napari_selfdiff.io.tiff, napari_selfdiff.cli",
-        "from napari_selfdiff import deblur, deconvolve; from napari_selfdiff.engine import nonblind",
+        "import napari_selfdiff.results, napari_selfdiff.optics, napari_selfdiff.io, napari_selfdiff.cli",
+        "from napari_selfdiff import deblur, deconvolve; from napari_selfdiff.restoration import nonblind",
     ],
 )
 def test_engine_imports_no_gui(statement):
@@ -29,7 +29,7 @@ def test_engine_imports_no_gui(statement):
 def test_package_and_cli_help_do_not_import_torch():
     assert "torch" not in _loaded_after("import napari_selfdiff")
     code = (
-        "import sys\nfrom napari_selfdiff.cli import build_parser\n"
+        "import sys\nfrom napari_selfdiff.cli.main import build_parser\n"
         "build_parser()\nprint('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

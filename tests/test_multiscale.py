@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from napari_selfdiff import DeblurConfig, InputError, deblur, policy, resolve_scale
-from napari_selfdiff.engine.stages.estimate_psf import downscale, reduced_kernel_size, upscale_psf
+from napari_selfdiff import DeblurConfig, InputError, deblur, resolve_scale
+from napari_selfdiff.blind.selfdiff.multiscale import downscale, reduced_kernel_size, upscale_psf
 from napari_selfdiff.metrics import aligned_scores, mnc
 from napari_selfdiff.optics import blur, motion_kernel
+from napari_selfdiff.plan import policy
 
 from .conftest import piecewise_image
 

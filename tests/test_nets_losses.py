@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from napari_selfdiff.engine.losses import data_fidelity, kernel_sparsity
-from napari_selfdiff.engine.nets import KernelGenerator, UNet
+from napari_selfdiff.blind.selfdiff.losses import data_fidelity, kernel_sparsity
+from napari_selfdiff.blind.selfdiff.nets import KernelGenerator, UNet
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 48, 48), (2, 3, 37, 53)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_selfdiff._checks import InputError
+from napari_selfdiff.inputs import InputError
 from napari_selfdiff.noise import NoiseModel, estimate_noise
 from napari_selfdiff.optics import blur, gaussian_kernel, motion_kernel
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_selfdiff.engine.noise_restore import (
+from napari_selfdiff.metrics import psnr
+from napari_selfdiff.noise import NoiseModel, estimate_noise
+from napari_selfdiff.optics import blur, gaussian_kernel, motion_kernel
+from napari_selfdiff.restoration.noise_aware import (
     border_energy,
     kernel_agreement,
     restore_tv,
     tv_weight,
     weighted_discrepancy,
 )
-from napari_selfdiff.metrics import psnr
-from napari_selfdiff.noise import NoiseModel, estimate_noise
-from napari_selfdiff.optics import blur, gaussian_kernel, motion_kernel
 
 from .conftest import piecewise_image
 

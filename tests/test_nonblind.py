@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from napari_selfdiff import Cancelled, DeblurConfig, InputError, deconvolve
-from napari_selfdiff.engine.classic import tv_curvature
-from napari_selfdiff.engine.nonblind import iter_deconvolve
 from napari_selfdiff.metrics import psnr
 from napari_selfdiff.optics import blur, motion_kernel
+from napari_selfdiff.restoration.classic import tv_curvature
+from napari_selfdiff.restoration.nonblind import iter_deconvolve
 
 from .conftest import piecewise_image
 

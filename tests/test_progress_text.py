@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from napari_selfdiff.engine.events import Progress
 from napari_selfdiff.progress_text import ProgressClock, format_seconds
+from napari_selfdiff.results import Progress
 
 
 def event(**changes):

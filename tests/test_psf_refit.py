@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from napari_selfdiff.engine.psf_refit import _EdgeTerm, refit_psf
-from napari_selfdiff.engine.stages.estimate_psf import downscale, upscale_psf
+from napari_selfdiff.blind.refit import _EdgeTerm, refit_psf
+from napari_selfdiff.blind.selfdiff.multiscale import downscale, upscale_psf
 from napari_selfdiff.metrics import mnc
 from napari_selfdiff.optics import blur, motion_kernel
 

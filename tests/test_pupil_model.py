@@ -5,16 +5,16 @@ import pytest
 import torch
 
 from napari_selfdiff import DeblurConfig, deblur
-from napari_selfdiff.config import ConfigError, OpticsConfig
-from napari_selfdiff.engine.aberrations import Aberrations, coefficient_error, is_even
-from napari_selfdiff.engine.ensemble import Ensemble
-from napari_selfdiff.engine.nets.pupil_generator import PupilGenerator, PupilSampling
-from napari_selfdiff.engine.pupil_psf import PupilPsf
-from napari_selfdiff.engine.stages.orientation import orient_psf
-from napari_selfdiff.errors import InputError
+from napari_selfdiff.blind.orientation import orient_psf
+from napari_selfdiff.blind.selfdiff.ensemble import Ensemble
+from napari_selfdiff.blind.selfdiff.nets.pupil_generator import PupilGenerator, PupilSampling
+from napari_selfdiff.config import OpticsConfig
+from napari_selfdiff.errors import ConfigError, InputError
 from napari_selfdiff.metrics import mnc
 from napari_selfdiff.optics import zernike_psf
+from napari_selfdiff.optics.aberrations import Aberrations, coefficient_error, is_even
 from napari_selfdiff.optics.pupil import angular_spectrum_defocus, pupil_coordinates
+from napari_selfdiff.optics.pupil_torch import PupilPsf
 from napari_selfdiff.optics.sampling import pupil_sampling
 
 ABERRATED = {2: 0.2, 4: 0.2, 5: -0.1, 8: 0.15, 9: 0.05, 11: 0.07, 14: -0.04, 22: 0.03}
@@ -178,7 +178,7 @@ def test_zernike_model_refuses_a_reduced_scale(rng):
 
 
 def test_cli_zernike_run_takes_the_pixel_size_from_the_file_and_reports_the_pupil(tmp_path, rng, capsys):
-    from napari_selfdiff.cli import main
+    from napari_selfdiff.cli.main import main
     from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
     source = tmp_path / "cells.tif"

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from napari_selfdiff import DeblurConfig, deblur
-from napari_selfdiff.engine import planes as planes_module
-from napari_selfdiff.engine.regions import edge_usefulness, informative_window
-from napari_selfdiff.engine.stages import tiled as tiled_module
+from napari_selfdiff.blind.regions import edge_usefulness, informative_window
+from napari_selfdiff.blind.selfdiff import planes as planes_module
+from napari_selfdiff.blind.selfdiff import tiling as tiled_module
 from napari_selfdiff.errors import OutOfMemory
 
 TINY = DeblurConfig.preset("tiny").replace(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from napari_selfdiff import InputError
-from napari_selfdiff.cli import main
+from napari_selfdiff.cli.main import main
 from napari_selfdiff.io import outputs as outputs_module
 from napari_selfdiff.io.common import atomic_write
 from napari_selfdiff.io.formats import read_image
@@ -32,7 +32,7 @@ def no_solve(monkeypatch):
         raise AssertionError("the solve ran before the check")
 
     monkeypatch.setattr("napari_selfdiff.api.iter_deblur", solve)
-    monkeypatch.setattr("napari_selfdiff.engine.nonblind.iter_deconvolve", solve)
+    monkeypatch.setattr("napari_selfdiff.restoration.nonblind.iter_deconvolve", solve)
 
 
 def test_an_output_that_is_a_directory_is_refused_before_the_solve(tmp_path, image_file, no_solve, capsys):

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from napari_selfdiff import Cancelled, DeblurConfig, InputError, deblur, deconvolve, iter_deblur
-from napari_selfdiff.engine.loop import kernel_feedback
+from napari_selfdiff.blind.selfdiff.loop import kernel_feedback
 from napari_selfdiff.metrics import aligned_scores, mnc
-from napari_selfdiff.policy import resolve_restore
+from napari_selfdiff.plan.policy import resolve_restore
 
 #: Small but real: the fast preset's recipe scaled down to a 48 x 48 image (a few seconds).
 #: The network's image (restore="network"): these tests are about the self-diffusion loop.
@@ -41,8 +41,8 @@ def test_an_off_centre_kernel_estimate_is_registered_to_the_observation(small_ca
     # kernels 3 pixels down and left of the centre (its output moved with zero fill) leaves
     # the unregistered estimate 3 pixels off the observation (measured: (-3, 3)); the result
     # must still overlay the blurred input, with a centred PSF.
-    from napari_selfdiff.engine import loop as solver
-    from napari_selfdiff.engine.forward import kernel_offset
+    from napari_selfdiff.blind.selfdiff import loop as solver
+    from napari_selfdiff.ops.fft import kernel_offset
 
     generate = solver.KernelGenerator.forward
 
@@ -264,8 +264,8 @@ def test_batched_networks_match_separate_networks_on_one_step():
     # forward/backward, not after many Adam steps: Adam amplifies rounding, and how much it
     # differs between CPUs (AVX2, AVX-512) is not what this test is about. A mix-up of
     # parameters, inputs or gradients between planes differs at order one.
-    from napari_selfdiff.engine.ensemble import Ensemble
-    from napari_selfdiff.engine.loop import _build_networks
+    from napari_selfdiff.blind.selfdiff.ensemble import Ensemble
+    from napari_selfdiff.blind.selfdiff.loop import _build_networks
 
     built = [_build_networks(TINY, 1, 5, seed, torch.device("cpu"), blind=True) for seed in (0, 1, 2)]
     inputs = torch.randn((3, 1, 1, 20, 20), generator=torch.Generator().manual_seed(0))
@@ -313,8 +313,8 @@ def test_batched_planes_run_keeps_each_plane_its_own_problem(small_case):
 def test_batch_planes_auto_batches_on_cpu_only():
     # Batching paid on the CPU and cost on an H100 (ComputeConfig's docstring); "auto" follows
     # the measurements. An explicit precision keeps plan_execution off the CUDA runtime here.
+    from napari_selfdiff.blind.selfdiff.compute import plan_execution
     from napari_selfdiff.config import ComputeConfig
-    from napari_selfdiff.engine.compute import plan_execution
 
     auto, three = ComputeConfig(precision="float32"), ComputeConfig(precision="float32", batch_planes=3)
     assert plan_execution(auto, torch.device("cpu")).batch_planes == 8

@@ -22,7 +22,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ._checks import (
+from napari_selfdiff.blind.guarded import restore_guarded
+from napari_selfdiff.blind.runs import classic_run, selfdiff_run, stack3d_run
+from napari_selfdiff.blind.selfdiff.compute import plan_execution
+from napari_selfdiff.blind.selfdiff.planes import Evaluate, plane_groups
+from napari_selfdiff.config import DEFAULT_PSF_WINDOW, DeblurConfig, Scale
+from napari_selfdiff.errors import NumericalError
+from napari_selfdiff.inputs import (
     NanPolicy,
     Problem,
     check_ground_truth,
@@ -31,19 +37,13 @@ from ._checks import (
     from_planes,
     make_problem,
 )
-from ._device import describe_device
-from ._runs import classic_run, selfdiff_run, stack3d_run
-from .config import DEFAULT_PSF_WINDOW, DeblurConfig, Scale
-from .engine.compute import plan_execution
-from .engine.events import DeblurResult, Progress, ProgressCallback, drive
-from .engine.intensity import to_dtype
-from .engine.nonblind import deconvolve, iter_deconvolve
-from .engine.planes import Evaluate, plane_groups
-from .engine.stages.noise_aware import restore_guarded
-from .errors import NumericalError
-from .metrics import ground_truth_scorer
-from .noise import NoiseModel
-from .policy import RunPlan, plan_run
+from napari_selfdiff.metrics import ground_truth_scorer
+from napari_selfdiff.noise import NoiseModel
+from napari_selfdiff.ops.intensity import to_dtype
+from napari_selfdiff.plan.device import describe_device
+from napari_selfdiff.plan.policy import RunPlan, plan_run
+from napari_selfdiff.restoration.nonblind import deconvolve, iter_deconvolve
+from napari_selfdiff.results import DeblurResult, Progress, ProgressCallback, drive
 
 __all__ = ["deblur", "deconvolve", "iter_deblur", "iter_deconvolve"]
 
@@ -78,7 +78,7 @@ def iter_deblur(
     ----------
     image : numpy.ndarray or Problem
         Blurred image: (Y, X), (Y, X, C) with one shared PSF, or a (Z, Y, X) stack; or a
-        :class:`~napari_selfdiff._checks.Problem` already made from one (``kernel_size`` and
+        :class:`~napari_selfdiff.inputs.Problem` already made from one (``kernel_size`` and
         ``axes`` are then its own).
     kernel_size : int or tuple of int
         Side K of the square PSF to estimate: an odd integer >= 3, at most half the image; or

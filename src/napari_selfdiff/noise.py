@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from ._checks import InputError
+from napari_selfdiff.inputs import InputError
 
 __all__ = ["NoiseModel", "estimate_noise"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["STAGE_NAMES", "ProgressClock", "format_seconds"]
 
-#: What each :attr:`~napari_selfdiff.engine.events.Progress.stage` is called for users.
+#: What each :attr:`~napari_selfdiff.results.Progress.stage` is called for users.
 STAGE_NAMES = {
     "estimate_psf": "PSF estimate",
     "refit_psf": "PSF refit",

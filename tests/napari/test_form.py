@@ -7,7 +7,7 @@ napari = pytest.importorskip("napari")
 
 from qtpy.QtWidgets import QScrollArea  # noqa: E402
 
-from napari_selfdiff.demo import make_demo_case  # noqa: E402
+from napari_selfdiff.samples.camera import make_demo_case  # noqa: E402
 
 PLUGIN = "napari-selfdiff"
 

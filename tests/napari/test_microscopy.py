@@ -7,8 +7,8 @@ napari = pytest.importorskip("napari")
 
 from napari.utils.notifications import notification_manager  # noqa: E402
 
-from napari_selfdiff.demo import make_demo_case  # noqa: E402
 from napari_selfdiff.io.tiff import write_tiff  # noqa: E402
+from napari_selfdiff.samples.camera import make_demo_case  # noqa: E402
 
 PLUGIN = "napari-selfdiff"
 

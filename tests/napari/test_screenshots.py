@@ -10,7 +10,7 @@ import pytest
 
 napari = pytest.importorskip("napari")
 
-from napari_selfdiff.demo import make_demo_case  # noqa: E402
+from napari_selfdiff.samples.camera import make_demo_case  # noqa: E402
 
 PLUGIN = "napari-selfdiff"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

@@ -9,7 +9,7 @@ import pytest
 
 napari = pytest.importorskip("napari")
 
-from napari_selfdiff.demo import make_demo_case  # noqa: E402
+from napari_selfdiff.samples.camera import make_demo_case  # noqa: E402
 
 PLUGIN = "napari-selfdiff"
 

@@ -2,7 +2,7 @@
 
 Basic: the image, the kernel size (with its size in micrometres when the layer has a pixel
 size), the quality/speed preset, the stack mode for stacks, the device. Advanced: everything
-else, defaults read from :class:`~napari_selfdiff.config.DeblurConfig`. Tooltips say what a
+else, defaults read from :class:`~napari_selfdiff.config.deblur.DeblurConfig`. Tooltips say what a
 field does; the measurements behind the defaults are in ``docs/benchmarks``.
 """
 
@@ -20,11 +20,11 @@ from magicgui.widgets import (
 )
 from napari.layers import Image
 
-from .._device import describe_device, resolve_device
-from ..config import DEFAULT_KERNEL_SIZE, DeblurConfig, Method, Restore, StackMode
-from ..io.formats import INPUT_SUFFIXES
-from ..policy import offered_stack_modes
-from ._solver_fields import SolverFields, available_devices
+from napari_selfdiff._napari._solver_fields import SolverFields, available_devices
+from napari_selfdiff.config import DEFAULT_KERNEL_SIZE, DeblurConfig, Method, Restore, StackMode
+from napari_selfdiff.io.formats import INPUT_SUFFIXES
+from napari_selfdiff.plan.device import describe_device, resolve_device
+from napari_selfdiff.plan.policy import offered_stack_modes
 
 #: What each stack mode does, in words. A 3D mode (one 3D PSF, out-of-focus light removed)
 #: is a new StackMode value and one more entry here; it then becomes the default for z-stacks.

@@ -3,7 +3,7 @@
 import numpy as np
 from napari.layers import Image
 
-from ..errors import InputError
+from napari_selfdiff.errors import InputError
 
 
 def layer_axes(layer: Image) -> str:

@@ -15,9 +15,9 @@ from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
-from ..errors import Cancelled
-from ..progress_text import ProgressClock, format_seconds
-from ._form import scrolling_form
+from napari_selfdiff._napari._form import scrolling_form
+from napari_selfdiff.errors import Cancelled
+from napari_selfdiff.progress_text import ProgressClock, format_seconds
 
 RunFactory = Callable[[threading.Event], Generator[Any, None, Any]]
 

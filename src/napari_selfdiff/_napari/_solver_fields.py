@@ -2,9 +2,8 @@
 
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
 
-from .._device import resolve_device
-from ..config import DeblurConfig
-from ..presets import PRESETS, default_preset_name
+from napari_selfdiff.config import PRESETS, DeblurConfig, default_preset_name
+from napari_selfdiff.plan.device import resolve_device
 
 __all__ = ["CUSTOM", "SolverFields", "available_devices"]
 

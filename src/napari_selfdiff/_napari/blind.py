@@ -8,23 +8,29 @@ from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 
 import napari
-
-from .._checks import make_problem
-from ..api import iter_deblur
-from ..batch import iter_batch
-from ..config import DEFAULT_PSF_WINDOW, DeblurConfig
-from ..engine.nonblind import iter_deconvolve
-from ..engine.stages.noise_aware import verdict
-from ..estimate import estimate_run
-from ..io.formats import INPUT_SUFFIXES
-from ..noise import NoiseModel
-from ..policy import plan_run
-from ..progress_text import format_seconds
-from ._blind_form import BlindForm, kernel_hint
-from ._layers import add_result_layer, beside, contrast_limits, layer_array, layer_axes, spatial_properties
-from ._plot import EvolutionPlot
-from ._roi import offset_translate, region
-from ._runner import RunnerWidget, in_form_words
+from napari_selfdiff._napari._blind_form import BlindForm, kernel_hint
+from napari_selfdiff._napari._layers import (
+    add_result_layer,
+    beside,
+    contrast_limits,
+    layer_array,
+    layer_axes,
+    spatial_properties,
+)
+from napari_selfdiff._napari._plot import EvolutionPlot
+from napari_selfdiff._napari._roi import offset_translate, region
+from napari_selfdiff._napari._runner import RunnerWidget, in_form_words
+from napari_selfdiff.api import iter_deblur
+from napari_selfdiff.batch.runner import iter_batch
+from napari_selfdiff.blind.guarded import verdict
+from napari_selfdiff.config import DEFAULT_PSF_WINDOW, DeblurConfig
+from napari_selfdiff.inputs import make_problem
+from napari_selfdiff.io.formats import INPUT_SUFFIXES
+from napari_selfdiff.noise import NoiseModel
+from napari_selfdiff.plan.estimate import estimate_run
+from napari_selfdiff.plan.policy import plan_run
+from napari_selfdiff.progress_text import format_seconds
+from napari_selfdiff.restoration.nonblind import iter_deconvolve
 
 
 class BlindDeconvolutionWidget(BlindForm, RunnerWidget):

@@ -8,9 +8,8 @@ from napari.types import LayerDataTuple
 from napari.utils.notifications import show_error
 
 import napari
-
-from ..optics import blur, disk_kernel, gaussian_kernel, motion_kernel
-from ._layers import layer_array, layer_axes, spatial_properties
+from napari_selfdiff._napari._layers import layer_array, layer_axes, spatial_properties
+from napari_selfdiff.optics import blur, disk_kernel, gaussian_kernel, motion_kernel
 
 KERNELS = ("PSF layer", "camera shake", "gaussian", "disk")
 

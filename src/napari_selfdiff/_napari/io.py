@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 from napari.utils.notifications import show_info
 
-from ..errors import InputError
-from ..io.common import PROVENANCE_KEY
-from ..io.tiff import write_tiff
-from ..io.tiff_series import TiffSeries, inspect_tiff, read_tiff_series
+from napari_selfdiff.errors import InputError
+from napari_selfdiff.io.common import PROVENANCE_KEY
+from napari_selfdiff.io.tiff import write_tiff
+from napari_selfdiff.io.tiff_series import TiffSeries, inspect_tiff, read_tiff_series
 
 #: napari unit names -> micrometres.
 _TO_UM = {"micrometer": 1.0, "nanometer": 1e-3, "millimeter": 1e3, "meter": 1e6}

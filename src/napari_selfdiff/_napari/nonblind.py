@@ -4,13 +4,12 @@ from magicgui.widgets import ComboBox, FloatSpinBox, SpinBox, create_widget
 from napari.layers import Image
 
 import napari
-
-from .._checks import check_psf
-from ..engine.nonblind import METHODS, iter_deconvolve
-from ._layers import add_result_layer, layer_array, layer_axes
-from ._psf_match import match_psf
-from ._runner import RunnerWidget
-from ._solver_fields import SolverFields, available_devices
+from napari_selfdiff._napari._layers import add_result_layer, layer_array, layer_axes
+from napari_selfdiff._napari._psf_match import match_psf
+from napari_selfdiff._napari._runner import RunnerWidget
+from napari_selfdiff._napari._solver_fields import SolverFields, available_devices
+from napari_selfdiff.inputs import check_psf
+from napari_selfdiff.restoration.nonblind import METHODS, iter_deconvolve
 
 
 class NonBlindDeconvolutionWidget(RunnerWidget):

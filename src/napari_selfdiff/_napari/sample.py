@@ -1,7 +1,7 @@
 """Sample data: the camera demo (blurred crop, true PSF, sharp image) and a widefield stack."""
 
-from ..demo import make_demo_case
-from ..microscopy_demo import make_microscopy_case
+from napari_selfdiff.samples.camera import make_demo_case
+from napari_selfdiff.samples.widefield import make_microscopy_case
 
 
 def blurred_camera():
@@ -23,7 +23,7 @@ def widefield_beads():
     """A 16 x 96 x 96 widefield stack of beads and filaments in micrometres, its object and true 3D PSF."""
     case = make_microscopy_case()
     optics = {
-        "source": "synthetic: napari_selfdiff.microscopy_demo.make_microscopy_case()",
+        "source": "synthetic: napari_selfdiff.samples.widefield.make_microscopy_case()",
         "wavelength_um": case.wavelength_um,
         "na": case.na,
         "immersion_index": case.immersion_index,

@@ -6,8 +6,9 @@ from napari.layers import Image
 from qtpy.QtCore import QTimer
 
 import napari
-
-from ..optics import (
+from napari_selfdiff._napari._form import scrolling_form
+from napari_selfdiff._napari._layers import beside
+from napari_selfdiff.optics import (
     noll_name,
     nyquist_pixel_size,
     random_aberration,
@@ -15,9 +16,7 @@ from ..optics import (
     strehl_ratio,
     zernike_psf,
 )
-from ..optics.pupil import pupil_coordinates, wavefront
-from ._form import scrolling_form
-from ._layers import beside
+from napari_selfdiff.optics.pupil import pupil_coordinates, wavefront
 
 #: Noll terms offered in the table: tip/tilt to quadrafoil (radial order <= 4).
 TABLE_TERMS = tuple(range(2, 16))

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from .common import MAX_BYTES, ImageFile
-from .outputs import resolved
-from .photo import READ_SUFFIXES, png_problem, read_photo, write_png
-from .tiff import read_tiff, write_tiff
+from napari_selfdiff.errors import InputError
+from napari_selfdiff.io.common import MAX_BYTES, ImageFile
+from napari_selfdiff.io.outputs import resolved
+from napari_selfdiff.io.photo import READ_SUFFIXES, png_problem, read_photo, write_png
+from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
 __all__ = [
     "INPUT_SUFFIXES",

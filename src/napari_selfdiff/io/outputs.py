@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from .common import new_temporary
+from napari_selfdiff.errors import InputError
+from napari_selfdiff.io.common import new_temporary
 
 __all__ = ["OutputPlan", "check_writable", "output_bytes", "plan_outputs", "resolved"]
 

@@ -23,8 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from .common import MAX_BYTES, PROVENANCE_KEY, ImageFile, atomic_write, json_default, load_json
+from napari_selfdiff.errors import InputError
+from napari_selfdiff.io.common import (
+    MAX_BYTES,
+    PROVENANCE_KEY,
+    ImageFile,
+    atomic_write,
+    json_default,
+    load_json,
+)
 
 __all__ = ["READ_SUFFIXES", "png_problem", "read_photo", "write_png"]
 

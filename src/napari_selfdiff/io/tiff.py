@@ -22,8 +22,15 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from ..errors import InputError
-from .common import MAX_BYTES, PROVENANCE_KEY, ImageFile, atomic_write, json_default, load_json
+from napari_selfdiff.errors import InputError
+from napari_selfdiff.io.common import (
+    MAX_BYTES,
+    PROVENANCE_KEY,
+    ImageFile,
+    atomic_write,
+    json_default,
+    load_json,
+)
 
 __all__ = ["MAX_CHANNELS", "file_provenance", "file_sizes", "read_tiff", "series_axes", "write_tiff"]
 
@@ -213,7 +220,7 @@ def write_tiff(
     ``axes`` is one of YX, YXC, ZYX, ZYXC (inferred when None); ``pixel_size`` (y, x) and
     ``z_spacing`` are in micrometres; ``provenance`` is stored as JSON in the ImageJ Info.
     """
-    from .._checks import infer_axes
+    from napari_selfdiff.inputs import infer_axes
 
     path = Path(path)
     data = np.asarray(data)

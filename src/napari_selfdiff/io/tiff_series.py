@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from ..errors import InputError
-from .common import MAX_BYTES
-from .tiff import MAX_CHANNELS, file_provenance, file_sizes, series_axes
+from napari_selfdiff.errors import InputError
+from napari_selfdiff.io.common import MAX_BYTES
+from napari_selfdiff.io.tiff import MAX_CHANNELS, file_provenance, file_sizes, series_axes
 
 __all__ = ["MAX_CHANNELS", "TiffSeries", "inspect_tiff", "read_tiff_series", "series_axes"]
 

@@ -3,12 +3,12 @@
 NumPy only; no napari import.
 """
 
-from .aberration import random_aberration, rms_wavefront_error, strehl_ratio
-from .degrade import blur
-from .kernels import disk_kernel, gaussian_kernel, motion_kernel
-from .psf import PsfSamplingWarning, nyquist_pixel_size, zernike_psf
-from .pupil import pupil_function, wavefront
-from .zernike import (
+from napari_selfdiff.optics.aberrations import random_aberration, rms_wavefront_error, strehl_ratio
+from napari_selfdiff.optics.degrade import blur
+from napari_selfdiff.optics.kernels import disk_kernel, gaussian_kernel, motion_kernel
+from napari_selfdiff.optics.psf import PsfSamplingWarning, nyquist_pixel_size, zernike_psf
+from napari_selfdiff.optics.pupil import pupil_function, wavefront
+from napari_selfdiff.optics.zernike import (
     NOLL_NAMES,
     ansi_to_nm,
     coefficients_from_names,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import fftconvolve
 
-from .._checks import check_psf, from_planes, to_planes
+from napari_selfdiff.inputs import check_psf, from_planes, to_planes
 
 __all__ = ["blur"]
 
@@ -47,7 +47,7 @@ def blur(
     seed : int or numpy.random.Generator, optional
         Seed of the noise.
     axes : str, optional
-        Axes of the image (see :func:`napari_selfdiff._checks.infer_axes`).
+        Axes of the image (see :func:`napari_selfdiff.inputs.infer_axes`).
 
     Returns
     -------

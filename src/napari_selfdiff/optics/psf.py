@@ -49,9 +49,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .pupil import angular_spectrum_defocus, pupil_coordinates, pupil_function
-from .sampling import check_grid, nyquist_pixel_size, pupil_sampling
-from .zernike import coefficients_from_names
+from napari_selfdiff.optics.pupil import angular_spectrum_defocus, pupil_coordinates, pupil_function
+from napari_selfdiff.optics.sampling import check_grid, nyquist_pixel_size, pupil_sampling
+from napari_selfdiff.optics.zernike import coefficients_from_names
 
 __all__ = [
     "PsfSamplingWarning",

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .zernike import noll_to_nm, zernike
+from napari_selfdiff.optics.zernike import noll_to_nm, zernike
 
 __all__ = ["angular_spectrum_defocus", "pupil_coordinates", "pupil_function", "wavefront"]
 

@@ -1,0 +1,174 @@
+r"""The noise-aware stages: a classic blind PSF estimate, and a restoration that does no harm.
+
+**PSF** (``method="classic"``): :func:`..classic_blind.iter_estimate_psf_classic` on each
+plane group, averaged over its planes and channels (one PSF per group, as the self-diffusion
+estimate gives).
+
+**Restoration** (``restore="tv"``): each plane and channel, mapped to the working range
+[0.1, 0.9] (:class:`..intensity.IntensityMap`, the noise model mapped with it), is restored by
+variance-weighted TV deconvolution with a TV weight set by its noise
+(:func:`..noise_restore.restore_tv`); the noise is the user's model, or estimated from the plane.
+
+**Do no harm.** A blind PSF can be wrong in ways the data term cannot see. Its *reliability*
+is the agreement (MNC, :func:`..noise_restore.kernel_agreement`) of the PSF with an independent
+classic estimate in a box :data:`SECOND_OPINION_MARGIN` pixels wider: a kernel determined by the
+data comes out the same in a wider box, one shaped by the method's prior or by image structure
+does not. Below :data:`RELIABLE_FROM` the group is restored with no deconvolution (the same TV
+restoration with a point PSF, i.e. noise removal only) and the result says so.
+Where these two constants come from: ``docs/benchmarks/validation/README.md``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_selfdiff.blind.l0 import ClassicBlindStep, iter_estimate_psf_classic
+from napari_selfdiff.errors import Cancelled
+from napari_selfdiff.noise import NoiseModel, estimate_noise
+from napari_selfdiff.ops.intensity import IntensityMap
+from napari_selfdiff.restoration.noise_aware import kernel_agreement, restore_tv
+from napari_selfdiff.results import Progress, drive, relay
+
+__all__ = [
+    "RELIABLE_FROM",
+    "SECOND_OPINION_MARGIN",
+    "Guard",
+    "classic_psfs",
+    "group_image",
+    "restore_guarded",
+    "verdict",
+]
+
+#: Kernel agreement under which a PSF is not trusted (chosen on the validation tuning half).
+RELIABLE_FROM = 0.8
+#: Pixels by which the second opinion's box is wider than the PSF's (5 on each side).
+SECOND_OPINION_MARGIN = 10
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The do-no-harm verdict on one plane group's PSF.
+
+    ``reliability``: MNC of the PSF with the second opinion (1: the same up to a shift);
+    ``deconvolved``: False when the group was only denoised because the PSF was not trusted;
+    ``noise``: the noise model used, in input intensities, of the group's first plane.
+    """
+
+    reliability: float
+    deconvolved: bool
+    noise: NoiseModel
+
+
+def group_image(group: np.ndarray) -> np.ndarray:
+    """The (H, W) mean over a (Z, C, H, W) group's planes and channels."""
+    return group.reshape(-1, *group.shape[-2:]).mean(axis=0)
+
+
+def _classic(
+    image: np.ndarray, kernel_size: int, noise: NoiseModel | None, cancel: threading.Event | None
+) -> Generator[tuple[int, int, np.ndarray], None, np.ndarray]:
+    """Classic estimate of ``image``'s PSF; yields (step, steps, kernel), returns the PSF."""
+
+    def counted(step: ClassicBlindStep) -> tuple[int, int, np.ndarray]:
+        done = (step.level - 1) * step.iterations + step.iteration
+        return done, step.levels * step.iterations, step.kernel
+
+    return (yield from relay(iter_estimate_psf_classic(image, kernel_size, noise, cancel=cancel), counted))
+
+
+def classic_psfs(
+    planes: np.ndarray,
+    groups: list[np.ndarray],
+    kernel_size: int,
+    noise: NoiseModel | None,
+    *,
+    start: float,
+    cancel: threading.Event | None = None,
+) -> Generator[Progress, None, list[np.ndarray]]:
+    """One classic blind PSF per plane group of (Z, C, H, W) ``planes``, with progress events."""
+    psfs = []
+    for index, members in enumerate(groups):
+
+        def event(counted: tuple[int, int, np.ndarray], index: int = index) -> Progress:
+            step, steps, kernel = counted
+            return Progress(
+                index, len(groups), step, steps, 1, 1, float("nan"), time.perf_counter() - start,
+                psf=np.asarray(kernel, np.float32),
+            )  # fmt: skip
+
+        psf = yield from relay(_classic(group_image(planes[members]), kernel_size, noise, cancel), event)
+        psfs.append(np.asarray(psf, np.float32))
+    return psfs
+
+
+def second_opinion(image: np.ndarray, kernel_size: int, noise: NoiseModel | None) -> np.ndarray:
+    """The classic PSF of ``image`` in a box :data:`SECOND_OPINION_MARGIN` px wider (as the image allows)."""
+    limit = min(image.shape) // 2
+    wider = min(kernel_size + SECOND_OPINION_MARGIN, limit if limit % 2 else limit - 1)
+    return drive(_classic(image, max(wider, kernel_size), noise, None))
+
+
+def restore_guarded(
+    planes: np.ndarray,
+    groups: list[np.ndarray],
+    psfs: list[np.ndarray],
+    noise: NoiseModel | None,
+    *,
+    guard: bool = True,
+    measure: bool = True,
+    start: float,
+    cancel: threading.Event | None = None,
+) -> Generator[Progress, None, tuple[np.ndarray, list[Guard]]]:
+    """Restore (Z, C, H, W) ``planes`` group by group with the noise-aware TV, under the guard.
+
+    Returns the restored planes (input intensities) and one :class:`Guard` per group; with
+    ``guard=False`` every group is deconvolved and its reliability still measured, unless
+    ``measure=False`` (then no second opinion is computed and the reliability is NaN).
+    """
+    restored = np.empty_like(planes)
+    verdicts = []
+    point = np.ones((1, 1))
+    for index, (members, psf) in enumerate(zip(groups, psfs, strict=True)):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the run was cancelled")
+        group = planes[members]
+        reliability = float("nan")
+        if guard or measure:
+            reference = second_opinion(group_image(group), psf.shape[-1], noise)
+            reliability = kernel_agreement(psf, reference)
+        deconvolve = not guard or reliability >= RELIABLE_FROM
+        first_noise = None
+        flat = group.reshape(-1, *group.shape[-2:])
+        out = np.empty_like(flat)
+        for channel, values in enumerate(flat):
+            mapping = IntensityMap.fit(values)
+            model = estimate_noise(values) if noise is None else noise
+            first_noise = model if first_noise is None else first_noise
+            working = model.scaled(mapping.gain, mapping.margin - mapping.low * mapping.gain)
+            result = restore_tv(mapping.forward(values), psf if deconvolve else point, working)
+            out[channel] = mapping.inverse(result)
+        restored[members] = out.reshape(group.shape)
+        verdicts.append(Guard(float(reliability), bool(deconvolve), first_noise))
+        yield Progress(
+            index, len(groups), 1, 1, 1, 1, float("nan"), time.perf_counter() - start, stage="restore"
+        )
+    return restored, verdicts
+
+
+def verdict(reliability: float | None, deconvolved: bool | None, method: str) -> str | None:
+    """What the guard found, in words for the CLI and the widget (None when not measured)."""
+    if reliability is None:
+        return None
+    agreement = f"PSF agreement {reliability:.2f}"
+    if reliability >= RELIABLE_FROM:
+        return f"PSF reliable ({agreement} >= {RELIABLE_FROM})"
+    if method == "classic-blind+selfdiff":
+        return f"classic PSF unreliable ({agreement} < {RELIABLE_FROM}): self-diffusion's PSF used, check it"
+    if not deconvolved:
+        return f"PSF UNRELIABLE ({agreement} < {RELIABLE_FROM}): only denoised, not deconvolved"
+    return f"PSF UNRELIABLE ({agreement} < {RELIABLE_FROM}): deconvolved anyway (guard off)"

@@ -1,0 +1,1 @@
+"""Synthetic sample cases: the camera demo (:mod:`.camera`) and a widefield stack (:mod:`.widefield`)."""
