@@ -15,7 +15,7 @@ from napari_selfdiff.blind.selfdiff.nets import KernelGenerator, UNet
 from napari_selfdiff.config import ComputeConfig
 from napari_selfdiff.ops.fft import blur_valid, crop_center
 from napari_selfdiff.ops.intensity import IntensityMap
-from napari_selfdiff.plan.device import make_generator
+from napari_selfdiff.resources import make_generator
 
 
 def _conv_same(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -754,7 +754,7 @@ def environment(device: str) -> dict[str, Any]:
     import torch
 
     import napari_selfdiff
-    from napari_selfdiff.plan.device import describe_device, resolve_device
+    from napari_selfdiff.resources import describe_device, resolve_device
 
     return {
         "device": describe_device(resolve_device(device)),

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from napari_selfdiff import DeblurConfig, deblur
-from napari_selfdiff.blind import guarded as noise_aware
 from napari_selfdiff.inputs import make_problem
 from napari_selfdiff.metrics import aligned_scores, mnc
 from napari_selfdiff.noise import NoiseModel
@@ -24,7 +23,7 @@ def noisy_case():
 
 
 def test_the_plan_resolves_method_and_restore_once():
-    assert resolve_method(TINY) == "classic-then-selfdiff"
+    assert resolve_method(TINY) == "classic+selfdiff"
     assert resolve_method(TINY.replace(guard=False)) == "classic"
     assert resolve_method(TINY.replace(method="selfdiff")) == "selfdiff"
     assert resolve_restore(TINY.replace(restore="auto"), 64, 64) == "tv"
@@ -44,8 +43,11 @@ def test_default_deblurs_a_noisy_image_and_records_the_noise(noisy_case):
     after = aligned_scores(result.image, sharp, max_shift=4).psnr
     assert after > before + 3.0, (before, after)  # measured +5.6 dB
     assert mnc(result.psf, psf) > 0.7  # measured 0.81
-    assert result.method == "classic-blind" and result.restore == "tv" and result.deconvolved
-    assert result.reliability > noise_aware.RELIABLE_FROM  # measured 0.97
+    assert result.method == "classic" and result.restore == "tv" and result.deconvolved
+    assert result.reliability > TINY.classic.reliable_from  # measured 0.97
+    assert result.reliability_measure == "agreement" and result.psf_kind == "2d"
+    # A NumPy-only run records the settings it used, not self-diffusion's.
+    assert "classic" in result.config and "schedule" not in result.config and result.compute is None
     sigma = np.sqrt(result.noise["read_variance"])
     assert 0.02 < sigma < 0.04 and result.noise["gain"] < 0.01  # the true sigma is 0.03
     fractions = [event.fraction for event in events]
@@ -53,12 +55,11 @@ def test_default_deblurs_a_noisy_image_and_records_the_noise(noisy_case):
     assert result.metadata()["reliability"] == round(result.reliability, 4)
 
 
-def test_the_guard_denoises_instead_of_deconvolving_an_unreliable_psf(noisy_case, monkeypatch):
+def test_the_guard_denoises_instead_of_deconvolving_an_unreliable_psf(noisy_case):
     _, blurred, _ = noisy_case
     classic = TINY.replace(method="classic")
     trusted = deblur(blurred, 9, classic, device="cpu")
-    monkeypatch.setattr(noise_aware, "RELIABLE_FROM", 1.01)  # no PSF is trusted
-    guarded = deblur(blurred, 9, classic, device="cpu")
+    guarded = deblur(blurred, 9, classic.replace(**{"classic.reliable_from": 1.0}), device="cpu")
     assert trusted.deconvolved and not guarded.deconvolved
     assert guarded.reliability == pytest.approx(trusted.reliability)
     np.testing.assert_array_equal(guarded.psf, trusted.psf)
@@ -69,12 +70,12 @@ def test_the_guard_denoises_instead_of_deconvolving_an_unreliable_psf(noisy_case
     assert forced.deconvolved and np.allclose(forced.image, trusted.image)
 
 
-def test_the_cascade_hands_an_unreliable_classic_psf_to_self_diffusion(noisy_case, monkeypatch):
+def test_the_cascade_hands_an_unreliable_classic_psf_to_self_diffusion(noisy_case):
     _, blurred, _ = noisy_case
-    monkeypatch.setattr(noise_aware, "RELIABLE_FROM", 1.01)
     events = []
-    result = deblur(blurred, 9, TINY, device="cpu", progress=events.append)
-    assert result.method == "classic-blind+selfdiff" and result.deconvolved
+    doubtful = TINY.replace(**{"classic.reliable_from": 1.0})  # no classic PSF is trusted
+    result = deblur(blurred, 9, doubtful, device="cpu", progress=events.append)
+    assert result.method == "classic+selfdiff" and result.deconvolved
     assert len(result.history) == TINY.schedule.steps  # the self-diffusion run's steps
     assert {event.stage for event in events} >= {"estimate_psf", "restore"}
     fractions = [event.fraction for event in events]

@@ -146,7 +146,7 @@ def test_deblur_takes_the_auto_scale_unless_tiling_needs_full_resolution(rng):
     image, tiny = rng.random((96, 96)), DeblurConfig.preset("tiny").replace(method="selfdiff")
     # On the CPU a 13 px PSF is estimated at half scale by default, as in the CLI and the widget.
     halved = deblur(image, 13, tiny, device="cpu")
-    assert halved.method == "selfdiff-blind-multiscale" and halved.multiscale.factor == 2
+    assert halved.method == "selfdiff" and halved.multiscale.factor == 2
     assert halved.restore == "richardson_lucy" and halved.plan.startswith("PSF at half scale")
     assert halved.image.shape == image.shape and halved.psf.shape == (13, 13)
     # Scoring against a ground truth observes the run and never changes it: the same plan and image.

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from napari_selfdiff import DeblurConfig, InputError, deblur, deconvolve
 from napari_selfdiff.blind.selfdiff import planes as solver_module
+from napari_selfdiff.blind.selfdiff.memory import OutOfMemory, estimate_bytes
 from napari_selfdiff.blind.selfdiff.tiling import blend_tiles, tile_slices, tile_starts
 from napari_selfdiff.plan import policy
-from napari_selfdiff.plan.device import free_memory
-from napari_selfdiff.plan.memory import OutOfMemory, estimate_bytes
+from napari_selfdiff.resources import free_memory
 
 TINY = DeblurConfig.preset("tiny").replace(
     method="selfdiff", **{"schedule.steps": 2, "schedule.inner_steps": 2}

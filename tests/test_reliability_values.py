@@ -112,7 +112,7 @@ def test_a_non_finite_result_is_refused_not_returned():
 
 def test_host_memory_is_checked_before_the_first_float64_copy(monkeypatch):
     image = np.random.default_rng(0).integers(0, 255, (1024, 1024), dtype=np.uint8)  # 1 MiB decoded
-    monkeypatch.setattr("napari_selfdiff.plan.host_memory.free_host_memory", lambda: 32 * 1024**2)
+    monkeypatch.setattr("napari_selfdiff.resources.free_host_memory", lambda: 32 * 1024**2)
     tracemalloc.start()
     try:
         with pytest.raises(OutOfMemory, match=r"1 Mpixel\) needs about 0.4 GiB of host memory"):

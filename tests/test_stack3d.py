@@ -146,7 +146,7 @@ def test_tiny_blind_3d_run_improves_the_stack_and_recovers_the_psf(bead_stack):
     assert _psnr(result.image, truth) - _psnr(noisy, truth) > 0.02
     assert mnc(result.psf, psf) > 0.6
     assert result.scores["mnc"] == pytest.approx(mnc(result.psf, psf)) and result.history[-1].mnc is not None
-    assert result.method == "selfdiff-blind-3d" and result.restore == "richardson_lucy"
+    assert result.method == "selfdiff-3d" and result.restore == "richardson_lucy"
     assert result.deconvolved is True and result.reliability > 0.9
     assert result.kernel_size == TRUE_PSF_SHAPE and len(result.history) == 6
     assert "3D PSF 5x9x9 on the 12x32x32 stack" in result.plan and "aspect 3.00" in result.plan
@@ -236,7 +236,7 @@ def test_cli_and_batch_run_a_3d_stack(bead_stack, tmp_path, capsys):
     (tmp_path / "batch").mkdir()
     record = process_file(src, tmp_path / "batch", (5, 9, 9), config, device="cpu")
     assert record["status"] == "done", record["error"]
-    assert record["method"] == "selfdiff-blind-3d" and "voxels 0.3 x 0.1 um" in record["plan"]
+    assert record["method"] == "selfdiff-3d" and "voxels 0.3 x 0.1 um" in record["plan"]
     assert read_tiff(tmp_path / "batch" / "in_psf.tif").data.shape == TRUE_PSF_SHAPE
 
 

@@ -14,8 +14,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "deblur": "napari_selfdiff.api",
     "iter_deblur": "napari_selfdiff.api",
-    "deconvolve": "napari_selfdiff.api",
-    "iter_deconvolve": "napari_selfdiff.api",
+    "deconvolve": "napari_selfdiff.restoration.nonblind",
+    "iter_deconvolve": "napari_selfdiff.restoration.nonblind",
     "resolve_scale": "napari_selfdiff.plan.policy",
     "plan_run": "napari_selfdiff.plan.policy",
     "RunPlan": "napari_selfdiff.plan.policy",

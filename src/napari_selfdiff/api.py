@@ -17,17 +17,13 @@ import threading
 import time
 from collections.abc import Generator
 from dataclasses import replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
 from napari_selfdiff.blind.guarded import restore_guarded
-from napari_selfdiff.blind.runs import classic_run, selfdiff_run, stack3d_run
-from napari_selfdiff.blind.selfdiff.compute import plan_execution
-from napari_selfdiff.blind.selfdiff.planes import Evaluate, plane_groups
 from napari_selfdiff.config import DEFAULT_PSF_WINDOW, DeblurConfig, Scale
-from napari_selfdiff.errors import NumericalError
+from napari_selfdiff.errors import InputError, NumericalError
 from napari_selfdiff.inputs import (
     NanPolicy,
     Problem,
@@ -36,22 +32,28 @@ from napari_selfdiff.inputs import (
     constant_planes,
     from_planes,
     make_problem,
+    plane_groups,
 )
 from napari_selfdiff.metrics import ground_truth_scorer
 from napari_selfdiff.noise import NoiseModel
 from napari_selfdiff.ops.intensity import to_dtype
-from napari_selfdiff.plan.device import describe_device
 from napari_selfdiff.plan.policy import RunPlan, plan_run
-from napari_selfdiff.restoration.nonblind import deconvolve, iter_deconvolve
+from napari_selfdiff.resources import describe_device
 from napari_selfdiff.results import DeblurResult, Progress, ProgressCallback, drive
+from napari_selfdiff.runs import classic_run, selfdiff_run, stack3d_run
 
-__all__ = ["deblur", "deconvolve", "iter_deblur", "iter_deconvolve"]
+if TYPE_CHECKING:
+    import torch
+
+    from napari_selfdiff.blind.selfdiff.planes import Evaluate
+
+__all__ = ["deblur", "iter_deblur"]
 
 logger = logging.getLogger(__name__)
 
 
 def iter_deblur(
-    image: np.ndarray,
+    image: np.ndarray | Problem,
     kernel_size: int | tuple[int, int, int],
     config: DeblurConfig | None = None,
     *,
@@ -72,59 +74,10 @@ def iter_deblur(
     z_step: float | None = None,
     pixel_size: float | None = None,
 ) -> Generator[Progress, None, DeblurResult]:
-    """Blind deconvolution by self-diffusion, as a generator of :class:`Progress` events.
+    """:func:`deblur` as a generator of :class:`Progress` events, returning the result.
 
-    Parameters
-    ----------
-    image : numpy.ndarray or Problem
-        Blurred image: (Y, X), (Y, X, C) with one shared PSF, or a (Z, Y, X) stack; or a
-        :class:`~napari_selfdiff.inputs.Problem` already made from one (``kernel_size`` and
-        ``axes`` are then its own).
-    kernel_size : int or tuple of int
-        Side K of the square PSF to estimate: an odd integer >= 3, at most half the image; or
-        (kz, k, k), a 3D PSF for a (Z, Y, X) stack with ``stack_mode="3d"``.
-    config : DeblurConfig, optional
-        Solver parameters; default: the device's preset (:mod:`.presets`).
-    scale : "auto" or int
-        1: the PSF is estimated at full resolution (the paper). ``f >= 2``: on the image
-        averaged down by ``f``, then refitted and the image restored by Richardson-Lucy.
-        ``"auto"``: the plan chooses (:mod:`.policy`).
-    psf_window : int or None
-        At ``scale > 1``: side of the reduced image's window the PSF is estimated on; None: all.
-    device : {"auto", "cpu", "cuda", "mps"}, optional
-        Where to compute; "auto" picks CUDA, then Apple MPS, then CPU.
-    seed : int
-        Seed of the network initialisation and of every noise draw, in [0, 2**63).
-    ground_truth, true_psf : numpy.ndarray, optional
-        Sharp image (the input's shape) and PSF to score against: PSNR/SSIM/MNC per outer step
-        of a full-scale estimate, and of the result. Scoring never changes the run.
-    evaluate : callable, optional
-        ``evaluate(estimate, psf, members) -> dict`` called with each plane group's estimate
-        ((Z, C, H, W), input intensities) and PSF; replaces the ground-truth scorer.
-    axes : {"YX", "YXC", "ZYX", "ZYXC"}, optional
-        Meaning of the image axes when the default inference is not wanted.
-    nan_policy : {"raise", "replace"}
-        NaN or infinite pixels (and a masked array's masked pixels) raise, or are replaced by
-        the median of the other pixels. A stack's constant planes (a blank plane, or one wholly
-        replaced) are passed through unchanged, with the identity as their PSF.
-    keep_dtype : bool
-        Return the image in the input's dtype (integers rounded and clipped; float16 clipped to
-        its range, with a warning) instead of float32.
-    cancel : threading.Event, optional
-        Set it to stop the run within one inner iteration; :class:`Cancelled` is raised.
-        Anything without ``is_set()`` is refused.
-    on_out_of_memory : {"raise", "tile"}
-        When the run does not fit in device memory: raise :class:`OutOfMemory`, or retry in
-        overlapping tiles sharing one PSF (the result's ``tiling``). Tiling needs full scale.
-    noise : NoiseModel, optional
-        The noise of the image in its own units (e.g. ``NoiseModel.from_camera(gain, offset,
-        read_noise)`` for a camera's counts); estimated from each plane when None. Used by the
-        noise-aware restoration (``restore="tv"``) and the classic PSF estimate.
-    plan : RunPlan, optional
-        A plan already made for this image (:func:`.policy.plan_run`); else one is made here.
-    z_step, pixel_size : float, optional
-        The stack's z step and pixel size in um (``stack_mode="3d"``: the voxel aspect of the
-        PSF prior); they replace ``config.stack3d``'s.
+    The widget, the CLI and batch drive this loop (``yield from`` or
+    :func:`napari_selfdiff.results.drive`); :func:`deblur` documents every parameter.
 
     Yields
     ------
@@ -135,23 +88,16 @@ def iter_deblur(
     Returns
     -------
     DeblurResult
-        Sharp image of the input's shape, PSF (K, K), (Z, K, K) for per-plane stacks or
-        (kz, k, k) in ``stack_mode="3d"``, and
-        the typed record of the run (``restore``, ``plan``, ``multiscale``, ``tiling``).
+        Sharp image of the input's shape, the PSF (its kind in ``psf_kind``: "2d" (K, K), "per-plane"
+        (Z, K, K) or "3d" (kz, k, k)) and the typed record of the run (``method``, ``restore``,
+        ``plan``, ``multiscale``, ``tiling``, ``reliability`` and what it measures).
 
-    Raises
-    ------
-    InputError
-        The image, kernel size, scale or ground truth break the contract (message says which).
-    OutOfMemory
-        The run does not fit in device memory and ``on_out_of_memory="raise"``.
-    TypeError
-        The image dtype is boolean, complex, a date or not numeric.
-    NumericalError
-        The result or the PSF has NaN or infinite values (nothing is returned).
-    Cancelled
-        The run was cancelled.
     """
+    _check_plan_alone(
+        plan, config=(config, None), scale=(scale, "auto"), psf_window=(psf_window, DEFAULT_PSF_WINDOW),
+        device=(device, None), on_out_of_memory=(on_out_of_memory, "raise"), z_step=(z_step, None),
+        pixel_size=(pixel_size, None),
+    )  # fmt: skip
     start = time.perf_counter()
     seed = check_run_options(seed, cancel)
     if isinstance(image, Problem):  # already validated and converted (the widget's, for its plan)
@@ -187,7 +133,14 @@ def iter_deblur(
         groups = plane_groups(len(problem.planes), plan.config)
         estimates, guards = drive(
             restore_guarded(
-                problem.planes, groups, psfs, noise, guard=plan.config.guard, start=start, cancel=cancel
+                problem.planes,
+                groups,
+                psfs,
+                noise,
+                plan.config.classic,
+                guard=plan.config.guard,
+                start=start,
+                cancel=cancel,
             )
         )
     if kept is not None:
@@ -198,26 +151,40 @@ def iter_deblur(
     if evaluate is not None:
         scores = evaluate(estimates, psfs[0], np.arange(len(estimates))) if len(psfs) == 1 else {}
     layout = whole.layout
+    # The plan that ran a network: the plan itself, a cascade's fallback, or none (NumPy only).
+    network = extra.pop("network_plan", plan if plan.device is not None else None)
+    three_d = plan.method == "selfdiff-3d"
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
         psf=psfs[0] if len(psfs) == 1 else np.stack(psfs),
+        psf_kind="3d" if three_d else ("2d" if len(psfs) == 1 else "per-plane"),
         history=history,
-        config=plan.config.to_dict(),
+        config=(network or plan).config.to_dict(network=network is not None),
         seed=seed,
-        device=describe_device(plan.device),
+        device=describe_device(network.device) if network is not None else "numpy (host)",
         seconds=time.perf_counter() - start,
         method=extra.pop("method"),
         axes=layout.axes,
         kernel_size=whole.kernel_size,
         restore=restore,
         plan=plan.describe(),
-        compute=plan_execution(plan.config.compute, plan.device).describe(),
+        compute=_execution(network),
         scores=scores,
         noise=guards[0].noise.to_dict() if guards else None,
         reliability=min(g.reliability for g in guards) if guards else None,
+        reliability_measure=("containment" if three_d else "agreement") if guards else None,
         deconvolved=all(g.deconvolved for g in guards) if guards else None,
         **extra,
     )
+
+
+def _execution(network: RunPlan | None) -> dict[str, Any] | None:
+    """How a network plan computes (precision, layout, compilation); None for a NumPy-only run."""
+    if network is None:
+        return None
+    from napari_selfdiff.blind.selfdiff.compute import plan_execution
+
+    return plan_execution(network.config.compute, network.device).describe()
 
 
 def _without_constant_planes(problem: Problem, evaluate: Evaluate | None) -> tuple[Problem, Any, Any]:
@@ -258,17 +225,113 @@ def _with_constant_planes(
 
 
 def deblur(
-    image: np.ndarray,
-    kernel_size: int,
+    image: np.ndarray | Problem,
+    kernel_size: int | tuple[int, int, int],
     config: DeblurConfig | None = None,
     *,
+    scale: Scale = "auto",
+    psf_window: int | None = DEFAULT_PSF_WINDOW,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    ground_truth: np.ndarray | None = None,
+    true_psf: np.ndarray | None = None,
+    evaluate: Evaluate | None = None,
+    axes: str | None = None,
+    nan_policy: NanPolicy = "raise",
+    keep_dtype: bool = False,
+    cancel: threading.Event | None = None,
+    on_out_of_memory: Literal["raise", "tile"] = "raise",
+    noise: NoiseModel | None = None,
+    plan: RunPlan | None = None,
+    z_step: float | None = None,
+    pixel_size: float | None = None,
     progress: ProgressCallback | None = None,
-    **options: Any,
 ) -> DeblurResult:
-    """Blind deconvolution by self-diffusion: recover the sharp image and the PSF.
+    """Blind deconvolution: recover the sharp image and the PSF from one blurred image.
 
-    Drains :func:`iter_deblur` (see there for every option). ``progress`` receives each
-    :class:`Progress` event; returning False from it cancels the run.
+    By default (``config.method="auto"``) the PSF is estimated by the classic blind method and
+    the image restored by the noise-aware TV under the do-no-harm guard, with self-diffusion
+    for the plane groups the guard does not trust; ``method="selfdiff"`` is the paper's
+    algorithm. :func:`iter_deblur` is the same run as a generator.
+
+    Parameters
+    ----------
+    image : numpy.ndarray or Problem
+        Blurred image: (Y, X), (Y, X, C) with one shared PSF, or a (Z, Y, X) stack; or a
+        :class:`~napari_selfdiff.inputs.Problem` already made from one (``kernel_size`` and
+        ``axes`` are then its own).
+    kernel_size : int or tuple of int
+        Side K of the square PSF to estimate: an odd integer >= 3, at most half the image; or
+        (kz, k, k), a 3D PSF for a (Z, Y, X) stack with ``stack_mode="3d"``.
+    config : DeblurConfig, optional
+        Run settings; default: the dataclass defaults for the classic pipeline, the device's
+        preset (:func:`napari_selfdiff.config.default_config`) where self-diffusion runs.
+    scale : "auto" or int
+        1: the PSF is estimated at full resolution (the paper). ``f >= 2``: on the image
+        averaged down by ``f``, then refitted and the image restored by Richardson-Lucy.
+        ``"auto"``: the plan chooses (:mod:`napari_selfdiff.plan.policy`).
+    psf_window : int or None
+        At ``scale > 1``: side of the reduced image's window the PSF is estimated on; None: all.
+    device : {"auto", "cpu", "cuda", "mps"}, optional
+        Where to compute; "auto" picks CUDA, then Apple MPS, then CPU.
+    seed : int
+        Seed of the network initialisation and of every noise draw, in [0, 2**63).
+    ground_truth, true_psf : numpy.ndarray, optional
+        Sharp image (the input's shape) and PSF to score against: PSNR/SSIM/MNC per outer step
+        of a full-scale estimate, and of the result. Scoring never changes the run.
+    evaluate : callable, optional
+        ``evaluate(estimate, psf, members) -> dict`` called with each plane group's estimate
+        ((Z, C, H, W), input intensities) and PSF; replaces the ground-truth scorer.
+    axes : {"YX", "YXC", "ZYX", "ZYXC"}, optional
+        Meaning of the image axes when the default inference is not wanted.
+    nan_policy : {"raise", "replace"}
+        NaN or infinite pixels (and a masked array's masked pixels) raise, or are replaced by
+        the median of the other pixels. A stack's constant planes (a blank plane, or one wholly
+        replaced) are passed through unchanged, with the identity as their PSF.
+    keep_dtype : bool
+        Return the image in the input's dtype (integers rounded and clipped; float16 clipped to
+        its range, with a warning) instead of float32.
+    cancel : threading.Event, optional
+        Set it to stop the run within one inner iteration; :class:`Cancelled` is raised.
+        Anything without ``is_set()`` is refused.
+    on_out_of_memory : {"raise", "tile"}
+        When the run does not fit in device memory: raise :class:`OutOfMemory`, or retry in
+        overlapping tiles sharing one PSF (the result's ``tiling``). Tiling needs full scale.
+    noise : NoiseModel, optional
+        The noise of the image in its own units (e.g. ``NoiseModel.from_camera(gain, offset,
+        read_noise)`` for a camera's counts); estimated from each plane when None. Used by the
+        noise-aware restoration (``restore="tv"``) and the classic PSF estimate.
+    plan : RunPlan, optional
+        A plan already made for this image (:func:`napari_selfdiff.plan.policy.plan_run`); else
+        one is made here. A plan holds the config, scale, window, device, out-of-memory choice
+        and voxel size: passing any of those beside it raises :class:`InputError`.
+    z_step, pixel_size : float, optional
+        The stack's z step and pixel size in um (``stack_mode="3d"``: the voxel aspect of the
+        PSF prior); they replace ``config.stack3d``'s.
+
+    progress : callable, optional
+        Receives each :class:`Progress` event; returning False from it cancels the run.
+
+    Returns
+    -------
+    DeblurResult
+        Sharp image of the input's shape, the PSF (its kind in ``psf_kind``: "2d" (K, K), "per-plane"
+        (Z, K, K) or "3d" (kz, k, k)) and the typed record of the run (``method``, ``restore``,
+        ``plan``, ``multiscale``, ``tiling``, ``reliability`` and what it measures).
+
+    Raises
+    ------
+    InputError
+        The image, kernel size, scale or ground truth break the contract (message says which),
+        or ``plan`` comes with settings it already decides.
+    OutOfMemory
+        The run does not fit in device memory and ``on_out_of_memory="raise"``.
+    TypeError
+        The image dtype is boolean, complex, a date or not numeric.
+    NumericalError
+        The result or the PSF has NaN or infinite values (nothing is returned).
+    Cancelled
+        The run was cancelled.
 
     Examples
     --------
@@ -283,4 +346,22 @@ def deblur(
     >>> result.psf.shape, result.multiscale.kernel_size
     ((13, 13), 7)
     """
-    return drive(iter_deblur(image, kernel_size, config, **options), progress)
+    run = iter_deblur(
+        image, kernel_size, config, scale=scale, psf_window=psf_window, device=device, seed=seed,
+        ground_truth=ground_truth, true_psf=true_psf, evaluate=evaluate, axes=axes,
+        nan_policy=nan_policy, keep_dtype=keep_dtype, cancel=cancel, on_out_of_memory=on_out_of_memory,
+        noise=noise, plan=plan, z_step=z_step, pixel_size=pixel_size,
+    )  # fmt: skip
+    return drive(run, progress)
+
+
+def _check_plan_alone(plan: RunPlan | None, **settings: tuple[Any, Any]) -> None:
+    """Refuse settings given beside a ``plan``, which already decided them (no silent override)."""
+    if plan is None:
+        return
+    given = [name for name, (value, default) in settings.items() if value is not default and value != default]
+    if given:
+        raise InputError(
+            f"`plan` already decides {', '.join(given)}: pass the plan alone, or those settings "
+            "without a plan"
+        )

@@ -9,11 +9,14 @@ bad dtypes; each message names the value, the rule and, where there is one, the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from napari_selfdiff.errors import InputError
+
+if TYPE_CHECKING:
+    from napari_selfdiff.config import DeblurConfig
 
 __all__ = [
     "AXES",
@@ -75,7 +78,7 @@ def check_dtype(image: np.ndarray, what: str) -> None:
 
 
 def check_host_memory(image: np.ndarray, what: str, per_pixel: int) -> None:
-    from napari_selfdiff.plan.host_memory import free_host_memory
+    from napari_selfdiff.resources import free_host_memory
 
     free = free_host_memory()
     needed = image.size * per_pixel
@@ -355,3 +358,10 @@ def make_problem(
             f"the image is constant (every pixel equals {planes.flat[0]:.6g}): there is nothing to deblur"
         )
     return Problem(planes, layout, kernel_size)
+
+
+def plane_groups(count: int, config: DeblurConfig) -> list[np.ndarray]:
+    """Indices of the planes that share a PSF: all of them in the shared modes, else one each."""
+    if config.stack_mode != "per-plane":
+        return [np.arange(count)]
+    return [np.array([i]) for i in range(count)]

@@ -35,6 +35,12 @@ Returned = TypeVar("Returned")
 Stage = Literal["estimate_psf", "refit_psf", "restore", "tile", "deconvolve"]
 
 
+#: What a result's ``psf`` holds (:class:`DeblurResult`).
+PsfKind = Literal["2d", "per-plane", "3d"]
+#: What a result's ``reliability`` measures (:class:`DeblurResult`).
+ReliabilityMeasure = Literal["agreement", "containment"]
+
+
 @dataclass(frozen=True)
 class Progress:
     """One progress event of a run.
@@ -164,8 +170,15 @@ class DeblurResult:
         The noise model used by the noise-aware restoration (input intensities; of the first
         plane group): ``gain``, ``offset``, ``read_variance``.
     reliability : float or None
-        Do no harm: the lowest agreement (MNC, 1 = identical) of a plane group's classic PSF
-        with an independent estimate; None when not measured (``restore`` other than "tv").
+        Do no harm: how far the PSF can be trusted, in [0, 1], measured as
+        ``reliability_measure`` says; None when not measured (``restore`` other than "tv" in 2D).
+    reliability_measure : {"agreement", "containment"} or None
+        ``"agreement"`` (2D): the lowest MNC (1 = identical) of a plane group's classic PSF with
+        an independent classic estimate in a wider box. ``"containment"`` (3D): ``1 -`` the share
+        of the PSF's focal-plane light in its box's one-pixel rim.
+    psf_kind : {"2d", "per-plane", "3d"}
+        What ``psf`` holds: one (K, K) PSF; (Z, K, K), a 2D PSF per plane of a stack solved plane
+        by plane; or one (kz, k, k) 3D PSF of the whole stack.
     deconvolved : bool or None
         False when the guard found a PSF unreliable and that group was only denoised.
     aberrations : list of Aberrations or None
@@ -182,7 +195,7 @@ class DeblurResult:
     seed: int
     device: str
     seconds: float
-    method: str = "selfdiff-blind"
+    method: str = "selfdiff"
     axes: str = ""
     kernel_size: int | None = None
     restore: str | None = None
@@ -195,6 +208,8 @@ class DeblurResult:
     reliability: float | None = None
     deconvolved: bool | None = None
     aberrations: list[Aberrations] | None = None
+    psf_kind: PsfKind = "2d"
+    reliability_measure: ReliabilityMeasure | None = None
 
     def metadata(self) -> dict[str, Any]:
         """JSON-serialisable provenance: method, config, seed, device, time, plan and history."""
@@ -206,6 +221,7 @@ class DeblurResult:
             "seconds": round(self.seconds, 3),
             "history": [record.__dict__ for record in self.history],
             "axes": self.axes,
+            "psf_kind": self.psf_kind,
         }
         optional = {
             "kernel_size": self.kernel_size,
@@ -217,6 +233,7 @@ class DeblurResult:
             "scores": self.scores or None,
             "noise": self.noise,
             "reliability": None if self.reliability is None else round(self.reliability, 4),
+            "reliability_measure": self.reliability_measure,
             "deconvolved": self.deconvolved,
             "aberrations": [a.to_dict() for a in self.aberrations] if self.aberrations else None,
         }

@@ -23,8 +23,8 @@ from napari.layers import Image
 from napari_selfdiff._napari._solver_fields import SolverFields, available_devices
 from napari_selfdiff.config import DEFAULT_KERNEL_SIZE, DeblurConfig, Method, Restore, StackMode
 from napari_selfdiff.io.formats import INPUT_SUFFIXES
-from napari_selfdiff.plan.device import describe_device, resolve_device
 from napari_selfdiff.plan.policy import offered_stack_modes
+from napari_selfdiff.resources import describe_device, resolve_device
 
 #: What each stack mode does, in words. A 3D mode (one 3D PSF, out-of-focus light removed)
 #: is a new StackMode value and one more entry here; it then becomes the default for z-stacks.

@@ -3,7 +3,7 @@
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
 
 from napari_selfdiff.config import PRESETS, DeblurConfig, default_preset_name
-from napari_selfdiff.plan.device import resolve_device
+from napari_selfdiff.resources import resolve_device
 
 __all__ = ["CUSTOM", "SolverFields", "available_devices"]
 

@@ -297,7 +297,7 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
         # do-no-harm guard found.
         image = {"network": "network", "richardson_lucy": "RL-TV", "tv": "noise-aware TV"}[result.restore]
         message = f"{super().finished_message(result)}; {image} image"
-        found = verdict(result.reliability, result.deconvolved, result.method)
+        found = verdict(result)
         message = message if found is None else f"{message}; {found}"
         if result.aberrations:  # the first group's; every group's is in the PSF layer's metadata
             message += f"; {result.aberrations[0].describe()}"

@@ -24,30 +24,28 @@ import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from napari_selfdiff.blind.l0 import ClassicBlindStep, iter_estimate_psf_classic
+from napari_selfdiff.config import ClassicConfig
 from napari_selfdiff.errors import Cancelled
 from napari_selfdiff.noise import NoiseModel, estimate_noise
 from napari_selfdiff.ops.intensity import IntensityMap
 from napari_selfdiff.restoration.noise_aware import kernel_agreement, restore_tv
 from napari_selfdiff.results import Progress, drive, relay
 
+if TYPE_CHECKING:
+    from napari_selfdiff.results import DeblurResult
+
 __all__ = [
-    "RELIABLE_FROM",
-    "SECOND_OPINION_MARGIN",
     "Guard",
     "classic_psfs",
     "group_image",
     "restore_guarded",
     "verdict",
 ]
-
-#: Kernel agreement under which a PSF is not trusted (chosen on the validation tuning half).
-RELIABLE_FROM = 0.8
-#: Pixels by which the second opinion's box is wider than the PSF's (5 on each side).
-SECOND_OPINION_MARGIN = 10
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,11 @@ def group_image(group: np.ndarray) -> np.ndarray:
 
 
 def _classic(
-    image: np.ndarray, kernel_size: int, noise: NoiseModel | None, cancel: threading.Event | None
+    image: np.ndarray,
+    kernel_size: int,
+    noise: NoiseModel | None,
+    classic: ClassicConfig,
+    cancel: threading.Event | None,
 ) -> Generator[tuple[int, int, np.ndarray], None, np.ndarray]:
     """Classic estimate of ``image``'s PSF; yields (step, steps, kernel), returns the PSF."""
 
@@ -78,7 +80,10 @@ def _classic(
         done = (step.level - 1) * step.iterations + step.iteration
         return done, step.levels * step.iterations, step.kernel
 
-    return (yield from relay(iter_estimate_psf_classic(image, kernel_size, noise, cancel=cancel), counted))
+    steps = iter_estimate_psf_classic(
+        image, kernel_size, noise, iterations=classic.iterations, levels=classic.levels, cancel=cancel
+    )
+    return (yield from relay(steps, counted))
 
 
 def classic_psfs(
@@ -86,6 +91,7 @@ def classic_psfs(
     groups: list[np.ndarray],
     kernel_size: int,
     noise: NoiseModel | None,
+    classic: ClassicConfig,
     *,
     start: float,
     cancel: threading.Event | None = None,
@@ -101,16 +107,20 @@ def classic_psfs(
                 psf=np.asarray(kernel, np.float32),
             )  # fmt: skip
 
-        psf = yield from relay(_classic(group_image(planes[members]), kernel_size, noise, cancel), event)
+        psf = yield from relay(
+            _classic(group_image(planes[members]), kernel_size, noise, classic, cancel), event
+        )
         psfs.append(np.asarray(psf, np.float32))
     return psfs
 
 
-def second_opinion(image: np.ndarray, kernel_size: int, noise: NoiseModel | None) -> np.ndarray:
-    """The classic PSF of ``image`` in a box :data:`SECOND_OPINION_MARGIN` px wider (as the image allows)."""
+def second_opinion(
+    image: np.ndarray, kernel_size: int, noise: NoiseModel | None, classic: ClassicConfig
+) -> np.ndarray:
+    """The classic PSF of ``image`` in a box ``classic.second_opinion_margin`` px wider (if it fits)."""
     limit = min(image.shape) // 2
-    wider = min(kernel_size + SECOND_OPINION_MARGIN, limit if limit % 2 else limit - 1)
-    return drive(_classic(image, max(wider, kernel_size), noise, None))
+    wider = min(kernel_size + classic.second_opinion_margin, limit if limit % 2 else limit - 1)
+    return drive(_classic(image, max(wider, kernel_size), noise, classic, None))
 
 
 def restore_guarded(
@@ -118,6 +128,7 @@ def restore_guarded(
     groups: list[np.ndarray],
     psfs: list[np.ndarray],
     noise: NoiseModel | None,
+    classic: ClassicConfig,
     *,
     guard: bool = True,
     measure: bool = True,
@@ -139,9 +150,9 @@ def restore_guarded(
         group = planes[members]
         reliability = float("nan")
         if guard or measure:
-            reference = second_opinion(group_image(group), psf.shape[-1], noise)
+            reference = second_opinion(group_image(group), psf.shape[-1], noise, classic)
             reliability = kernel_agreement(psf, reference)
-        deconvolve = not guard or reliability >= RELIABLE_FROM
+        deconvolve = not guard or reliability >= classic.reliable_from
         first_noise = None
         flat = group.reshape(-1, *group.shape[-2:])
         out = np.empty_like(flat)
@@ -160,15 +171,21 @@ def restore_guarded(
     return restored, verdicts
 
 
-def verdict(reliability: float | None, deconvolved: bool | None, method: str) -> str | None:
-    """What the guard found, in words for the CLI and the widget (None when not measured)."""
+def verdict(result: DeblurResult) -> str | None:
+    """What the do-no-harm guard found, in words for the CLI and the widget (None when not measured)."""
+    reliability, deconvolved, method = result.reliability, result.deconvolved, result.method
     if reliability is None:
         return None
-    agreement = f"PSF agreement {reliability:.2f}"
-    if reliability >= RELIABLE_FROM:
-        return f"PSF reliable ({agreement} >= {RELIABLE_FROM})"
-    if method == "classic-blind+selfdiff":
-        return f"classic PSF unreliable ({agreement} < {RELIABLE_FROM}): self-diffusion's PSF used, check it"
+    if result.reliability_measure == "containment":
+        floor = result.config["stack3d"]["reliable_from"]
+        measure = f"PSF focal plane inside its box {reliability:.2f}"
+    else:
+        floor = result.config["classic"]["reliable_from"]
+        measure = f"PSF agreement {reliability:.2f}"
+    if reliability >= floor:
+        return f"PSF reliable ({measure} >= {floor})"
+    if method == "classic+selfdiff":
+        return f"classic PSF unreliable ({measure} < {floor}): self-diffusion's PSF used, check it"
     if not deconvolved:
-        return f"PSF UNRELIABLE ({agreement} < {RELIABLE_FROM}): only denoised, not deconvolved"
-    return f"PSF UNRELIABLE ({agreement} < {RELIABLE_FROM}): deconvolved anyway (guard off)"
+        return f"PSF UNRELIABLE ({measure} < {floor}): only denoised, not deconvolved"
+    return f"PSF UNRELIABLE ({measure} < {floor}): deconvolved anyway (guard off)"

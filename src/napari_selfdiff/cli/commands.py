@@ -58,7 +58,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         derived = {"kernel_lr": config.kernel_lr}
         print(json.dumps({"preset": args.preset, **config.to_dict(), "derived": derived}, indent=2))
         return 0
-    from napari_selfdiff.plan.device import resolve_device
+    from napari_selfdiff.resources import resolve_device
 
     if args.input is None or args.kernel_size is None or args.output is None:
         raise ValueError("deblur needs INPUT, --kernel-size K and -o OUTPUT")
@@ -101,7 +101,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     print(f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s (image: {result.restore})")
     from napari_selfdiff.blind.guarded import verdict
 
-    found = verdict(result.reliability, result.deconvolved, result.method)
+    found = verdict(result)
     if found is not None:
         print(f"do no harm: {found}")
     for index, aberrations in enumerate(result.aberrations or []):

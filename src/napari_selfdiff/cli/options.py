@@ -229,7 +229,7 @@ def kernel_size_arg(text: str) -> int | tuple[int, int, int]:
 def _resolved_config(args: argparse.Namespace, device: Any = None) -> DeblurConfig:
     if args.preset is None:
         if device is None:
-            from napari_selfdiff.plan.device import resolve_device
+            from napari_selfdiff.resources import resolve_device
 
             device = resolve_device(args.device)
         args.preset = default_preset_name(device)

@@ -22,6 +22,7 @@ from napari_selfdiff.config.deblur import (
 )
 from napari_selfdiff.config.optics import OpticsConfig
 from napari_selfdiff.config.sections import (
+    ClassicConfig,
     ComputeConfig,
     ImageNetConfig,
     KernelNetConfig,
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_PSF_WINDOW",
     "MAX_TV_WEIGHT",
     "PRESETS",
+    "ClassicConfig",
     "ComputeConfig",
     "DeblurConfig",
     "ImageNetConfig",

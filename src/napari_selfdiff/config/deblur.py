@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 
 from napari_selfdiff.config.optics import OpticsConfig
 from napari_selfdiff.config.sections import (
+    ClassicConfig,
     ComputeConfig,
     ImageNetConfig,
     KernelNetConfig,
@@ -61,6 +62,8 @@ class DeblurConfig:
 
     Parameters
     ----------
+    classic : ClassicConfig
+        The classic blind PSF estimate and the guard of the default pipeline.
     schedule, image_net, kernel_net : ScheduleConfig, ImageNetConfig, KernelNetConfig
         Outer noise schedule (T, S, betas, mu), U-Net image denoiser, kernel generator.
     lr : float
@@ -115,6 +118,7 @@ class DeblurConfig:
         Voxel size and PSF prior of ``stack_mode="3d"``.
     """
 
+    classic: ClassicConfig = field(default_factory=ClassicConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     image_net: ImageNetConfig = field(default_factory=ImageNetConfig)
     kernel_net: KernelNetConfig = field(default_factory=KernelNetConfig)
@@ -138,6 +142,7 @@ class DeblurConfig:
 
     def __post_init__(self) -> None:
         for name, cls in (
+            ("classic", ClassicConfig),
             ("schedule", ScheduleConfig),
             ("image_net", ImageNetConfig),
             ("kernel_net", KernelNetConfig),
@@ -225,13 +230,21 @@ class DeblurConfig:
             raise ConfigError(f"DeblurConfig has no field(s) {unknown}; known: {sorted(names)}")
         return dataclasses.replace(self, **top)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain nested dictionary of every field (the provenance record)."""
-        return dataclasses.asdict(self)
+    def to_dict(self, *, network: bool = True) -> dict[str, Any]:
+        """Plain nested dictionary of the fields (the provenance record).
+
+        ``network=False`` leaves out what only a network or a device uses (a run that ran on
+        NumPy alone records the settings it used, not self-diffusion's).
+        """
+        record = dataclasses.asdict(self)
+        if not network:
+            for name in NETWORK_FIELDS:
+                record.pop(name)
+        return record
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeblurConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are rejected."""
+        """Inverse of :meth:`to_dict` (fields it left out take their defaults); unknown keys are rejected."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -243,6 +256,13 @@ class DeblurConfig:
             )
         return cls(**data)
 
+
+#: The fields only self-diffusion, RL-TV on a device or the 3D mode read.
+NETWORK_FIELDS = (
+    "schedule", "image_net", "kernel_net", "lr", "kernel_lr_ratio", "kernel_sparsity", "sparsity_p",
+    "gradient_weight", "kernel_freeze_fraction", "restore_iterations", "restore_tv_weight", "optics",
+    "psf_refit", "progress_every", "compute", "stack3d",
+)  # fmt: skip
 
 #: Default PSF side in pixels offered by the widget and the demo.
 DEFAULT_KERNEL_SIZE = 15

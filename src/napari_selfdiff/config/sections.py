@@ -269,3 +269,36 @@ class PsfRefitConfig:
                 _count("iterations"),
             ],
         )
+
+
+@dataclass(frozen=True)
+class ClassicConfig:
+    """The classic blind PSF estimate and the do-no-harm guard of the default pipeline.
+
+    The estimate alternates an L0-gradient latent image and a kernel step, coarse to fine
+    (:mod:`napari_selfdiff.blind.l0`); the guard compares it with a second classic estimate in
+    a wider box (:mod:`napari_selfdiff.blind.guarded`).
+
+    Parameters
+    ----------
+    iterations : int
+        Alternations (latent image, then kernel) per pyramid level; >= 1.
+    levels : int or None
+        Pyramid levels (ratio sqrt 2); None: enough for a coarsest kernel of about 5 px.
+    reliable_from : float
+        The guard trusts a PSF whose agreement (MNC) with the second opinion is at least this,
+        in (0, 1].
+    second_opinion_margin : int
+        The second opinion is estimated in a box this many pixels wider (as the image allows).
+    """
+
+    iterations: int = 8
+    levels: int | None = None
+    reliable_from: float = 0.8
+    second_opinion_margin: int = 10
+
+    def __post_init__(self) -> None:
+        rules = [_count("iterations"), _within("reliable_from", 0, 1, "(]"), _count("second_opinion_margin")]
+        if self.levels is not None:
+            rules.append(_count("levels"))
+        _validate(self, rules)

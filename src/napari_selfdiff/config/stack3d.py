@@ -1,7 +1,7 @@
 """The 3D section of :class:`~napari_selfdiff.config.deblur.DeblurConfig`: blind deconvolution of z-stacks.
 
 Used when ``stack_mode="3d"``: one 3D PSF of ``Kz x K x K`` voxels for the whole (Z, Y, X)
-stack (:mod:`napari_selfdiff.blind.selfdiff.volume_run`). Import it from :mod:`napari_selfdiff.config.deblur`.
+stack (:mod:`napari_selfdiff.blind.selfdiff.volume_run`). Import it from :mod:`napari_selfdiff.config`.
 """
 
 from __future__ import annotations
@@ -61,6 +61,11 @@ class Stack3dConfig:
         image network fits.
     lr, kernel_lr : float
         Adam learning rates of the 2.5D image network and of the PSF generator.
+    reliable_from : float
+        Do no harm: the stack is deconvolved only when ``1 -`` the share of the PSF's focal
+        plane light in its box's one-pixel rim is at least this (a PSF running into its box's
+        edge has not been found), in (0, 1]. True widefield PSFs of the benchmark in an 11 px
+        box reached 0.87 (spherical aberration spreads the focal plane), hence a floor below.
     """
 
     z_step_um: float | None = None
@@ -73,6 +78,7 @@ class Stack3dConfig:
     kernel_warmup_fraction: float = 0.3
     lr: float = 3e-3
     kernel_lr: float = 3e-3
+    reliable_from: float = 0.75
 
     def __post_init__(self) -> None:
         if isinstance(self.widths, list):  # from JSON provenance
@@ -94,6 +100,7 @@ class Stack3dConfig:
                 _within("kernel_warmup_fraction", 0, 1, "[)"),
                 _positive("lr"),
                 _positive("kernel_lr"),
+                _within("reliable_from", 0, 1, "(]"),
             ],
         )
 

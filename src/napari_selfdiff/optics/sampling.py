@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from napari_selfdiff.plan.host_memory import free_host_memory
+from napari_selfdiff.resources import free_host_memory
 
 __all__ = ["check_grid", "fast_even_size", "nyquist_pixel_size", "pupil_sampling"]
 

@@ -25,7 +25,7 @@ level's width, the level ``l`` having 4^l times fewer pixels. The constants are 
   planes as channels; the widths' squares dominate). Checked: 16 x 96 x 96, 7 x 9 x 9, 200
   iterations, 18 s measured, 23 s estimated. The CUDA figure is scaled the same way, unmeasured.
 
-Memory: :func:`~napari_selfdiff.plan.memory.estimate_bytes` for one batch of plane groups
+Memory: :func:`~napari_selfdiff.blind.selfdiff.memory.estimate_bytes` for one batch of plane groups
 (:func:`~napari_selfdiff.blind.selfdiff.volume.estimate_bytes_3d` in the 3D mode);
 the classic estimate keeps about :data:`CLASSIC_COPIES` float32 copies of a plane.
 """
@@ -35,10 +35,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from napari_selfdiff.plan.device import free_memory
-from napari_selfdiff.plan.memory import estimate_bytes
+from napari_selfdiff.blind.selfdiff.memory import estimate_bytes
 from napari_selfdiff.plan.policy import RunPlan
 from napari_selfdiff.progress_text import format_seconds
+from napari_selfdiff.resources import free_host_memory, free_memory
 
 __all__ = ["LONG_SECONDS", "RunEstimate", "estimate_run"]
 
@@ -118,17 +118,19 @@ def estimate_run(plan: RunPlan, planes: int = 1, channels: int = 1) -> RunEstima
     elif plan.method == "selfdiff-3d":
         seconds, peak = _stack3d(plan)
         extra = 0.0
+    elif plan.method == "classic+selfdiff":
+        # The self-diffusion part runs only where the guard asks for it, on its own device.
+        fallback = plan.fallback() if plan.device is None else plan
+        sd_seconds, sd_bytes = _selfdiff(fallback, planes, channels)
+        seconds, extra, peak = classic_seconds, sd_seconds, max(classic_bytes, sd_bytes)
     else:
         sd_seconds, sd_bytes = _selfdiff(plan, planes, channels)
-        if plan.method == "classic-then-selfdiff":
-            seconds, extra, peak = classic_seconds, sd_seconds, max(classic_bytes, sd_bytes)
-        else:
-            restore = classic_seconds / 2 if plan.restore != "network" else 0.0
-            guard = classic_seconds if plan.restore == "tv" and plan.config.guard else 0.0  # a 2nd estimate
-            seconds, extra, peak = sd_seconds + restore + guard, 0.0, sd_bytes
-    free = free_memory(plan.device)
+        restore = classic_seconds / 2 if plan.restore != "network" else 0.0
+        guard = classic_seconds if plan.restore == "tv" and plan.config.guard else 0.0  # a 2nd estimate
+        seconds, extra, peak = sd_seconds + restore + guard, 0.0, sd_bytes
+    free = free_host_memory() if plan.device is None else free_memory(plan.device)
     return RunEstimate(
-        seconds, extra, int(peak), free, str(plan.device), _warnings(plan, seconds + extra, peak, free)
+        seconds, extra, int(peak), free, plan.device_name, _warnings(plan, seconds + extra, peak, free)
     )
 
 
@@ -140,7 +142,7 @@ def _warnings(plan: RunPlan, seconds: float, peak: float, free: int | None) -> t
         options = ["preview on a region first (ROI preview)"]
         if plan.factor == 1 and plan.n_groups == 1 and plan.method != "classic":
             options.append("PSF scale 2")
-        options += smaller + ([] if plan.device.type == "cuda" else ["a GPU"])
+        options += smaller + ([] if plan.device is not None and plan.device.type == "cuda" else ["a GPU"])
         found.append(f"long run: {', '.join(options)}")
     if free is not None and peak > NEAR_MEMORY * free:
         options = ["a crop of the image", "a smaller kernel", *smaller]

@@ -13,27 +13,25 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
-from napari_selfdiff.blind.selfdiff.compute import batch_planes
-from napari_selfdiff.blind.selfdiff.multiscale import reduced_kernel_size
-from napari_selfdiff.blind.selfdiff.planes import network_input, plane_groups
-from napari_selfdiff.blind.selfdiff.tiling import choose_tile
 from napari_selfdiff.config import DEFAULT_PSF_WINDOW, DeblurConfig, Scale, default_config, preset_name
 from napari_selfdiff.errors import InputError, OutOfMemory
-from napari_selfdiff.inputs import Problem, check_scale, make_problem
-from napari_selfdiff.plan.device import free_memory, resolve_device
-from napari_selfdiff.plan.memory import estimate_bytes
+from napari_selfdiff.inputs import Problem, check_scale, make_problem, plane_groups
 from napari_selfdiff.plan.stack3d import describe_3d, offered_stack_modes, plan_3d, voxel_size
+from napari_selfdiff.resources import free_memory, resolve_device
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "CPU_HALF_SCALE_FROM",
     "DEFAULT_PSF_WINDOW",
     "LONG_BLUR",
     "RunPlan",
+    "RunRequest",
     "auto_scale",
     "check_reduced",
     "offered_stack_modes",
@@ -53,12 +51,13 @@ LONG_BLUR = 31
 CPU_HALF_SCALE_FROM = 13
 
 
-def auto_scale(problem: Problem, config: DeblurConfig, device: torch.device) -> int:
+def auto_scale(shape: tuple[int, int], n_groups: int, kernel_size: int, device: torch.device) -> int:
     """2 when one PSF is estimated, the half-scale image holds it and the blur is long enough."""
-    layout, kernel_size = problem.layout, problem.kernel_size
-    one_psf = len(plane_groups(problem.planes.shape[0], config)) == 1
+    from napari_selfdiff.blind.selfdiff.multiscale import reduced_kernel_size
+
+    one_psf = n_groups == 1
     reduced = reduced_kernel_size(kernel_size, 2)
-    fits = 2 * reduced <= min(layout.height, layout.width) // 2 and 4 * reduced <= DEFAULT_PSF_WINDOW
+    fits = 2 * reduced <= min(shape) // 2 and 4 * reduced <= DEFAULT_PSF_WINDOW
     wanted = kernel_size >= LONG_BLUR or (device.type == "cpu" and kernel_size >= CPU_HALF_SCALE_FROM)
     return 2 if one_psf and fits and wanted else 1
 
@@ -94,13 +93,17 @@ def check_reduced(
 TILE_BUDGET = {"cuda": 0.9, "other": 0.5}
 
 Restore = Literal["network", "richardson_lucy", "tv"]
-Method = Literal["classic", "selfdiff", "classic-then-selfdiff", "selfdiff-3d"]
+#: How a run estimates its PSF, the same words in the plan, the result and the provenance:
+#: the classic estimate alone; the classic estimate and self-diffusion for the plane groups the
+#: guard does not trust (the result says "classic" when none needed it); self-diffusion (2D);
+#: self-diffusion of one 3D PSF for a z-stack.
+Method = Literal["classic", "classic+selfdiff", "selfdiff", "selfdiff-3d"]
 
 
 def resolve_method(config: DeblurConfig) -> Method:
     """How the PSF is estimated: ``config.method``, or for ``"auto"`` a cascade.
 
-    ``"classic-then-selfdiff"``: the classic estimate (seconds), and self-diffusion only for
+    ``"classic+selfdiff"``: the classic estimate (seconds), and self-diffusion only for
     the plane groups whose classic PSF the do-no-harm guard does not trust. On the validation
     tuning half (``docs/benchmarks/validation/README.md``) both estimates, restored by the
     noise-aware TV, gained about +3 dB on average; the classic one in a tenth of the time and
@@ -113,7 +116,7 @@ def resolve_method(config: DeblurConfig) -> Method:
         return config.method
     if config.kernel_net.model == "zernike":
         return "selfdiff"
-    return "classic-then-selfdiff" if config.guard else "classic"
+    return "classic+selfdiff" if config.guard else "classic"
 
 
 def resolve_restore(config: DeblurConfig, height: int, width: int, method: Method = "selfdiff") -> Restore:
@@ -131,12 +134,29 @@ def resolve_restore(config: DeblurConfig, height: int, width: int, method: Metho
 
 
 @dataclass(frozen=True)
+class RunRequest:
+    """What the caller asked :func:`plan_run` for: a cascade plans self-diffusion from it when needed."""
+
+    config: DeblurConfig | None
+    scale: Scale
+    psf_window: int | None
+    device: Any
+    on_out_of_memory: Literal["raise", "tile"]
+
+
+@dataclass(frozen=True)
 class RunPlan:
-    """Everything a run decided before starting; :meth:`describe` says it in one line."""
+    """Everything a run decided before starting; :meth:`describe` says it in one line.
+
+    ``device`` is None for a plan that runs on NumPy on the host (the classic estimate and
+    the noise-aware restoration): such a plan loads no torch. In the cascade
+    (``method="classic+selfdiff"``) the self-diffusion part is planned when the guard asks for
+    it (:meth:`fallback`).
+    """
 
     config: DeblurConfig
     preset: str | None
-    device: torch.device
+    device: torch.device | None
     kernel_size: int
     shape: tuple[int, int]
     n_groups: int
@@ -149,6 +169,13 @@ class RunPlan:
     on_out_of_memory: Literal["raise", "tile"] = "raise"
     kernel_shape: tuple[int, int, int] | None = None
     depth: int = 1
+    request: RunRequest | None = None
+
+    def fallback(self) -> RunPlan:
+        """The plan of the cascade's self-diffusion part (resolves the device: imports torch)."""
+        if self.method != "classic+selfdiff" or self.request is None:
+            raise ValueError(f"only a 'classic+selfdiff' plan has a fallback, this one is {self.method!r}")
+        return _network_plan(self.request, self.shape, self.n_groups, self.kernel_size, self.method)
 
     def window(self) -> tuple[int, int]:
         """Side of the (reduced) image the PSF is estimated on."""
@@ -166,9 +193,9 @@ class RunPlan:
             where = f"PSF by classic blind estimate (L0, coarse to fine), {self.kernel_size} px"
             if self.n_groups > 1:
                 where += f" ({self.n_groups} PSFs)"
-            if self.method == "classic-then-selfdiff":
-                where += f", self-diffusion ({self.preset or 'custom'}) where it is not reliable"
-            return f"{where}; {restore}; {self.device}"
+            if self.method == "classic+selfdiff":
+                where += ", self-diffusion where it is not reliable"
+            return f"{where}; {restore}; {self.device_name}"
         if self.factor == 1:
             where = f"PSF at full scale on {self.shape[0]}x{self.shape[1]}, {self.kernel_size} px"
             if self.config.kernel_net.model == "zernike":
@@ -184,7 +211,7 @@ class RunPlan:
         if self.factor > 1 and self.config.psf_refit.enabled:
             restore = f"PSF refit, {restore}"
         tiles = "; tiles if out of memory" if self.on_out_of_memory == "tile" else ""
-        return f"{where}; self-diffusion, {preset}; {restore}; {self.device}{tiles}"
+        return f"{where}; self-diffusion, {preset}; {restore}; {self.device_name}{tiles}"
 
     def _sampling(self) -> str:
         optics = self.config.optics
@@ -202,8 +229,14 @@ class RunPlan:
 
     def to_dict(self) -> dict[str, Any]:
         """The decisions, for provenance (the config itself is recorded on its own)."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "config"}
-        return {**fields, "device": str(self.device), "describe": self.describe()}
+        skip = ("config", "request")
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
+        return {**fields, "device": self.device_name, "describe": self.describe()}
+
+    @property
+    def device_name(self) -> str:
+        """``"cpu"``, ``"cuda"``, ...; ``"numpy"`` for a plan that runs on NumPy on the host."""
+        return "numpy" if self.device is None else str(self.device)
 
 
 def plan_run(
@@ -231,20 +264,67 @@ def plan_run(
     scale = check_scale(scale)
     if on_out_of_memory not in ("raise", "tile"):
         raise InputError(f"`on_out_of_memory` must be 'raise' or 'tile', got {on_out_of_memory!r}")
-    torch_device = resolve_device(device)
-    config = config if config is not None else default_config(torch_device)
     voxel = {"stack3d.z_step_um": z_step, "stack3d.pixel_size_um": pixel_size}
-    config = config.replace(**{key: value for key, value in voxel.items() if value is not None})
-    if (config.stack_mode == "3d") != isinstance(problem.kernel_size, tuple):
+    voxel = {key: value for key, value in voxel.items() if value is not None}
+    given = config.replace(**voxel) if config is not None else None
+    request = RunRequest(given, scale, psf_window, device, on_out_of_memory)
+    # The device's preset differs from the dataclass defaults only in self-diffusion's sections.
+    base = given if given is not None else DeblurConfig().replace(**voxel)
+    if (base.stack_mode == "3d") != isinstance(problem.kernel_size, tuple):
         raise InputError(
             "`stack_mode`='3d' and a 3D `kernel_size` (kz, k, k) go together: got stack_mode="
-            f"{config.stack_mode!r} with kernel_size={problem.kernel_size!r}"
+            f"{base.stack_mode!r} with kernel_size={problem.kernel_size!r}"
         )
-    if config.stack_mode == "3d":
+    if base.stack_mode == "3d":
+        torch_device = resolve_device(device)
+        config = given if given is not None else default_config(torch_device).replace(**voxel)
         return RunPlan(**plan_3d(problem, config, torch_device, scale, on_out_of_memory))
     layout, kernel_size = problem.layout, problem.kernel_size
-    n_groups = len(plane_groups(problem.planes.shape[0], config))
-    method = resolve_method(config)
+    shape = (layout.height, layout.width)
+    n_groups = len(plane_groups(problem.planes.shape[0], base))
+    method = resolve_method(base)
+    if method == "selfdiff" or resolve_restore(base, *shape, method) != "tv":
+        return _network_plan(request, shape, n_groups, kernel_size, method)
+    if scale not in ("auto", 1):  # checked now, though only self-diffusion would use it
+        _reduced_size(shape, kernel_size, scale, psf_window, n_groups)
+    return RunPlan(
+        config=base,
+        preset=preset_name(base) if given is not None else None,
+        device=None,
+        kernel_size=kernel_size,
+        shape=shape,
+        n_groups=n_groups,
+        factor=1,  # the classic estimate works at full resolution (seconds)
+        reduced_size=kernel_size,
+        psf_window=None,
+        restore="tv",
+        batch_planes=1,
+        on_out_of_memory=on_out_of_memory,
+        method=method,
+        request=request,
+    )
+
+
+def _reduced_size(
+    shape: tuple[int, int], kernel_size: int, factor: int, psf_window: Any, n_groups: int
+) -> int:
+    """The PSF's side at 1/``factor`` scale, checked against the region it is estimated on."""
+    from napari_selfdiff.blind.selfdiff.multiscale import reduced_kernel_size
+
+    reduced = reduced_kernel_size(kernel_size, factor)
+    check_reduced(*shape, kernel_size, factor, reduced, psf_window, n_groups)
+    return reduced
+
+
+def _network_plan(
+    request: RunRequest, shape: tuple[int, int], n_groups: int, kernel_size: int, method: Method
+) -> RunPlan:
+    """The plan of a run that needs torch: self-diffusion, or an RL-TV restoration on a device."""
+    from napari_selfdiff.blind.selfdiff.compute import batch_planes
+
+    torch_device = resolve_device(request.device)
+    config = request.config if request.config is not None else default_config(torch_device)
+    scale, on_out_of_memory = request.scale, request.on_out_of_memory
     if on_out_of_memory == "tile":
         if scale not in ("auto", 1):
             raise InputError(
@@ -253,7 +333,7 @@ def plan_run(
             )
         factor = 1
     else:
-        factor = auto_scale(problem, config, torch_device) if scale == "auto" else scale
+        factor = auto_scale(shape, n_groups, kernel_size, torch_device) if scale == "auto" else scale
     if config.kernel_net.model == "zernike" and method != "classic":
         if scale not in ("auto", 1):
             raise InputError(
@@ -262,10 +342,10 @@ def plan_run(
         factor = 1  # the pupil's sampling is that of the image's own pixels
     if method == "classic":
         factor = 1  # the classic estimate works at full resolution (seconds)
-    reduced = reduced_kernel_size(kernel_size, factor) if factor > 1 else kernel_size
-    if factor > 1:
-        check_reduced(layout.height, layout.width, kernel_size, factor, reduced, psf_window, n_groups)
-    restore = resolve_restore(config, layout.height, layout.width, method)
+    reduced = (
+        _reduced_size(shape, kernel_size, factor, request.psf_window, n_groups) if factor > 1 else kernel_size
+    )
+    restore = resolve_restore(config, *shape, method)
     if factor > 1 and restore == "network":
         restore = "richardson_lucy"  # a reduced-scale run has no full-resolution network image
     return RunPlan(
@@ -273,15 +353,16 @@ def plan_run(
         preset=preset_name(config),
         device=torch_device,
         kernel_size=kernel_size,
-        shape=(layout.height, layout.width),
+        shape=shape,
         n_groups=n_groups,
         factor=factor,
         reduced_size=reduced,
-        psf_window=psf_window if factor > 1 else None,
+        psf_window=request.psf_window if factor > 1 else None,
         restore=restore,
         batch_planes=batch_planes(config.compute, torch_device),
         on_out_of_memory=on_out_of_memory,
         method=method,
+        request=request,
     )
 
 
@@ -291,6 +372,10 @@ def tile_for(planes: np.ndarray, plan: RunPlan, below: int) -> int:
     The budget is a share of the device's free memory (:data:`TILE_BUDGET`); where free memory
     cannot be read, half of what the whole image needed.
     """
+    from napari_selfdiff.blind.selfdiff.memory import estimate_bytes
+    from napari_selfdiff.blind.selfdiff.planes import network_input
+    from napari_selfdiff.blind.selfdiff.tiling import choose_tile
+
     config, kernel_size, device = plan.config, plan.kernel_size, plan.device
     batch, channels, height, width = network_input(planes[plane_groups(len(planes), config)[0]], config).shape
     free = free_memory(device)
@@ -329,4 +414,7 @@ def resolve_scale(
     scale = check_scale(scale)
     if scale != "auto" and scale > 1:
         return scale
-    return plan_run(problem, config, scale=scale, device=device).factor
+    plan = plan_run(problem, config, scale=scale, device=device)
+    return (
+        plan.fallback().factor if plan.device is None and plan.method == "classic+selfdiff" else plan.factor
+    )

@@ -5,13 +5,14 @@ Kept apart only to keep :mod:`.policy` short; no caller imports this module but 
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from napari_selfdiff.config import DeblurConfig, preset_name
 from napari_selfdiff.errors import InputError
 from napari_selfdiff.inputs import Problem
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["describe_3d", "offered_stack_modes", "plan_3d", "voxel_size"]
 

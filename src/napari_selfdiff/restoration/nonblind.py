@@ -38,7 +38,7 @@ from napari_selfdiff.inputs import (
 )
 from napari_selfdiff.metrics import ground_truth_scorer
 from napari_selfdiff.ops.intensity import IntensityMap, to_dtype
-from napari_selfdiff.plan.device import describe_device, resolve_device
+from napari_selfdiff.resources import describe_device, resolve_device
 from napari_selfdiff.restoration.classic import check_tv_weight, richardson_lucy_planes, wiener
 from napari_selfdiff.results import DeblurResult, Progress, ProgressCallback, drive
 

@@ -46,7 +46,7 @@ from napari_selfdiff.blind.selfdiff.schedule import reverse_sigmas
 from napari_selfdiff.config import DeblurConfig
 from napari_selfdiff.errors import Cancelled
 from napari_selfdiff.ops.fft import blur_valid, crop_center, register
-from napari_selfdiff.plan.device import make_generator
+from napari_selfdiff.resources import make_generator
 from napari_selfdiff.results import Progress, StepRecord
 
 __all__ = ["kernel_feedback", "run_loop"]

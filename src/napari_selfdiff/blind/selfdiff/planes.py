@@ -14,25 +14,19 @@ import numpy as np
 import torch
 
 from napari_selfdiff.blind.selfdiff.loop import Scorer, run_loop
+from napari_selfdiff.blind.selfdiff.memory import estimate_bytes, out_of_memory_message
 from napari_selfdiff.config import DeblurConfig
 from napari_selfdiff.errors import OutOfMemory
+from napari_selfdiff.inputs import plane_groups
 from napari_selfdiff.ops.intensity import IntensityMap
-from napari_selfdiff.plan.device import describe_device, free_memory
-from napari_selfdiff.plan.memory import estimate_bytes, out_of_memory_message
+from napari_selfdiff.resources import describe_device, free_memory
 from napari_selfdiff.results import Progress, StepRecord
 
-__all__ = ["Evaluate", "check_memory", "network_input", "plane_groups", "planes_per_batch", "solve_planes"]
+__all__ = ["Evaluate", "check_memory", "network_input", "planes_per_batch", "solve_planes"]
 
 #: ``evaluate(estimate, psf, members)``: scores of a plane group's estimate ((Z, C, H, W) in
 #: input intensities) and PSF; ``members`` are the group's plane indices. It only observes.
 Evaluate = Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, float]]
-
-
-def plane_groups(count: int, config: DeblurConfig) -> list[np.ndarray]:
-    """Indices of the planes solved together: all of them in the shared modes, else one each."""
-    if config.stack_mode != "per-plane":
-        return [np.arange(count)]
-    return [np.array([i]) for i in range(count)]
 
 
 def network_input(group: np.ndarray, config: DeblurConfig) -> np.ndarray:

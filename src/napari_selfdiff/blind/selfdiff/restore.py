@@ -13,8 +13,8 @@ from collections.abc import Generator
 import numpy as np
 import torch
 
-from napari_selfdiff.blind.selfdiff.planes import plane_groups
 from napari_selfdiff.config import DeblurConfig
+from napari_selfdiff.inputs import plane_groups
 from napari_selfdiff.restoration.classic import restore_planes
 from napari_selfdiff.results import Progress
 

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from napari_selfdiff.blind.regions import informative_window
-from napari_selfdiff.blind.selfdiff.planes import plane_groups, solve_planes
+from napari_selfdiff.blind.selfdiff.planes import solve_planes
 from napari_selfdiff.config import DeblurConfig
+from napari_selfdiff.inputs import plane_groups
 from napari_selfdiff.results import Progress, StepRecord, renumbered
 
 __all__ = ["blend_tiles", "choose_tile", "solve_tiled", "tile_slices", "tile_starts", "tile_weight"]

@@ -47,12 +47,12 @@ from torch import nn
 
 from napari_selfdiff.blind.selfdiff.loop import check_cancel
 from napari_selfdiff.blind.selfdiff.losses import data_fidelity
+from napari_selfdiff.blind.selfdiff.memory import FLOAT_BYTES, estimate_bytes
 from napari_selfdiff.blind.selfdiff.nets import UNet
 from napari_selfdiff.blind.selfdiff.schedule import reverse_sigmas
 from napari_selfdiff.config import DeblurConfig
 from napari_selfdiff.ops.fft import blur_valid, register
-from napari_selfdiff.plan.device import make_generator
-from napari_selfdiff.plan.memory import FLOAT_BYTES, estimate_bytes
+from napari_selfdiff.resources import make_generator
 from napari_selfdiff.results import Progress, StepRecord
 
 __all__ = ["estimate_bytes_3d", "run_stack3d"]

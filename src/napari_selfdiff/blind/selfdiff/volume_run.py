@@ -4,7 +4,7 @@
 * :func:`estimate_psf_3d`: the free 3D PSF model (:class:`~..psf3d.FreePsf3d`) and the 2.5D
   image network trained by :func:`~..stack3d.run_stack3d`, a generator of progress;
 * :func:`restore_3d`: 3D Richardson-Lucy with the PSF found, under the do-no-harm rule: a PSF
-  whose focal plane runs into its box's edge (:data:`RELIABLE_FROM`) is not trusted, and the
+  whose focal plane runs into its box's edge (``config.stack3d.reliable_from``) is not trusted, and the
   stack is then returned as it came, with ``deconvolved=False`` and a warning.
 """
 
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from napari_selfdiff.blind.guarded import Guard
+from napari_selfdiff.blind.selfdiff.memory import out_of_memory_message
 from napari_selfdiff.blind.selfdiff.psf3d import FreePsf3d, ZernikePsf3d
 from napari_selfdiff.blind.selfdiff.volume import estimate_bytes_3d, run_stack3d
 from napari_selfdiff.config import DeblurConfig
@@ -25,20 +26,13 @@ from napari_selfdiff.errors import ConfigError, OutOfMemory
 from napari_selfdiff.noise import estimate_noise
 from napari_selfdiff.ops.intensity import IntensityMap
 from napari_selfdiff.optics.aberrations import Aberrations
-from napari_selfdiff.plan.device import describe_device, free_memory
-from napari_selfdiff.plan.memory import out_of_memory_message
+from napari_selfdiff.resources import describe_device, free_memory
 from napari_selfdiff.restoration.classic import richardson_lucy
 from napari_selfdiff.results import Progress, StepRecord, drive
 
-__all__ = ["RELIABLE_FROM", "check_memory_3d", "estimate_psf_3d", "psf_reliability", "restore_3d"]
+__all__ = ["check_memory_3d", "estimate_psf_3d", "psf_reliability", "restore_3d"]
 
 logger = logging.getLogger(__name__)
-
-#: Reliability (``1 -`` the share of the focal plane's light in its box's one-pixel rim) under
-#: which a 3D PSF is not trusted: a blind estimate that pushes light to the edge has fitted the
-#: specimen or needs a larger box. True widefield PSFs of the benchmark in an 11 px box reached
-#: 0.87 (spherical aberration spreads the focal plane), hence a floor well below.
-RELIABLE_FROM = 0.75
 
 
 def check_memory_3d(
@@ -137,7 +131,7 @@ def restore_3d(
     """
     noise = estimate_noise(stack[len(stack) // 2])
     reliability = psf_reliability(psf)
-    if guard and reliability < RELIABLE_FROM:
+    if guard and reliability < config.stack3d.reliable_from:
         logger.warning(
             "do no harm: the 3D PSF's focal plane has %.0f%% of its light on the box's edge; the "
             "stack is returned without deconvolution (try a larger kernel size)",

@@ -6,8 +6,10 @@
   cascade (``method="auto"``) self-diffusion for the plane groups the guard does not trust;
 * :func:`stack3d_run`: one 3D PSF for a z-stack (``stack_mode="3d"``) and the guarded 3D RL-TV.
 
-Each is a generator of :class:`~.engine.events.Progress` returning ``(estimates, psfs, history,
-restore, extra)``; the noise-aware restoration after a self-diffusion run is the caller's.
+Each is a generator of :class:`~napari_selfdiff.results.Progress` returning ``(estimates, psfs,
+history, restore, extra)``; the noise-aware restoration after a self-diffusion run is the
+caller's. The classic branch is NumPy: the torch modules are imported by the branches that use
+them, so the default pipeline never loads torch unless its guard calls self-diffusion.
 """
 
 from __future__ import annotations
@@ -20,19 +22,11 @@ from collections.abc import Generator
 from typing import Any
 
 import numpy as np
-import torch
 
 from napari_selfdiff.blind.guarded import Guard, classic_psfs, group_image, restore_guarded
 from napari_selfdiff.blind.orientation import orient_psf
-from napari_selfdiff.blind.refit import refit_on_window
-from napari_selfdiff.blind.selfdiff.multiscale import full_scale, reduced_scale
-from napari_selfdiff.blind.selfdiff.nets.pupil_generator import PupilSampling
-from napari_selfdiff.blind.selfdiff.planes import plane_groups
-from napari_selfdiff.blind.selfdiff.restore import restore_groups
-from napari_selfdiff.blind.selfdiff.tiling import solve_tiled
-from napari_selfdiff.blind.selfdiff.volume_run import estimate_psf_3d, restore_3d
 from napari_selfdiff.errors import OutOfMemory
-from napari_selfdiff.inputs import Problem
+from napari_selfdiff.inputs import Problem, plane_groups
 from napari_selfdiff.noise import NoiseModel
 from napari_selfdiff.optics.aberrations import Aberrations
 from napari_selfdiff.plan.policy import RunPlan, resolve_restore, tile_for
@@ -55,9 +49,9 @@ def selfdiff_run(
     """Self-diffusion's PSF at full or reduced scale, and its image unless the plan restores by TV."""
     if plan.factor > 1:
         *found, extra = yield from _reduced_scale(problem, plan, seed, start, cancel)
-        return (*found, {**extra, "method": "selfdiff-blind-multiscale"})
+        return (*found, {**extra, "method": "selfdiff"})
     *found, extra = yield from _full_scale(problem, plan, seed, start, cancel, evaluate, noise)
-    return (*found, {**extra, "method": "selfdiff-blind"})
+    return (*found, {**extra, "method": "selfdiff"})
 
 
 def stack3d_run(
@@ -69,6 +63,8 @@ def stack3d_run(
     """
     stack, members = problem.planes[:, 0], np.arange(len(problem.planes))
     scorer = None if evaluate is None else (lambda estimate, psf: evaluate(estimate[:, None], psf, members))
+    from napari_selfdiff.blind.selfdiff.volume_run import estimate_psf_3d, restore_3d
+
     image, psf, history, pupil = yield from estimate_psf_3d(
         stack, plan.kernel_shape, plan.config, plan.device, seed, start=start, cancel=cancel, scorer=scorer
     )
@@ -78,7 +74,7 @@ def stack3d_run(
         guards.append(guard)
     extra = {
         "guards": guards,
-        "method": "selfdiff-blind-3d",
+        "method": "selfdiff-3d",
         "aberrations": None if pupil is None else [pupil],
     }
     return image[:, None], [psf], history, plan.restore, extra
@@ -95,27 +91,34 @@ def classic_run(
 ) -> Generator[Progress, None, tuple]:
     """The classic PSF and the guarded restoration; self-diffusion for the groups it flags.
 
-    In the cascade (``plan.method == "classic-then-selfdiff"``), a plane group whose classic PSF
+    In the cascade (``plan.method == "classic+selfdiff"``), a plane group whose classic PSF
     the guard does not trust is solved again by self-diffusion, and that PSF restored by the
     same noise-aware TV without a second guard (self-diffusion's PSF is the second opinion).
     """
     planes, groups = problem.planes, plane_groups(len(problem.planes), plan.config)
-    cascade = plan.method == "classic-then-selfdiff" and plan.restore == "tv"
+    classic = plan.config.classic
+    cascade = plan.method == "classic+selfdiff" and plan.restore == "tv"
     parts = 3 if cascade else 2
     psfs = yield from renumbered(
-        classic_psfs(planes, groups, plan.kernel_size, noise, start=start, cancel=cancel),
+        classic_psfs(
+            planes, groups, plan.kernel_size, noise, plan.config.classic, start=start, cancel=cancel
+        ),
         0,
         parts,
         "estimate_psf",
     )
     if plan.restore == "richardson_lucy":  # asked for explicitly: RL-TV, no guard
+        from napari_selfdiff.blind.selfdiff.restore import restore_groups
+
         estimates = yield from renumbered(
             restore_groups(planes, psfs, plan.config, plan.device, start=start, cancel=cancel),
             1, parts, "restore",
         )  # fmt: skip
-        return estimates, psfs, [], "richardson_lucy", {"guards": [], "method": "classic-blind"}
+        return estimates, psfs, [], "richardson_lucy", {"guards": [], "method": "classic"}
     estimates, guards = yield from renumbered(
-        restore_guarded(planes, groups, psfs, noise, guard=plan.config.guard, start=start, cancel=cancel),
+        restore_guarded(
+            planes, groups, psfs, noise, classic, guard=plan.config.guard, start=start, cancel=cancel
+        ),
         1, parts, "restore",
     )  # fmt: skip
     flagged = [index for index, guard in enumerate(guards) if not guard.deconvolved]
@@ -123,13 +126,16 @@ def classic_run(
         if cascade:  # the self-diffusion part was not needed: the run is complete
             yield Progress(0, 1, 1, 1, 1, 1, float("nan"), time.perf_counter() - start, stage="restore",
                            part=parts - 1, n_parts=parts)  # fmt: skip
-        return estimates, psfs, [], "tv", {"guards": guards, "method": "classic-blind"}
-    found = yield from renumbered(selfdiff_run(problem, plan, seed, start, cancel, evaluate, noise), 2, parts)
+        return estimates, psfs, [], "tv", {"guards": guards, "method": "classic"}
+    fallback = plan.fallback() if plan.device is None else plan  # self-diffusion's device and preset
+    found = yield from renumbered(
+        selfdiff_run(problem, fallback, seed, start, cancel, evaluate, noise), 2, parts
+    )
     _, sd_psfs, history, _, extra = found
     # Only the flagged groups are restored again (self-diffusion's PSF is the second opinion).
     restored, _ = drive(
         restore_guarded(
-            planes, [groups[i] for i in flagged], [sd_psfs[i] for i in flagged], noise,
+            planes, [groups[i] for i in flagged], [sd_psfs[i] for i in flagged], noise, classic,
             guard=False, measure=False, start=start, cancel=cancel,
         )
     )  # fmt: skip
@@ -137,7 +143,7 @@ def classic_run(
         estimates[groups[index]] = restored[groups[index]]
         psfs[index] = sd_psfs[index]
         guards[index] = Guard(guards[index].reliability, True, guards[index].noise)
-    extra.update(guards=guards, method="classic-blind+selfdiff")
+    extra.update(guards=guards, method="classic+selfdiff", network_plan=fallback)
     return estimates, psfs, history, "tv", extra
 
 
@@ -158,6 +164,10 @@ def _full_scale(
     config, device, planes = plan.config, plan.device, problem.planes
     common = dict(batch_planes=plan.batch_planes, start=start, cancel=cancel)
     restore, tiling = plan.restore, None
+    from napari_selfdiff.blind.selfdiff.multiscale import full_scale
+    from napari_selfdiff.blind.selfdiff.restore import restore_groups
+    from napari_selfdiff.blind.selfdiff.tiling import solve_tiled
+
     estimate = full_scale(planes, plan.kernel_size, config, device, seed, evaluate=evaluate, **common)
     failure = None
     try:
@@ -172,6 +182,8 @@ def _full_scale(
         del estimate
         gc.collect()
         if device.type == "cuda":
+            import torch
+
             torch.cuda.empty_cache()
         overlap, tile = 2 * plan.kernel_size, min(plan.shape)
         while True:  # smaller tiles until one fits (tile_for raises below four kernel sizes)
@@ -206,6 +218,8 @@ def _aberrations(pupils: list[np.ndarray], plan: RunPlan) -> list[Aberrations] |
     if not pupils:
         return None
     net = plan.config.kernel_net
+    from napari_selfdiff.blind.selfdiff.nets.pupil_generator import PupilSampling
+
     sampling = PupilSampling.plan(plan.kernel_size, plan.config.optics)
     noll = list(range(4, net.zernike_modes + 1))
     return [Aberrations.from_readout(values, noll, sampling.grid, plan.config.optics) for values in pupils]
@@ -215,6 +229,10 @@ def _reduced_scale(
     problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None
 ) -> Generator[Progress, None, tuple]:
     """The PSF at reduced scale on a window, refitted at full resolution, then RL-TV if planned."""
+    from napari_selfdiff.blind.refit import refit_on_window
+    from napari_selfdiff.blind.selfdiff.multiscale import reduced_scale
+    from napari_selfdiff.blind.selfdiff.restore import restore_groups
+
     config, device, planes = plan.config, plan.device, problem.planes
     # blind, [refit,] [RL-TV restoration: the noise-aware one is the caller's]
     stages = 1 + config.psf_refit.enabled + (plan.restore == "richardson_lucy")
