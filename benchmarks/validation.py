@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 from .levin import score
-from .validation_cases import NOISE_GROUPS, Case, describe, make_cases
-from .validation_methods import METHODS
+from .validation_cases import ALL_NOISE_GROUPS, Case, describe, make_cases
+from .validation_methods import APPLIES, METHODS
 from .validation_tables import write_tables
 
 DEFAULT_METHODS = ["blurred", "wiener_oracle", "wiener_best", "uwiener_oracle"]
@@ -53,7 +53,7 @@ def spread(cases: list[Case], limit: int) -> list[Case]:
     """``limit`` cases taken one noise group after another (all cases when ``limit`` is 0)."""
     if not limit:
         return cases
-    order = [f"{kind}{level:g}" for kind, level in NOISE_GROUPS]
+    order = [f"{kind}{level:g}" for kind, level in ALL_NOISE_GROUPS]
     groups = [[c for c in cases if c.noise_group == g] for g in order]
     interleaved = [c for row in itertools.zip_longest(*groups) for c in row if c is not None]
     return interleaved[:limit]
@@ -116,7 +116,8 @@ def _results(
 
 
 def _selected(args: argparse.Namespace) -> tuple[list[Case], list[str]]:
-    cases = spread(make_cases(args.cases, args.half), args.limit)
+    cases = make_cases(args.cases, args.half, regime=args.regime_cases, sealed=args.sealed_cases)
+    cases = spread(cases, args.limit)
     methods = list(dict.fromkeys(["blurred", *args.methods]))  # the gains need the input's scores
     return cases, methods
 
@@ -124,7 +125,7 @@ def _selected(args: argparse.Namespace) -> tuple[list[Case], list[str]]:
 def cmd_run(args: argparse.Namespace) -> None:
     cases, methods = _selected(args)
     cache = Path(args.cache)
-    todo = [(m, c) for m in methods for c in cases if load(cache, m, c) is None]
+    todo = [(m, c) for m in methods for c in cases if APPLIES.get(m, bool)(c) and load(cache, m, c) is None]
     print(f"{len(cases)} cases x {len(methods)} methods: {len(todo)} to run", flush=True)
     for index, (method, case, record) in enumerate(_results(todo, cache, args.jobs), 1):
         mnc = f"{record['mnc']:.3f}" if record["mnc"] is not None else "-"
@@ -151,8 +152,10 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=DEFAULT_METHODS)
-    common.add_argument("--half", choices=["tuning", "check", "all"], default="tuning")
-    common.add_argument("--cases", type=int, default=64, help="cases 0 .. N-1 (both halves)")
+    common.add_argument("--half", choices=["tuning", "check", "sealed", "all"], default="tuning")
+    common.add_argument("--cases", type=int, default=64, help="broad cases 0 .. N-1 (both halves)")
+    common.add_argument("--regime-cases", type=int, default=16, help="regime cases (both halves)")
+    common.add_argument("--sealed-cases", type=int, default=24, help="cases of the sealed part")
     common.add_argument(
         "--limit", type=int, default=0, help="only N cases of the half, spread over noise groups"
     )

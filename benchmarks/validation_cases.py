@@ -1,8 +1,12 @@
 """Seeded cases of the validation benchmark (:mod:`benchmarks.validation`): scene, kernel, noise, size.
 
-Case ``i`` has seed ``i`` and is generated from it alone (nothing but this code is stored).
-Even seeds form the ``tuning`` half, odd seeds the ``check`` half. The factors cycle so that
-both halves hold every group:
+Three parts (validation v2, issue #37): ``tuning`` (settings are chosen on it), ``check``
+(reported, never used to choose) and ``sealed`` (its own seed family and image pool, run once at
+the end and reported as it comes out). Each case is generated from its seed alone (nothing but
+this code is stored).
+
+**Broad cases** ``0 .. 63`` (v1): case ``i`` has seed ``i``; even seeds are tuning, odd seeds
+check. The factors cycle so that both halves hold every group:
 
 - noise group ``i % 9`` (9 groups, an odd number, so each group alternates between halves:
   7 or 8 cases per group in 64);
@@ -20,6 +24,20 @@ folder is absent a Levin entry gives way to the next entry), and synthetic fluor
 filaments, cell membranes, textured nuclei and star fields drawn from the seed. Kernels
 (:func:`kernel`): random Zernike PSFs (Noll 4-15, 0.1-0.6 waves RMS), defocus-dominant Zernike
 PSFs, camera shake and anisotropic Gaussians.
+
+**Regime cases** ``64 ..`` (:func:`make_regime_case`, seeds ``[i, 37]``, even tuning, odd
+check): the regimes v1 lacked, where the default failed on held-out data: smooth, high-SNR
+microscopy-like content (scikit-image's cell, retina, immunohistochemistry and moon, and
+synthetic cells with smooth cytoplasm; Gaussian 0.001 / 0.0025, Poisson 3000 / 10000 photons:
+input PSNR about 28-40 dB), kernels of 27-35 px, sides 128, 256 and (one in eight) 512.
+
+**Sealed cases** (:func:`make_sealed_case`, seeds ``[j, 53]``): scenes no other part uses
+(:data:`SEALED_SCENES`: clock, coffee, microaneurysms, the Shepp-Logan phantom, colorwheel,
+synthetic dense beads, smooth cells of another generator, and galaxies), every kernel family,
+the v1 noise groups and the high-SNR ones, sides 128 / 256 (one in twelve 512).
+
+Optical kernels (Zernike and defocus families) keep their pupil sampling: ``nominal`` is the
+aberration-free PSF of the same optics, the baseline a user with known optics would use.
 
 The sharp scene is made on a domain ``K - 1`` pixels larger than the image and blurred with a
 'valid' convolution, so the blurred image has no artificial boundary; the sharp reference is
@@ -58,7 +76,22 @@ NOISE_GROUPS = (
     ("poisson", 1000.0),
     ("poisson", 3000.0),
 )
+#: High-SNR groups of the regime and sealed parts.
+HIGH_SNR_GROUPS = (("gaussian", 0.001), ("poisson", 10000.0), ("gaussian", 0.0025), ("poisson", 3000.0))
+#: Every noise group of the three parts, in table order.
+ALL_NOISE_GROUPS = tuple(dict.fromkeys(sorted(NOISE_GROUPS + HIGH_SNR_GROUPS, key=lambda g: (g[0], g[1]))))
 KERNEL_FAMILIES = ("zernike", "motion", "defocus", "gaussian")
+#: Smooth, high-SNR scenes of the regime part (family, name).
+REGIME_SCENES = (
+    ("microscopy", "cell"), ("microscopy", "retina"), ("smooth_cells", "smooth_cells"),
+    ("microscopy", "immunohistochemistry"), ("astro", "moon"), ("smooth_cells", "smooth_cells"),
+)  # fmt: skip
+#: Scenes of the sealed part, used by no other part.
+SEALED_SCENES = (
+    ("natural", "clock"), ("beads", "dense_beads"), ("natural", "coffee"), ("smooth_cells", "cytoplasm"),
+    ("microscopy", "microaneurysms"), ("astro", "galaxies"), ("phantom", "shepp_logan_phantom"),
+    ("natural", "colorwheel"),
+)  # fmt: skip
 #: Scene entries (family, name), 32 of them: one per pair of cases in 64.
 SCENES = (
     ("natural", "camera"), ("beads", "beads"), ("text", "text"), ("filaments", "filaments"),
@@ -90,6 +123,7 @@ class Case:
     blurred: np.ndarray = field(repr=False)
     kernel: np.ndarray = field(repr=False)
     counts: np.ndarray | None = field(default=None, repr=False)
+    nominal: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -117,11 +151,14 @@ def _bundled(name: str) -> np.ndarray:
 
         return imread(LEVIN / f"{name}.png").astype(np.float64) / 255.0
     from skimage import data
-    from skimage.color import rgb2gray
+    from skimage.color import rgb2gray, rgba2rgb
     from skimage.util import img_as_float
 
     image = img_as_float(getattr(data, name)())
-    return rgb2gray(image) if image.ndim == 3 else image
+    if image.ndim == 3 and image.shape[-1] == 4:
+        image = rgba2rgb(image)
+    image = rgb2gray(image) if image.ndim == 3 else image
+    return (image - image.min()) / (image.max() - image.min())
 
 
 def _crop(image: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
@@ -139,9 +176,12 @@ def _normalise(image: np.ndarray) -> np.ndarray:
     return image / image.max()
 
 
-def _beads(side: int, rng: np.random.Generator) -> np.ndarray:
-    """Fluorescent beads: Gaussian spots (sigma 0.7-2.5 px) of log-uniform brightness on a dark field."""
-    count = rng.integers(side * side // 600, side * side // 250)
+def _beads(side: int, rng: np.random.Generator, *, per_bead: tuple[int, int] = (600, 250)) -> np.ndarray:
+    """Fluorescent beads: Gaussian spots (sigma 0.7-2.5 px) of log-uniform brightness on a dark field.
+
+    One bead per ``per_bead`` pixels (a range drawn from).
+    """
+    count = rng.integers(side * side // per_bead[0], side * side // per_bead[1])
     yy, xx = np.mgrid[:side, :side]
     image = np.full((side, side), 0.02)
     for y, x, s, b in zip(
@@ -213,8 +253,48 @@ def _stars(side: int, rng: np.random.Generator) -> np.ndarray:
     return 0.99 * image / image.max() + 0.01
 
 
+def _smooth_cells(
+    side: int, rng: np.random.Generator, *, soft: tuple[float, float] = (2.0, 5.0)
+) -> np.ndarray:
+    """Cells with smooth cytoplasm: overlapping elliptical domes with soft edges and gentle gradients.
+
+    Mostly low spatial frequencies (the regime where sparse-gradient estimators fail): each cell
+    is a smooth dome (edge width ``soft`` px) over a slowly varying background, with a brighter
+    nucleus.
+    """
+    yy, xx = np.mgrid[:side, :side]
+    background = gaussian_filter(rng.standard_normal((side, side)), side / 8)
+    image = 0.05 + 0.03 * background / (np.abs(background).max() + 1e-12)
+    for _ in range(rng.integers(side * side // 3000 + 3, side * side // 1200 + 5)):
+        y, x = rng.uniform(0, side, 2)
+        radius, ratio, angle = rng.uniform(10, 28), rng.uniform(0.55, 1.0), rng.uniform(0, np.pi)
+        r = _elliptic_radius(yy - y, xx - x, ratio, angle)
+        dome = expit((radius - r) / rng.uniform(*soft)) * (1 - 0.4 * (r / radius) ** 2).clip(0, 1)
+        nucleus = expit((0.35 * radius - r) / 1.5)
+        image = image + rng.uniform(0.2, 0.6) * dome + rng.uniform(0.1, 0.4) * nucleus
+    return _normalise(np.clip(image, 0, None))
+
+
+def _galaxies(side: int, rng: np.random.Generator) -> np.ndarray:
+    """Galaxies: Sersic-like elliptical profiles of log-uniform brightness, and a few point stars."""
+    yy, xx = np.mgrid[:side, :side]
+    image = np.full((side, side), 0.01)
+    for _ in range(rng.integers(4, 12)):
+        y, x = rng.uniform(0, side, 2)
+        scale, ratio, angle = rng.uniform(2, 12), rng.uniform(0.3, 1.0), rng.uniform(0, np.pi)
+        n = rng.uniform(0.7, 3.0)
+        r = _elliptic_radius(yy - y, xx - x, ratio, angle)
+        image += 10 ** rng.uniform(-1.3, 0) * np.exp(-((r / scale) ** (1 / n)))
+    stars = np.zeros((side, side))
+    np.add.at(stars, tuple(rng.integers(0, side, (2, rng.integers(5, 20)))), rng.uniform(0.2, 1.0))
+    return _normalise(image + gaussian_filter(stars, 0.6) * 6)
+
+
 SYNTHETIC = {
     "beads": _beads, "filaments": _filaments, "membranes": _membranes, "nuclei": _nuclei, "stars": _stars,
+    "smooth_cells": _smooth_cells, "galaxies": _galaxies,
+    "dense_beads": lambda side, rng: _beads(side, rng, per_bead=(150, 60)),
+    "cytoplasm": lambda side, rng: _smooth_cells(side, rng, soft=(3.0, 7.0)),
 }  # fmt: skip
 
 
@@ -228,8 +308,11 @@ def scene(name: str, side: int, rng: np.random.Generator) -> np.ndarray:
 # Kernels: odd (K, K), non-negative, unit sum.
 
 
-def _zernike(size: int, coefficients: dict[int, float], rng: np.random.Generator) -> np.ndarray:
-    """The PSF at a random pupil sampling that keeps >= 75 % of its energy inside K x K (else the finest)."""
+def _zernike(
+    size: int, coefficients: dict[int, float], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The PSF at a random pupil sampling that keeps >= 75 % of its energy inside K x K (else the
+    finest), and the aberration-free PSF of the same sampling (the nominal optics)."""
     from napari_selfdiff.optics import zernike_psf
 
     start = rng.integers(len(ZERNIKE_PUPILS))
@@ -237,11 +320,11 @@ def _zernike(size: int, coefficients: dict[int, float], rng: np.random.Generator
         wide = zernike_psf(coefficients, 3 * size, pupil_pixels=pupil)
         if wide[size : 2 * size, size : 2 * size].sum() >= 0.75:
             break
-    return zernike_psf(coefficients, size, pupil_pixels=pupil)
+    return zernike_psf(coefficients, size, pupil_pixels=pupil), zernike_psf({}, size, pupil_pixels=pupil)
 
 
-def kernel(family: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A ``family`` kernel of odd ``size`` drawn from ``rng``."""
+def kernel(family: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """A ``family`` kernel of odd ``size`` drawn from ``rng``, and its nominal PSF (optical families)."""
     from napari_selfdiff.optics import motion_kernel, random_aberration
 
     if family == "zernike":  # Noll 4-15, 0.1-0.6 waves RMS in all
@@ -252,7 +335,7 @@ def kernel(family: str, size: int, rng: np.random.Generator) -> np.ndarray:
         coefficients[4] = rng.choice([-1, 1]) * rng.uniform(0.2, 0.6)
         return _zernike(size, coefficients, rng)
     if family == "motion":
-        return motion_kernel(size, seed=rng, extent=rng.uniform(0.5, 1.0) * (size - 2))
+        return motion_kernel(size, seed=rng, extent=rng.uniform(0.5, 1.0) * (size - 2)), None
     if family == "gaussian":  # anisotropic: major sigma K/12-K/6, minor 0.4-1 of it, any angle
         major = rng.uniform(size / 12, size / 6)
         minor, angle = major * rng.uniform(0.4, 1.0), rng.uniform(0, np.pi)
@@ -260,7 +343,7 @@ def kernel(family: str, size: int, rng: np.random.Generator) -> np.ndarray:
         u = yy * np.cos(angle) + xx * np.sin(angle)
         v = xx * np.cos(angle) - yy * np.sin(angle)
         psf = np.exp(-0.5 * ((u / major) ** 2 + (v / minor) ** 2))
-        return psf / psf.sum()
+        return psf / psf.sum(), None
     raise ValueError(f"unknown kernel family {family!r}; expected one of {KERNEL_FAMILIES}")
 
 
@@ -284,18 +367,15 @@ def _noise(group: tuple[str, float], clean: np.ndarray, sharp: np.ndarray, rng: 
     return sharp + background, (counts - offset) / peak, counts, parameters
 
 
-def make_case(index: int) -> Case:
-    """Case ``index`` (seed ``index``), generated and checked."""
-    rng = np.random.default_rng([index, 27])
-    pair = index // 2
-    scene_family, scene_name = SCENES[pair % len(SCENES)]
-    if scene_family == "levin" and not LEVIN.is_dir():
-        scene_family, scene_name = SCENES[(pair + 1) % len(SCENES)]  # never Levin: the next entry is not
-    kernel_family = KERNEL_FAMILIES[(pair + pair // 4 + pair // 32) % len(KERNEL_FAMILIES)]
-    group = NOISE_GROUPS[index % len(NOISE_GROUPS)]
-    side = 256 if (index // 8) % 4 == 3 else 128
-    size = int(rng.choice(np.arange(11, 36, 2)))
-    psf = kernel(kernel_family, size, rng)
+def _build(
+    index: int, seed: Any, part: str, entry: tuple[str, str], kernel_family: str,
+    group: tuple[str, float], side: int, sizes: np.ndarray,
+) -> Case:  # fmt: skip
+    """A case from its draws: the scene, kernel and noise are drawn from ``seed`` in this order."""
+    rng = np.random.default_rng(seed)
+    scene_family, scene_name = entry
+    size = int(rng.choice(sizes))
+    psf, nominal = kernel(kernel_family, size, rng)
     extended = scene(scene_name, side + size - 1, rng)
     clean = fftconvolve(extended, psf, mode="valid")
     sharp = extended[size // 2 : size // 2 + side, size // 2 : size // 2 + side]
@@ -303,7 +383,7 @@ def make_case(index: int) -> Case:
     case = Case(
         index=index,
         seed=index,
-        half="tuning" if index % 2 == 0 else "check",
+        half=part,
         scene_family=scene_family,
         scene=scene_name,
         kernel_family=kernel_family,
@@ -313,9 +393,53 @@ def make_case(index: int) -> Case:
         blurred=blurred,
         kernel=psf,
         counts=counts,
+        nominal=nominal,
     )
     _verify(case, extended)
     return case
+
+
+def make_case(index: int) -> Case:
+    """Broad case ``index`` (seed ``index``, 0 .. 63), generated and checked."""
+    pair = index // 2
+    entry = SCENES[pair % len(SCENES)]
+    if entry[0] == "levin" and not LEVIN.is_dir():
+        entry = SCENES[(pair + 1) % len(SCENES)]  # never Levin: the next entry is not
+    family = KERNEL_FAMILIES[(pair + pair // 4 + pair // 32) % len(KERNEL_FAMILIES)]
+    group = NOISE_GROUPS[index % len(NOISE_GROUPS)]
+    side = 256 if (index // 8) % 4 == 3 else 128
+    part = "tuning" if index % 2 == 0 else "check"
+    return _build(index, [index, 27], part, entry, family, group, side, np.arange(11, 36, 2))
+
+
+#: First index of the regime cases (after the broad ones).
+REGIME_START = 64
+#: First index of the sealed cases.
+SEALED_START = 1000
+
+
+def make_regime_case(index: int) -> Case:
+    """Regime case ``index`` (>= :data:`REGIME_START`): smooth high-SNR content, large kernels."""
+    j = index - REGIME_START
+    pair = j // 2
+    entry = REGIME_SCENES[pair % len(REGIME_SCENES)]
+    family = KERNEL_FAMILIES[(pair + pair // 4) % len(KERNEL_FAMILIES)]
+    group = HIGH_SNR_GROUPS[j % len(HIGH_SNR_GROUPS)]
+    side = 512 if j % 8 == 7 else (256 if (j // 2) % 2 else 128)
+    part = "tuning" if j % 2 == 0 else "check"
+    return _build(index, [index, 37], part, entry, family, group, side, np.arange(27, 36, 2))
+
+
+def make_sealed_case(index: int) -> Case:
+    """Sealed case ``index`` (>= :data:`SEALED_START`): its own seed family and scenes."""
+    j = index - SEALED_START
+    rng = np.random.default_rng([index, 53, 0])  # the factors; the case draws from [index, 53]
+    entry = SEALED_SCENES[j % len(SEALED_SCENES)]
+    family = KERNEL_FAMILIES[int(rng.integers(len(KERNEL_FAMILIES)))]
+    groups = NOISE_GROUPS + HIGH_SNR_GROUPS
+    group = groups[int(rng.integers(len(groups)))]
+    side = 512 if j % 12 == 11 else (256 if rng.random() < 0.3 else 128)
+    return _build(index, [index, 53], "sealed", entry, family, group, side, np.arange(11, 36, 2))
 
 
 def _verify(case: Case, extended: np.ndarray) -> None:
@@ -324,6 +448,7 @@ def _verify(case: Case, extended: np.ndarray) -> None:
     problems = [
         (k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] % 2 == 0, f"kernel shape {k.shape}"),
         (not 11 <= k.shape[0] <= 35, f"kernel side {k.shape[0]} outside 11..35"),
+        (case.nominal is not None and case.nominal.shape != k.shape, "nominal PSF shape"),
         (abs(k.sum() - 1) > 1e-9 or k.min() < 0, f"kernel sum {k.sum()}, min {k.min()}"),
         (case.sharp.shape != case.blurred.shape or case.sharp.shape != (case.size,) * 2, "image shapes"),
         (extended.min() < 0 or extended.max() > 1 + 1e-9, f"scene range {extended.min()}..{extended.max()}"),
@@ -334,11 +459,17 @@ def _verify(case: Case, extended: np.ndarray) -> None:
         raise RuntimeError(f"case {case.name}: " + "; ".join(failed))
 
 
-def make_cases(count: int = 64, half: str = "all") -> list[Case]:
-    """Cases ``0 .. count - 1`` of ``half`` ("tuning": even seeds, "check": odd, "all")."""
-    if half not in ("tuning", "check", "all"):
-        raise ValueError(f"`half` must be 'tuning', 'check' or 'all', got {half!r}")
-    return [make_case(i) for i in range(count) if half == "all" or (i % 2 == 0) == (half == "tuning")]
+def make_cases(count: int = 64, half: str = "all", *, regime: int = 16, sealed: int = 24) -> list[Case]:
+    """The cases of ``half``: "tuning" and "check" (broad cases ``0 .. count - 1`` and ``regime``
+    regime cases, split by parity), "sealed" (``sealed`` sealed cases), or "all" (tuning and
+    check; the sealed part only when asked by name)."""
+    if half not in ("tuning", "check", "sealed", "all"):
+        raise ValueError(f"`half` must be 'tuning', 'check', 'sealed' or 'all', got {half!r}")
+    if half == "sealed":
+        return [make_sealed_case(SEALED_START + j) for j in range(sealed)]
+    cases = [make_case(i) for i in range(count)]
+    cases += [make_regime_case(REGIME_START + j) for j in range(regime)]
+    return [c for c in cases if half == "all" or c.half == half]
 
 
 def describe(case: Case) -> dict[str, Any]:

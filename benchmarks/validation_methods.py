@@ -115,6 +115,27 @@ def classic_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
     return restore_tv(case.blurred, psf, noise), psf
 
 
+def tvblind_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """The TV blind PSF (Perrone & Favaro style, :mod:`napari_selfdiff.blind.tv`) and the noise-aware TV."""
+    from napari_selfdiff.blind.tv import estimate_psf_tv
+
+    from napari_selfdiff.noise import estimate_noise
+    from napari_selfdiff.restoration.noise_aware import restore_tv
+
+    noise = estimate_noise(case.blurred)
+    psf = estimate_psf_tv(case.blurred, case.kernel.shape[0], noise)
+    return restore_tv(case.blurred, psf, noise), psf
+
+
+def nominal_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """Optical cases: the aberration-free PSF of the same optics (known NA, wavelength, sampling)
+    restored by the noise-aware TV: what a user with known optics gets without any estimate."""
+    from napari_selfdiff.noise import estimate_noise
+    from napari_selfdiff.restoration.noise_aware import restore_tv
+
+    return restore_tv(case.blurred, case.nominal, estimate_noise(case.blurred)), case.nominal
+
+
 def truepsf_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
     """Oracle: the noise-aware TV restoration with the true kernel (noise still estimated)."""
     from napari_selfdiff.noise import estimate_noise
@@ -154,6 +175,8 @@ def pipeline(case: Case) -> tuple[np.ndarray, np.ndarray]:
 METHODS: dict[str, Method] = {
     "pipeline": pipeline,
     "classic_tv": classic_tv,
+    "tvblind_tv": tvblind_tv,
+    "nominal_tv": nominal_tv,
     "truepsf_tv": truepsf_tv,
     "selfdiff_tv": selfdiff_tv,
     "blurred": blurred,
@@ -164,3 +187,5 @@ METHODS: dict[str, Method] = {
 }
 #: Methods that read the truth (shown as bars, not candidates).
 ORACLES = frozenset({"wiener_oracle", "wiener_best", "uwiener_oracle", "truepsf_tv"})
+#: Methods that apply to some cases only (the others are left out of their rows).
+APPLIES: dict[str, Callable[[Case], bool]] = {"nominal_tv": lambda case: case.nominal is not None}

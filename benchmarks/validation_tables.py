@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .validation_cases import NOISE_GROUPS, Case
-from .validation_methods import ORACLES
+from .validation_cases import ALL_NOISE_GROUPS, Case
+from .validation_methods import APPLIES, ORACLES
 
 HARM = -0.5  # dB: "clearly worse than the input"
 
@@ -115,13 +115,13 @@ def write_tables(
     base = {r["case"]: r["psnr"] for r in records if r["method"] == "blurred"}
     records = [{**r, "gain": r["psnr"] - base[r["case"]]} for r in records if r["case"] in base]
     shown = [m for m in methods if m != "blurred"]
-    groups = [f"{kind}{level:g}" for kind, level in NOISE_GROUPS]
+    groups = [f"{kind}{level:g}" for kind, level in ALL_NOISE_GROUPS]
     by_noise = summarise(records, "noise_group", groups)
     by_scene = summarise(records, "scene_family", sorted({c.scene_family for c in cases}))
     by_kernel = summarise(records, "kernel_family", sorted({c.kernel_family for c in cases}))
     worst = worst_cases(records, shown)
     done = {(r["method"], r["case"]) for r in records}
-    missing = {m: sum((m, c.name) not in done for c in cases) for m in methods}
+    missing = {m: sum((m, c.name) not in done for c in cases if APPLIES.get(m, bool)(c)) for m in methods}
     gains = f"mean gain / worst gain (dB) / cases below the input / below {HARM} dB, of n"
     note = ", ".join(f"{m} {k}" for m, k in missing.items() if k)
     lines = [

@@ -151,7 +151,7 @@ def test_blind_widget_cancel(viewer, qtbot, case, monkeypatch, when):
     widget.kernel_size.value = 7
     widget.solver.preset.value = "custom"
     widget.solver.steps.value = 3
-    widget.solver.inner_steps.value = 150
+    widget.solver.inner_steps.value = 60
     widget.solver.net_width.value = 4
     widget.method.value = "selfdiff"  # a run of several outer steps to cancel in
     widget.device.value = "cpu"
