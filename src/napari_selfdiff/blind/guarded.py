@@ -123,6 +123,20 @@ def second_opinion(
     return drive(_classic(image, max(wider, kernel_size), noise, classic, None))
 
 
+def physical_floor(values: np.ndarray, noise: NoiseModel, *, given: bool) -> float | None:
+    """The least intensity a restoration of ``values`` may take, in their units; None: unbounded.
+
+    A camera model given by the user fixes zero signal at its ``offset``. Otherwise an image
+    whose darkest pixels are non-negative, or negative by no more than four read-noise
+    deviations (photon counts after a background subtraction), holds a non-negative signal:
+    its floor is 0. Signed data (a difference image, phase) is left unbounded.
+    """
+    if given:
+        return float(noise.offset)
+    darkest = float(np.quantile(values, 1e-3))
+    return 0.0 if darkest >= -4.0 * np.sqrt(noise.read_variance) else None
+
+
 def restore_guarded(
     planes: np.ndarray,
     groups: list[np.ndarray],
@@ -160,9 +174,13 @@ def restore_guarded(
             mapping = IntensityMap.fit(values)
             model = estimate_noise(values) if noise is None else noise
             first_noise = model if first_noise is None else first_noise
-            working = model.scaled(mapping.gain, mapping.margin - mapping.low * mapping.gain)
-            result = restore_tv(mapping.forward(values), psf if deconvolve else point, working)
-            out[channel] = mapping.inverse(result)
+            floor = physical_floor(values, model, given=noise is not None)
+            lower = None if floor is None else float(mapping.forward(floor))
+            result = restore_tv(
+                mapping.forward(values), psf if deconvolve else point, mapping.noise(model), lower=lower
+            )
+            result = mapping.inverse(result)
+            out[channel] = result if floor is None else np.maximum(result, floor)  # exact after the map
         restored[members] = out.reshape(group.shape)
         verdicts.append(Guard(float(reliability), bool(deconvolve), first_noise))
         yield Progress(

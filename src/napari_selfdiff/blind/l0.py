@@ -166,7 +166,7 @@ def iter_estimate_psf_classic(
     noise = estimate_noise(y) if noise is None else noise
     mapping = IntensityMap.fit(y)
     y = mapping.forward(y)
-    sigma = noise.scaled(mapping.gain, mapping.margin - mapping.low * mapping.gain).effective_sigma(y)
+    sigma = mapping.noise(noise).effective_sigma(y)
     if levels is None:
         levels = 1 + max(0, math.ceil(math.log(size / 5.0) / math.log(LEVEL_RATIO)))
     kernel = np.zeros((3, 3))

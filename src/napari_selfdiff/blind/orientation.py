@@ -47,7 +47,7 @@ def orient_psf(image: np.ndarray, psf: np.ndarray, noise: NoiseModel | None) -> 
     if noise is None:
         model = estimate_noise(working)
     else:
-        model = noise.scaled(mapping.gain, mapping.margin - mapping.low * mapping.gain)
+        model = mapping.noise(noise)
     rotated = np.ascontiguousarray(psf[::-1, ::-1])
     if map_objective(working, rotated, model) < map_objective(working, psf, model):
         return rotated, True

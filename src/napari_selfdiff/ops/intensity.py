@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from napari_selfdiff.noise import NoiseModel
 
 __all__ = ["IntensityMap", "to_dtype"]
 
@@ -53,6 +57,10 @@ class IntensityMap:
 
     def inverse(self, values: np.ndarray) -> np.ndarray:
         return self.low + (values - self.margin) / self.gain
+
+    def noise(self, model: NoiseModel) -> NoiseModel:
+        """``model`` (input units) in the working range: the noise of :meth:`forward`'s output."""
+        return model.scaled(self.gain, self.margin - self.low * self.gain)
 
 
 def to_dtype(values: np.ndarray, dtype: np.dtype | None, what: str = "result") -> np.ndarray:
