@@ -2,6 +2,7 @@
 
 import threading
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -108,6 +109,25 @@ def test_float16_keep_dtype_is_clipped_to_its_range_with_a_warning():
 def test_a_non_finite_result_is_refused_not_returned():
     with pytest.raises(NumericalError, match=r"2 NaN or infinite value\(s\) of 4"):
         to_dtype(np.array([1.0, np.inf, np.nan, 2.0]), None)
+
+
+@pytest.mark.parametrize("dtype", ["uint64", "int64", "uint32", "int8"])
+def test_integer_results_saturate_at_the_dtype_range_without_a_cast_warning(dtype):
+    info = np.iinfo(dtype)  # float(2**64 - 1) is 2**64: clipped to it, the cast overflowed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = to_dtype(np.array([-1e30, 1e30, 3.0]), np.dtype(dtype))
+    assert out.dtype == dtype and out[0] == info.min and out[2] == 3
+    assert info.max - int(out[1]) < 2**11  # the largest float64 below the maximum
+
+
+@pytest.mark.parametrize("dtype", ["uint64", "int64"])
+def test_blur_of_64_bit_counts_saturates_without_a_cast_warning(dtype):
+    image = np.random.default_rng(0).integers(0, 200, (8, 8)).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = blur(image, np.ones((1, 1)), noise_sigma=1.0, seed=0)  # noise of the dtype's full range
+    assert out.dtype == dtype and out.max() > np.iinfo(dtype).max - 2**11
 
 
 def test_host_memory_is_checked_before_the_first_float64_copy(monkeypatch):

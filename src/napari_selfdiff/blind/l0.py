@@ -35,7 +35,12 @@ level ``sigma`` (of the level's image: downsampling by ``s`` divides it by ``1/s
 width brings the noise down to the target (white noise filtered by a Gaussian of width
 ``w`` keeps :math:`\sigma / (2 \sqrt{\pi} w)`): the latent step sees the kernel ``G * k`` and
 the kernel step compares ``\nabla (G * x)`` with ``\nabla (G * y)``, so the model stays
-exact (Zhong et al., CVPR 2013, with a Gaussian for their directional filters).
+exact (Zhong et al., CVPR 2013, with a Gaussian for their directional filters). The level is
+measured over the working range (intensities clipped to [0, 1]), so a few hot pixels far
+beyond the robust range do not set it, and the width is capped at :data:`MAX_PREFILTER`
+of the padded level: a wider Gaussian would remove every gradient the kernel step compares
+(on mostly-constant images, whose noise estimate takes the few bright pixels for noise).
+A latent without gradients determines no kernel: the step then returns the point PSF.
 
 Boundaries: each level is reflect-padded by twice its kernel size and tapered to its mean,
 so the FFTs see no jump, and the kernel step weights out the padding.
@@ -52,7 +57,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.transform import resize
 
-from napari_selfdiff.errors import Cancelled
+from napari_selfdiff.errors import Cancelled, NumericalError
 from napari_selfdiff.inputs import check_kernel_size, to_planes
 from napari_selfdiff.noise import NoiseModel, estimate_noise
 from napari_selfdiff.ops.fft import psf_to_otf
@@ -65,6 +70,8 @@ __all__ = ["ClassicBlindStep", "estimate_psf_classic", "iter_estimate_psf_classi
 NOISE_TARGET = 0.01
 #: Ratio between pyramid levels.
 LEVEL_RATIO = math.sqrt(2.0)
+#: Widest pre-filter Gaussian, as a fraction of the padded level's smaller side.
+MAX_PREFILTER = 0.25
 #: Largest HQS penalty; gradients are then equal to the latent's within rounding.
 BETA_MAX = 1e5
 
@@ -119,6 +126,11 @@ def _latent(y_hat: np.ndarray, otf: np.ndarray, dx: np.ndarray, dy: np.ndarray, 
 
 def _project_kernel(full: np.ndarray, size: int) -> np.ndarray:
     """Crop the centred ``size`` box, clip, drop faint values, normalise and centre."""
+    if not np.isfinite(full).all():
+        raise NumericalError(
+            "the classic PSF estimate has NaN or infinite values: the computation overflowed; "
+            "rescale the input (e.g. to [0, 1]) and try again"
+        )
     half = size // 2
     kernel = np.roll(full, (half, half), axis=(0, 1))[:size, :size]
     kernel = np.maximum(kernel, 0.0)
@@ -145,7 +157,10 @@ def _kernel_step(
         b = np.fft.fft2(inside * (np.roll(y_f, -1, axis=axis) - y_f))
         num += np.conj(a) * b
         den += np.abs(a) ** 2
-    return _project_kernel(np.real(np.fft.ifft2(num / (den + gamma * den.mean()))), size)
+    damping = gamma * den.mean()
+    if not damping > 0:  # a flat latent: the data determine no kernel (and 0 / 0 would be NaN)
+        return _project_kernel(np.zeros((size, size)), size)
+    return _project_kernel(np.real(np.fft.ifft2(num / (den + damping))), size)
 
 
 def iter_estimate_psf_classic(
@@ -166,7 +181,7 @@ def iter_estimate_psf_classic(
     noise = estimate_noise(y) if noise is None else noise
     mapping = IntensityMap.fit(y)
     y = mapping.forward(y)
-    sigma = mapping.noise(noise).effective_sigma(y)
+    sigma = mapping.noise(noise).effective_sigma(np.clip(y, 0.0, 1.0))  # not set by hot pixels far out
     if levels is None:
         levels = 1 + max(0, math.ceil(math.log(size / 5.0) / math.log(LEVEL_RATIO)))
     kernel = np.zeros((3, 3))
@@ -182,6 +197,7 @@ def iter_estimate_psf_classic(
         padded, inside = _taper_pad(y_l, pad)
         sigma_l = sigma * scale  # averaging 1/scale^2 pixels divides the deviation by 1/scale
         width = sigma_l / (2 * math.sqrt(math.pi) * NOISE_TARGET) if sigma_l > NOISE_TARGET else 0.0
+        width = min(width, MAX_PREFILTER * min(padded.shape))
         pre = _gaussian_otf(width, padded.shape)
         y_f = np.real(np.fft.ifft2(np.fft.fft2(padded) * pre))
         y_hat = np.fft.fft2(y_f)
@@ -231,7 +247,15 @@ def estimate_psf_classic(
     Returns
     -------
     numpy.ndarray
-        Non-negative (K, K) PSF of unit sum, centre of mass within half a pixel of the centre.
+        Non-negative (K, K) PSF of unit sum, centre of mass within half a pixel of the centre;
+        the point PSF where the image has no gradient the kernel could be measured from.
+
+    Raises
+    ------
+    InputError
+        The image is constant, smaller than 8 x 8, or ``kernel_size`` breaks its rule.
+    NumericalError
+        The estimate overflowed to NaN or infinite values.
     """
     steps = iter_estimate_psf_classic(
         image, kernel_size, noise, iterations=iterations, levels=levels, cancel=cancel

@@ -81,7 +81,9 @@ def to_dtype(values: np.ndarray, dtype: np.dtype | None, what: str = "result") -
     dtype = np.dtype(np.float32 if dtype is None else dtype)
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+        # float(info.max) of a 64-bit integer rounds up past it (2**64 - 1 -> 2**64): the float below.
+        high = float(info.max) if float(info.max) <= info.max else np.nextafter(float(info.max), 0.0)
+        return np.clip(np.rint(values), info.min, high).astype(dtype)
     if dtype.kind != "f":
         return values.astype(np.float32)
     limit = float(np.finfo(dtype).max)

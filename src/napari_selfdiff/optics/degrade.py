@@ -81,5 +81,7 @@ def blur(
     out = from_planes(blurred, layout)
     if layout.dtype.kind in "ui":
         info = np.iinfo(layout.dtype)
-        return np.clip(np.rint(out), info.min, info.max).astype(layout.dtype)
+        # float(info.max) of a 64-bit integer rounds up past it (2**64 - 1 -> 2**64): the float below.
+        high = float(info.max) if float(info.max) <= info.max else np.nextafter(float(info.max), 0.0)
+        return np.clip(np.rint(out), info.min, high).astype(layout.dtype)
     return out.astype(layout.dtype if layout.dtype.kind == "f" else np.float64)
