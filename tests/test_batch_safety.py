@@ -50,18 +50,36 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("img0_psf.tif", b"the user's own file"), ("img0.json", b"[]"), ("img0.json", b"[" * 100_000)],
+    [
+        ("img0_psf.tif", b"the user's own file"),
+        ("img0.json", b"[]"),
+        ("img0.json", b'"valid JSON, not an object"'),
+        ("img0.json", b"[" * 100_000),
+    ],
 )
-def test_a_file_the_batch_did_not_write_is_refused_unless_overwrite(tmp_path, client, name, content):
+def test_a_file_the_batch_did_not_write_fails_only_its_input_unless_overwrite(
+    tmp_path, client, name, content
+):
     _images(tmp_path / "d", ["img0.tif", "img1.tif"])
     out = tmp_path / "out"
     out.mkdir()
     (out / name).write_bytes(content)
-    with pytest.raises(FileExistsError, match=rf"{name}' exists and this batch did not write it"):
-        _run(str(tmp_path / "d" / "*.tif"), out, client)
-    assert (out / name).read_bytes() == content and len(list(out.iterdir())) == 1
+    records = _run(str(tmp_path / "d" / "*.tif"), out, client)  # issue 41: not the whole batch
+    assert [r["status"] for r in records] == ["failed", "done"]
+    assert f"{name}' exists and this batch did not write it" in records[0]["error"]
+    assert (out / name).read_bytes() == content  # never replaced
+    assert {p.name for p in out.iterdir()} == {
+        name,
+        "img1.json",
+        "img1_deblurred.tif",
+        "img1_psf.tif",
+        "summary.csv",
+        "summary.md",
+    }  # nothing else of img0's: no record that would later claim the user's file
+    summary = (out / "summary.md").read_text()
+    assert "| img0.tif | failed |" in summary and "this batch did not write it" in summary
     records = _run(str(tmp_path / "d" / "*.tif"), out, client, overwrite=True)
-    assert [r["status"] for r in records] == ["done", "done"]
+    assert [r["status"] for r in records] == ["done", "skipped"]
 
 
 def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypatch):
@@ -93,15 +111,18 @@ def test_a_second_run_into_the_input_folder_leaves_out_its_own_outputs(tmp_path,
     ]
 
 
-def test_a_record_that_cannot_be_written_fails_only_its_file(tmp_path, client):
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_directory_where_a_record_goes_fails_only_its_file(tmp_path, client, overwrite):
     _images(tmp_path / "d", ["img0.tif", "img1.tif", "img2.tif"])
     out = tmp_path / "out"
-    (out / "img1.json").mkdir(parents=True)  # the record's place is taken by a directory
-    records = _run(str(tmp_path / "d" / "*.tif"), out, client, overwrite=True)
+    (out / "img1.json" / "kept").mkdir(parents=True)  # the record's place is taken by a directory
+    records = _run(str(tmp_path / "d" / "*.tif"), out, client, overwrite=overwrite)
     assert [r["status"] for r in records] == ["done", "failed", "done"]
-    assert "IsADirectoryError" in records[1]["error"]
+    assert records[1]["error"].startswith("IsADirectoryError: ") and "is a directory" in records[1]["error"]
+    assert "seconds" not in records[1]  # refused before any work, not after a solve
+    assert (out / "img1.json" / "kept").is_dir()
     assert not (out / "img1_deblurred.tif").exists() and not (out / "img1_psf.tif").exists()
-    assert not list(out.glob(".*")) and "failed" in (out / "summary.md").read_text()
+    assert not list(out.glob(".*")) and "| img1.tif | failed |" in (out / "summary.md").read_text()
 
 
 def test_a_full_disk_while_writing_the_record_leaves_no_output(tmp_path, monkeypatch):

@@ -112,21 +112,22 @@ def _written_by_batch(path: Path, out_dir: Path) -> bool:
 
 def plan_batch(
     files: Sequence[Path], out_dir: Path, overwrite: bool = False
-) -> tuple[list[Path], list[Path]]:
-    """Check every output of a batch before any work; return (inputs, own outputs left out).
+) -> tuple[list[Path], list[Path], dict[Path, str]]:
+    """Check every output of a batch before any work; return (inputs, own outputs left out, blocked).
 
     Inputs that are outputs an earlier run of this batch wrote (``x_deblurred.tif``, named by
     the record ``x.json``) are left out, so a second run does not deblur its own results. The
-    outputs must be distinct from each other and from every input (never replaced), and an
-    existing output must be one this batch wrote for the same input (its record says so),
-    unless ``overwrite``.
+    outputs must be distinct from each other and from every input (never replaced). An input
+    whose output exists and is not one this batch wrote for it (its record says so), unless
+    ``overwrite``, or is a directory (even with ``overwrite``), is *blocked*: it fails alone,
+    with the reason (``"FileExistsError: ..."`` or ``"IsADirectoryError: ..."``) for its row of
+    the summary, writes nothing (no record that would later claim the user's file), and the
+    other inputs run.
 
     Raises
     ------
     InputError
         Two inputs would write one output, or an output is an input.
-    FileExistsError
-        An output exists that this batch did not write, and ``overwrite`` is false.
     PermissionError
         ``out_dir`` is not writable.
     """
@@ -138,6 +139,7 @@ def plan_batch(
     inputs = [path for path in files if path not in own]
     sources = {resolved(path) for path in inputs}
     claimed: dict[Path, Path] = {}
+    blocked: dict[Path, str] = {}
     for path in inputs:
         paths = output_paths(path, out_dir)
         record = load_record(paths["record"])
@@ -155,12 +157,19 @@ def plan_batch(
                     f"output {str(target)!r} of {str(path)!r} is also an input: refusing to overwrite "
                     "an input; choose another output folder"
                 )
-            if (target.exists() or target.is_symlink()) and not ours and not overwrite:
-                raise FileExistsError(
-                    f"{str(target)!r} exists and this batch did not write it (no record of ours for "
-                    f"{path.name}); move it, choose another output folder, or pass --overwrite"
+            if path in blocked:
+                continue
+            if target.is_dir():
+                blocked[path] = (
+                    f"IsADirectoryError: {str(target)!r} is a directory where this file's output goes; "
+                    "move it or choose another output folder"
                 )
-    return inputs, own
+            elif (target.exists() or target.is_symlink()) and not ours and not overwrite:
+                blocked[path] = (
+                    f"FileExistsError: {str(target)!r} exists and this batch did not write it (no record "
+                    f"of ours for {path.name}); move it, choose another output folder, or pass --overwrite"
+                )
+    return inputs, own, blocked
 
 
 def write_record(path: Path, data: dict[str, Any]) -> None:

@@ -120,9 +120,11 @@ def run(
 
     Raises
     ------
-    InputError, FileExistsError
-        An output would replace an input, another output, or a file this batch did not
-        write (:func:`._batch_files.plan_batch`); nothing has run.
+    InputError
+        An output would replace an input or another output (:func:`.files.plan_batch`);
+        nothing has run. An output that exists and that this batch did not write (without
+        ``overwrite``), or a directory in an output's place, fails only its file: its record
+        in the list and the summary says why, and nothing of it is written.
     ImportError
         Dask distributed (the ``batch`` extra) is not installed.
     """
@@ -132,7 +134,7 @@ def run(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     found = expand_inputs(inputs)
-    files, own = plan_batch(found, out, overwrite)
+    files, own, blocked = plan_batch(found, out, overwrite)
     if own:
         logger.warning(
             "batch: leaving out %d file(s) an earlier run of this batch wrote: %s",
@@ -143,7 +145,10 @@ def run(
     records: dict[str, dict[str, Any]] = {}
     todo = []
     for path in files:
-        if not force and is_complete(path, out, kernel_size, config, seed, scale):
+        if path in blocked:  # an output's place is taken by the user's file: this file fails alone
+            records[str(path)] = {"input": str(path), "status": "failed", "error": blocked[path]}
+            logger.warning("batch: %s failed: %s", path, blocked[path])
+        elif not force and is_complete(path, out, kernel_size, config, seed, scale):
             records[str(path)] = {**load_record(output_paths(path, out)["record"]), "status": "skipped"}
         else:
             todo.append(path)
