@@ -60,10 +60,27 @@ def test_an_unwritable_output_folder_is_refused_before_the_solve(
 def test_too_little_free_disk_is_refused_before_the_solve(
     tmp_path, image_file, no_solve, monkeypatch, capsys
 ):
-    usage = type("Usage", (), {"free": 1024})
+    usage = type("Usage", (), {"free": 3 * 1024**2})
     monkeypatch.setattr(outputs_module.shutil, "disk_usage", lambda folder: usage)
     assert main(["deblur", str(image_file), *TINY, "-o", str(tmp_path / "o.tif")]) == 2
-    assert "not enough free disk" in capsys.readouterr().err
+    # The whole sentence (issue 41 quoted it as "about 17 MiB need"): the need and the free space.
+    said = capsys.readouterr().err
+    assert (
+        f"not enough free disk in {str(tmp_path)!r} for the outputs: about 16 MiB needed, 3 MiB free" in said
+    )
+
+
+def test_too_little_free_disk_fails_a_batch_file_with_the_whole_sentence(tmp_path, image_file, monkeypatch):
+    from napari_selfdiff.batch.worker import process_file
+    from napari_selfdiff.config import DeblurConfig
+
+    usage = type("Usage", (), {"free": 5 * 1024**2})
+    monkeypatch.setattr(outputs_module.shutil, "disk_usage", lambda folder: usage)
+    config = DeblurConfig.preset("tiny").replace(method="classic").to_dict()
+    (tmp_path / "out").mkdir()
+    record = process_file(image_file, tmp_path / "out", 5, config, device="cpu")
+    assert record["status"] == "failed"
+    assert record["error"].endswith("for the outputs: about 16 MiB needed, 5 MiB free")
 
 
 def test_a_failed_second_write_leaves_no_first_output_and_a_rerun_works(
