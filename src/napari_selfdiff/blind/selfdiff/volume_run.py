@@ -95,7 +95,9 @@ def estimate_psf_3d(
     def to_image(x: torch.Tensor) -> np.ndarray:
         return mapping.inverse(x.detach().cpu().numpy().astype(np.float64))
 
-    model = kernel_model(kernel_shape, config)
+    with torch.random.fork_rng(devices=[]):  # its initial weights from the seed, not the global RNG
+        torch.manual_seed(seed)
+        model = kernel_model(kernel_shape, config)
     estimate, psf, history = yield from run_stack3d(
         y, model, config, seed, start=start, cancel=cancel, to_image=to_image, scorer=scorer
     )
