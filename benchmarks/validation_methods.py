@@ -118,7 +118,6 @@ def classic_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
 def tvblind_tv(case: Case) -> tuple[np.ndarray, np.ndarray]:
     """The TV blind PSF (Perrone & Favaro style, :mod:`napari_selfdiff.blind.tv`) and the noise-aware TV."""
     from napari_selfdiff.blind.tv import estimate_psf_tv
-
     from napari_selfdiff.noise import estimate_noise
     from napari_selfdiff.restoration.noise_aware import restore_tv
 

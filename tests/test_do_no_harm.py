@@ -23,8 +23,8 @@ def noisy_case():
 
 
 def test_the_plan_resolves_method_and_restore_once():
-    assert resolve_method(TINY) == "classic+selfdiff"
-    assert resolve_method(TINY.replace(guard=False)) == "classic"
+    assert resolve_method(TINY) == "classic"  # self-diffusion is explicit
+    assert resolve_method(TINY.replace(method="classic+selfdiff")) == "classic+selfdiff"
     assert resolve_method(TINY.replace(method="selfdiff")) == "selfdiff"
     assert resolve_restore(TINY.replace(restore="auto"), 64, 64) == "tv"
     # A classic PSF has no network image: the paper's "network" becomes the noise-aware TV.
@@ -73,7 +73,7 @@ def test_the_guard_denoises_instead_of_deconvolving_an_unreliable_psf(noisy_case
 def test_the_cascade_hands_an_unreliable_classic_psf_to_self_diffusion(noisy_case):
     _, blurred, _ = noisy_case
     events = []
-    doubtful = TINY.replace(**{"classic.reliable_from": 1.0})  # no classic PSF is trusted
+    doubtful = TINY.replace(method="classic+selfdiff", **{"classic.reliable_from": 1.0})  # none trusted
     result = deblur(blurred, 9, doubtful, device="cpu", progress=events.append)
     assert result.method == "classic+selfdiff" and result.deconvolved
     assert len(result.history) == TINY.schedule.steps  # the self-diffusion run's steps

@@ -23,7 +23,7 @@ def test_estimate_grows_with_the_work():
     assert _estimate((128, 128), "paper", scale=1).seconds > 50 * _estimate((128, 128), scale=1).seconds
     stack = _estimate((8, 64, 64), scale=1)
     assert stack.seconds - SETUP_SECONDS > 6 * work  # eight planes cost about eight planes
-    cascade = _estimate((128, 128), method="auto")
+    cascade = _estimate((128, 128), method="classic+selfdiff")
     assert (
         cascade.seconds < 10 and cascade.seconds_if_flagged > 10
     )  # classic first, self-diffusion if flagged

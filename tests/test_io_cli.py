@@ -300,7 +300,7 @@ def test_cli_deblurs_png_into_png_and_refuses_bad_outputs_before_work(tmp_path, 
     assert result.provenance["input"] == str(source)
     # The default ran on NumPy: its provenance has the classic settings, not self-diffusion's.
     recorded = result.provenance["config"]
-    assert recorded["classic"]["iterations"] == 8 and "schedule" not in recorded
+    assert recorded["classic"]["estimator"] == "tv" and "schedule" not in recorded
     estimated = read_tiff(tmp_path / "out_psf.tif").data
     assert estimated.dtype == np.float32 and abs(float(estimated.sum()) - 1) < 1e-5
     # Unwritable outputs are refused before the solve, so a long run never ends in an error.

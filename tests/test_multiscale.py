@@ -120,14 +120,16 @@ def test_bad_arguments_are_named(rng):
 
 def test_auto_scale_halves_long_blurs_everywhere_and_measured_ones_on_the_cpu(rng, monkeypatch):
     image, stack = rng.random((128, 128)), rng.random((3, 128, 128))
-    cpu = {"device": "cpu"}
+    selfdiff = DeblurConfig(method="selfdiff")  # the scale is self-diffusion's (classic: always 1)
+    assert resolve_scale("auto", image, 31, DeblurConfig(), device="cpu") == 1
+    cpu = {"device": "cpu", "config": selfdiff}
     # On the CPU from 13 px (the Levin evidence), on any device from 31 px (the real photos').
     assert [resolve_scale("auto", image, k, **cpu) for k in (11, 13, 31)] == [1, 2, 2]
     assert resolve_scale("auto", rng.random((128, 128, 3)), 15, axes="YXC", **cpu) == 2
     # One PSF only: a stack with a PSF per plane stays at full scale, a shared one is halved.
-    per_plane, shared = DeblurConfig(stack_mode="per-plane"), DeblurConfig(stack_mode="shared")
-    assert resolve_scale("auto", stack, 15, per_plane, **cpu) == 1
-    assert resolve_scale("auto", stack, 15, shared, **cpu) == 2
+    per_plane, shared = selfdiff.replace(stack_mode="per-plane"), selfdiff.replace(stack_mode="shared")
+    assert resolve_scale("auto", stack, 15, per_plane, device="cpu") == 1
+    assert resolve_scale("auto", stack, 15, shared, device="cpu") == 2
     # The half-scale image must hold twice the reduced PSF (27 px -> 15 px needs 60 px).
     assert resolve_scale("auto", rng.random((58, 58)), 27, **cpu) == 1
     assert resolve_scale("auto", rng.random((60, 60)), 27, **cpu) == 2
@@ -139,7 +141,7 @@ def test_auto_scale_halves_long_blurs_everywhere_and_measured_ones_on_the_cpu(rn
         resolve_scale(1, image, 65, **cpu)
     # On a GPU, blurs shorter than LONG_BLUR keep the full-scale paper preset.
     monkeypatch.setattr(policy, "resolve_device", lambda device: torch.device("cuda"))
-    assert [resolve_scale("auto", image, k, DeblurConfig()) for k in (13, 29, 31)] == [1, 1, 2]
+    assert [resolve_scale("auto", image, k, selfdiff) for k in (13, 29, 31)] == [1, 1, 2]
 
 
 def test_deblur_takes_the_auto_scale_unless_tiling_needs_full_resolution(rng):

@@ -1,21 +1,22 @@
 r"""The noise-aware stages: a classic blind PSF estimate, and a restoration that does no harm.
 
-**PSF** (``method="classic"``): :func:`..classic_blind.iter_estimate_psf_classic` on each
-plane group, averaged over its planes and channels (one PSF per group, as the self-diffusion
-estimate gives).
+**PSF** (``method="classic"``): the classic estimator ``config.classic.estimator``
+(:mod:`.l0` or :mod:`.tv`) on each plane group, averaged over its planes and channels (one PSF
+per group, as the self-diffusion estimate gives).
 
 **Restoration** (``restore="tv"``): each plane and channel, mapped to the working range
-[0.1, 0.9] (:class:`..intensity.IntensityMap`, the noise model mapped with it), is restored by
-variance-weighted TV deconvolution with a TV weight set by its noise
-(:func:`..noise_restore.restore_tv`); the noise is the user's model, or estimated from the plane.
+(:class:`~napari_selfdiff.ops.intensity.IntensityMap`, the noise model mapped with it), is
+restored by variance-weighted TV deconvolution with a TV weight set by its noise
+(:func:`~napari_selfdiff.restoration.noise_aware.restore_tv`), bounded below where the input
+holds a non-negative signal (:func:`physical_floor`); the noise is the user's model, or
+estimated from the plane.
 
 **Do no harm.** A blind PSF can be wrong in ways the data term cannot see. Its *reliability*
-is the agreement (MNC, :func:`..noise_restore.kernel_agreement`) of the PSF with an independent
-classic estimate in a box :data:`SECOND_OPINION_MARGIN` pixels wider: a kernel determined by the
-data comes out the same in a wider box, one shaped by the method's prior or by image structure
-does not. Below :data:`RELIABLE_FROM` the group is restored with no deconvolution (the same TV
-restoration with a point PSF, i.e. noise removal only) and the result says so.
-Where these two constants come from: ``docs/benchmarks/validation/README.md``.
+is the agreement (MNC, :func:`~napari_selfdiff.restoration.noise_aware.kernel_agreement`) of
+the PSF with a second opinion (``config.classic.second_opinion``): the other estimator, or the
+same one in a wider box. Below ``config.classic.reliable_from`` the group is restored with no
+deconvolution (the same TV restoration with a point PSF, i.e. noise removal only) and the
+result says so. The evidence: ``docs/benchmarks/validation/README.md``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from napari_selfdiff.blind.l0 import ClassicBlindStep, iter_estimate_psf_classic
+from napari_selfdiff.blind.tv import iter_estimate_psf_tv
 from napari_selfdiff.config import ClassicConfig
 from napari_selfdiff.errors import Cancelled
 from napari_selfdiff.noise import NoiseModel, estimate_noise
@@ -67,22 +69,23 @@ def group_image(group: np.ndarray) -> np.ndarray:
     return group.reshape(-1, *group.shape[-2:]).mean(axis=0)
 
 
-def _classic(
+def _estimate(
     image: np.ndarray,
     kernel_size: int,
     noise: NoiseModel | None,
     classic: ClassicConfig,
     cancel: threading.Event | None,
+    estimator: str | None = None,
 ) -> Generator[tuple[int, int, np.ndarray], None, np.ndarray]:
-    """Classic estimate of ``image``'s PSF; yields (step, steps, kernel), returns the PSF."""
+    """A classic PSF of ``image`` (``classic.estimator`` unless named): yields progress, returns it."""
+    iterate = {"l0": iter_estimate_psf_classic, "tv": iter_estimate_psf_tv}[estimator or classic.estimator]
+    options = {} if classic.iterations is None else {"iterations": classic.iterations}
 
     def counted(step: ClassicBlindStep) -> tuple[int, int, np.ndarray]:
         done = (step.level - 1) * step.iterations + step.iteration
         return done, step.levels * step.iterations, step.kernel
 
-    steps = iter_estimate_psf_classic(
-        image, kernel_size, noise, iterations=classic.iterations, levels=classic.levels, cancel=cancel
-    )
+    steps = iterate(image, kernel_size, noise, levels=classic.levels, cancel=cancel, **options)
     return (yield from relay(steps, counted))
 
 
@@ -108,7 +111,7 @@ def classic_psfs(
             )  # fmt: skip
 
         psf = yield from relay(
-            _classic(group_image(planes[members]), kernel_size, noise, classic, cancel), event
+            _estimate(group_image(planes[members]), kernel_size, noise, classic, cancel), event
         )
         psfs.append(np.asarray(psf, np.float32))
     return psfs
@@ -117,10 +120,13 @@ def classic_psfs(
 def second_opinion(
     image: np.ndarray, kernel_size: int, noise: NoiseModel | None, classic: ClassicConfig
 ) -> np.ndarray:
-    """The classic PSF of ``image`` in a box ``classic.second_opinion_margin`` px wider (if it fits)."""
+    """The guard's reference PSF of ``image`` (``classic.second_opinion``: "other" or "wider")."""
+    if classic.second_opinion == "other":
+        other = "tv" if classic.estimator == "l0" else "l0"
+        return drive(_estimate(image, kernel_size, noise, classic, None, other))
     limit = min(image.shape) // 2
     wider = min(kernel_size + classic.second_opinion_margin, limit if limit % 2 else limit - 1)
-    return drive(_classic(image, max(wider, kernel_size), noise, classic, None))
+    return drive(_estimate(image, max(wider, kernel_size), noise, classic, None))
 
 
 def physical_floor(values: np.ndarray, noise: NoiseModel, *, given: bool) -> float | None:

@@ -53,7 +53,7 @@ MAX_TV_WEIGHT = 0.05
 
 StackMode = Literal["per-plane", "shared", "shared-channels", "3d"]
 Restore = Literal["network", "richardson_lucy", "tv", "auto"]
-Method = Literal["auto", "classic", "selfdiff"]
+Method = Literal["auto", "classic", "classic+selfdiff", "selfdiff"]
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,12 @@ class DeblurConfig:
         channels of one input (``"shared-channels"``, about the cost of one plane, coarser);
         ``"3d"``: one 3D PSF (Kz, K, K) for the stack, out-of-focus light included, the stack
         restored by 3D Richardson-Lucy (``kernel_size=(kz, k, k)``; section ``stack3d``).
-    method : {"auto", "classic", "selfdiff"}
+    method : {"auto", "classic", "classic+selfdiff", "selfdiff"}
         How the PSF is estimated: ``"selfdiff"``, the two networks of the paper trained in the
-        reverse-diffusion schedule; ``"classic"``, L0-gradient alternating minimisation coarse
-        to fine (:mod:`napari_selfdiff.blind.l0`, seconds); ``"auto"``: the run plan
-        decides (:func:`napari_selfdiff.plan.policy.resolve_method`).
+        reverse-diffusion schedule; ``"classic"``, a classic blind estimate (``classic``
+        section, seconds); ``"classic+selfdiff"``, the classic estimate and self-diffusion for
+        the plane groups the guard does not trust; ``"auto"``: the run plan decides
+        (:func:`napari_selfdiff.plan.policy.resolve_method`).
     restore : {"network", "richardson_lucy", "tv", "auto"}
         How the returned image is made: the image network's output (the paper; self-diffusion
         at full scale only), Richardson-Lucy on the blurred input with the estimated PSF

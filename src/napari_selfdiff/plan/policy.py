@@ -101,22 +101,22 @@ Method = Literal["classic", "classic+selfdiff", "selfdiff", "selfdiff-3d"]
 
 
 def resolve_method(config: DeblurConfig) -> Method:
-    """How the PSF is estimated: ``config.method``, or for ``"auto"`` a cascade.
+    """How the PSF is estimated: ``config.method``; for ``"auto"``, the classic estimate.
 
-    ``"classic+selfdiff"``: the classic estimate (seconds), and self-diffusion only for
-    the plane groups whose classic PSF the do-no-harm guard does not trust. On the validation
-    tuning half (``docs/benchmarks/validation/README.md``) both estimates, restored by the
-    noise-aware TV, gained about +3 dB on average; the classic one in a tenth of the time and
-    far better on sparse scenes (beads), self-diffusion never below the input where the
-    classic estimate failed. Without the guard (``config.guard=False``) "auto" is classic.
-    With the Zernike kernel model (``kernel_net.model="zernike"``) "auto" is self-diffusion:
-    the classic estimate has no pupil to report.
+    ``"auto"`` is ``"classic"``: the classic estimate (``config.classic``, seconds) under the
+    do-no-harm guard, which restores a group whose PSF it does not trust without
+    deconvolution. Self-diffusion is an explicit method (``"selfdiff"``, or
+    ``"classic+selfdiff"``: self-diffusion for the groups the guard does not trust): it has
+    not won a regime the plan can detect (``docs/benchmarks/validation/README.md``: in the
+    previous default the cascade added nothing measurable and cost minutes). With the
+    Zernike kernel model (``kernel_net.model="zernike"``) "auto" is self-diffusion: the
+    classic estimate has no pupil to report.
     """
     if config.method != "auto":
         return config.method
     if config.kernel_net.model == "zernike":
         return "selfdiff"
-    return "classic+selfdiff" if config.guard else "classic"
+    return "classic"
 
 
 def resolve_restore(config: DeblurConfig, height: int, width: int, method: Method = "selfdiff") -> Restore:
