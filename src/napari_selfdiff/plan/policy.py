@@ -190,7 +190,8 @@ class RunPlan:
         if self.method == "selfdiff-3d":
             return describe_3d(self)
         if self.method != "selfdiff":
-            where = f"PSF by classic blind estimate (L0, coarse to fine), {self.kernel_size} px"
+            name = {"tv": "TV", "l0": "L0"}[self.config.classic.estimator]
+            where = f"PSF by classic blind estimate ({name}, coarse to fine), {self.kernel_size} px"
             if self.n_groups > 1:
                 where += f" ({self.n_groups} PSFs)"
             if self.method == "classic+selfdiff":
