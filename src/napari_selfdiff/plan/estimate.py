@@ -12,10 +12,12 @@ level's width, the level ``l`` having 4^l times fewer pixels. The constants are 
   project's 2-core machine: 35.8 s (2026-12-01), so 1.1e-8 s per unit. More threads are faster.
 * CUDA: the paper preset at 256 x 256 on an H100, 7.9 ms per iteration
   (``docs/benchmarks/README.md``, optimised path), so 5.9e-12 s per unit.
-* The classic PSF estimate with the noise-aware TV restoration: 2.2 s on the same 128 x 128
-  demo on the CPU (2026-12-01), so 1.35e-4 s per pixel; its NumPy/SciPy code runs on the CPU
-  whatever the device. A self-diffusion run adds half of it for its restoration and all of it
-  for the do-no-harm guard's independent estimate; set-up (networks, first passes) about 3 s.
+* The default pipeline (TV PSF estimate, the L0 second opinion, the noise-aware TV
+  restoration): on the validation v2 (``docs/benchmarks/validation/README.md``, 2 cores shared
+  by two runs) 6.9 s at 128 x 128, 14.8 s at 256 x 256 and 56 s at 512 x 512 a case, fitted by
+  :data:`CLASSIC_SETUP_SECONDS` + 2.2e-4 s per pixel (5.6, 16.4 and 59.7 s); its NumPy/SciPy
+  code runs on the CPU whatever the device. A self-diffusion run adds half of it for its
+  restoration and all of it for the do-no-harm guard's independent estimate; set-up (networks, first passes) about 3 s.
   Checked on the camera sample at half scale with the guard: 13 s measured, 8 s estimated.
 
 * The 3D mode (``stack_mode="3d"``): one 2.5D network of ``config.stack3d.widths`` on the
@@ -44,7 +46,8 @@ __all__ = ["LONG_SECONDS", "RunEstimate", "estimate_run"]
 
 SECONDS_PER_UNIT = {"cpu": 1.1e-8, "cuda": 5.9e-12}
 SECONDS_PER_UNIT_3D = {device: 0.46 * rate for device, rate in SECONDS_PER_UNIT.items()}
-CLASSIC_SECONDS_PER_PIXEL = 1.35e-4
+CLASSIC_SECONDS_PER_PIXEL = 2.2e-4
+CLASSIC_SETUP_SECONDS = 2.0
 SETUP_SECONDS = 3.0
 CLASSIC_COPIES = 40
 #: A run longer than this is worth a preview on a crop first (seconds).
@@ -111,7 +114,7 @@ def _stack3d(plan: RunPlan) -> tuple[float, int]:
 def estimate_run(plan: RunPlan, planes: int = 1, channels: int = 1) -> RunEstimate:
     """Time and peak memory of ``plan`` on ``planes`` planes of ``channels`` channels."""
     pixels = planes * channels * math.prod(plan.shape)
-    classic_seconds = CLASSIC_SECONDS_PER_PIXEL * pixels
+    classic_seconds = CLASSIC_SETUP_SECONDS + CLASSIC_SECONDS_PER_PIXEL * pixels
     classic_bytes = CLASSIC_COPIES * 4 * channels * math.prod(plan.shape)
     if plan.method == "classic":
         seconds, extra, peak = classic_seconds, 0.0, classic_bytes
