@@ -18,7 +18,8 @@ level's width, the level ``l`` having 4^l times fewer pixels. The constants are 
   :data:`CLASSIC_SETUP_SECONDS` + 2.2e-4 s per pixel (5.6, 16.4 and 59.7 s); its NumPy/SciPy
   code runs on the CPU whatever the device. A self-diffusion run adds half of it for its
   restoration and all of it for the do-no-harm guard's independent estimate; set-up
-  (networks, first passes) about 3 s. Checked on the camera sample at half scale with the guard: 13 s measured, 8 s estimated.
+  (networks, first passes) about 3 s. Checked on the camera sample at half scale with the
+  guard: 13 s measured, 8 s estimated.
 
 * The 3D mode (``stack_mode="3d"``): one 2.5D network of ``config.stack3d.widths`` on the
   extended (H+K-1) x (W+K-1) planes; measured 190 s of CPU on one thread for a 32 x 128 x 128
