@@ -68,7 +68,7 @@ def test_screenshot_camera_sample(viewer, qtbot, tmp_path):
     widget.image.value, widget.ground_truth.value = layer, truth
     widget.method.value = "selfdiff"
     widget.solver.preset.value = "custom"
-    widget.solver.steps.value, widget.solver.inner_steps.value, widget.solver.net_width.value = 6, 30, 8
+    widget.solver.steps.value, widget.solver.inner_steps.value, widget.solver.net_width.value = 4, 25, 8
     widget.device.value = "cpu"
     widget.run_button.clicked.emit()
     _wait(qtbot, widget)
