@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,6 +163,45 @@ def _kernel_step(
     return _project_kernel(np.real(np.fft.ifft2(num / (den + damping))), size)
 
 
+def working_image(
+    image: np.ndarray, kernel_size: int, noise: NoiseModel | None
+) -> tuple[np.ndarray, int, float]:
+    """A classic estimator's input: the image in the working range, the PSF side, the noise there.
+
+    The noise deviation is of the working-range intensities clipped to [0, 1] (hot pixels far
+    out do not set it); the model is estimated from the image when ``noise`` is None.
+    """
+    y, _ = to_planes(image, "YX")
+    y = y[0, 0]
+    size = check_kernel_size(kernel_size, *y.shape)
+    noise = estimate_noise(y) if noise is None else noise
+    mapping = IntensityMap.fit(y)
+    y = mapping.forward(y)
+    return y, size, mapping.noise(noise).effective_sigma(np.clip(y, 0.0, 1.0))
+
+
+def pyramid_levels(size: int, levels: int | None) -> int:
+    """``levels``, or by default enough levels (ratio :data:`LEVEL_RATIO`) for a ~5 px coarsest PSF."""
+    if levels is None:
+        return 1 + max(0, math.ceil(math.log(size / 5.0) / math.log(LEVEL_RATIO)))
+    return levels
+
+
+def pyramid(y: np.ndarray, size: int, levels: int) -> Iterator[tuple[int, float, int, np.ndarray]]:
+    """Coarse to fine: ``(level, scale, kernel side, image at that scale)`` for each level."""
+    for level in range(levels):
+        scale = LEVEL_RATIO ** (level - levels + 1)
+        k_size = size if level == levels - 1 else max(3, 2 * round(size * scale / 2) + 1)
+        shape = tuple(max(2 * k_size, round(n * scale)) for n in y.shape)
+        yield level, scale, k_size, (resize(y, shape, anti_aliasing=scale < 1, order=1) if scale < 1 else y)
+
+
+def upsampled(kernel: np.ndarray, k_size: int) -> np.ndarray:
+    """The previous level's kernel resized to ``k_size``, non-negative, of unit sum."""
+    kernel = np.maximum(resize(kernel, (k_size, k_size), order=1), 0)
+    return kernel / kernel.sum()
+
+
 def iter_estimate_psf_classic(
     image: np.ndarray,
     kernel_size: int,
@@ -175,24 +214,12 @@ def iter_estimate_psf_classic(
     cancel: threading.Event | None = None,
 ) -> Generator[ClassicBlindStep, None, np.ndarray]:
     """Generator form of :func:`estimate_psf_classic`: yields a step per iteration, returns the PSF."""
-    y, _ = to_planes(image, "YX")
-    y = y[0, 0]
-    size = check_kernel_size(kernel_size, *y.shape)
-    noise = estimate_noise(y) if noise is None else noise
-    mapping = IntensityMap.fit(y)
-    y = mapping.forward(y)
-    sigma = mapping.noise(noise).effective_sigma(np.clip(y, 0.0, 1.0))  # not set by hot pixels far out
-    if levels is None:
-        levels = 1 + max(0, math.ceil(math.log(size / 5.0) / math.log(LEVEL_RATIO)))
+    y, size, sigma = working_image(image, kernel_size, noise)
+    levels = pyramid_levels(size, levels)
     kernel = np.zeros((3, 3))
     kernel[1, 1] = 1.0
-    for level in range(levels):
-        scale = LEVEL_RATIO ** (level - levels + 1)
-        k_size = size if level == levels - 1 else max(3, 2 * round(size * scale / 2) + 1)
-        shape = tuple(max(2 * k_size, round(n * scale)) for n in y.shape)
-        y_l = resize(y, shape, anti_aliasing=scale < 1, order=1) if scale < 1 else y
-        kernel = np.maximum(resize(kernel, (k_size, k_size), order=1), 0)
-        kernel /= kernel.sum()
+    for level, scale, k_size, y_l in pyramid(y, size, levels):
+        kernel = upsampled(kernel, k_size)
         pad = 2 * k_size
         padded, inside = _taper_pad(y_l, pad)
         sigma_l = sigma * scale  # averaging 1/scale^2 pixels divides the deviation by 1/scale

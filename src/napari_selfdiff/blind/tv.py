@@ -61,7 +61,6 @@ Perrone_Total_Variation_Blind_2014_CVPR_paper.html).
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Generator
 
@@ -69,12 +68,17 @@ import numpy as np
 from scipy import fft as sfft
 from skimage.transform import resize
 
-from napari_selfdiff.blind.l0 import LEVEL_RATIO, ClassicBlindStep, _project_kernel
+from napari_selfdiff.blind.l0 import (
+    ClassicBlindStep,
+    _project_kernel,
+    pyramid,
+    pyramid_levels,
+    upsampled,
+    working_image,
+)
 from napari_selfdiff.errors import Cancelled
-from napari_selfdiff.inputs import check_kernel_size, to_planes
-from napari_selfdiff.noise import NoiseModel, estimate_noise
+from napari_selfdiff.noise import NoiseModel
 from napari_selfdiff.ops.fft import blur_valid, blur_valid_adjoint, psf_to_otf
-from napari_selfdiff.ops.intensity import IntensityMap
 from napari_selfdiff.results import drive
 
 __all__ = ["estimate_psf_tv", "iter_estimate_psf_tv"]
@@ -138,27 +142,16 @@ def iter_estimate_psf_tv(
     for name, value in (("iterations", iterations), ("levels", 1 if levels is None else levels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}")
-    y, _ = to_planes(image, "YX")
-    y = y[0, 0]
-    size = check_kernel_size(kernel_size, *y.shape)
-    noise = estimate_noise(y) if noise is None else noise
-    mapping = IntensityMap.fit(y)
-    y = mapping.forward(y)
-    weight = TV_WEIGHT * mapping.noise(noise).effective_sigma(np.clip(y, 0.0, 1.0))  # as l0: not hot pixels
-    if levels is None:
-        levels = 1 + max(0, math.ceil(math.log(size / 5.0) / math.log(LEVEL_RATIO)))
-    lam = TV_WEIGHT_START * weight
+    y, size, sigma = working_image(image, kernel_size, noise)
+    levels = pyramid_levels(size, levels)
+    lam = TV_WEIGHT_START * (TV_WEIGHT * sigma)
     decay = (1.0 / TV_WEIGHT_START) ** (1.0 / max(1, levels * iterations - 1))
     kernel = np.zeros((3, 3))
     kernel[1, 1] = 1.0
     x = None
-    for level in range(levels):
-        scale = LEVEL_RATIO ** (level - levels + 1)
-        k_size = size if level == levels - 1 else max(3, 2 * round(size * scale / 2) + 1)
-        shape = tuple(max(2 * k_size, round(n * scale)) for n in y.shape)
-        y_l = resize(y, shape, anti_aliasing=scale < 1, order=1) if scale < 1 else y
-        kernel = np.maximum(resize(kernel, (k_size, k_size), order=1), 0)
-        kernel /= kernel.sum()
+    for level, _, k_size, y_l in pyramid(y, size, levels):
+        kernel = upsampled(kernel, k_size)
+        shape = y_l.shape
         extended = (shape[0] + k_size - 1, shape[1] + k_size - 1)
         x = np.pad(y_l, k_size // 2, mode="edge") if x is None else resize(x, extended, order=1)
         for iteration in range(1, iterations + 1):
