@@ -45,6 +45,7 @@ __all__ = [
     "TV_SCALE",
     "border_energy",
     "kernel_agreement",
+    "mean_variance",
     "restore_tv",
     "tv_weight",
     "weighted_discrepancy",
@@ -66,10 +67,19 @@ def tv_weight(
     return scale * noise.effective_sigma(image) ** power
 
 
-def _pixel_weights(observation: np.ndarray, noise: NoiseModel) -> np.ndarray:
-    """``w = mean variance / variance`` at a smoothed copy of the observation, floored."""
+def mean_variance(observation: np.ndarray, noise: NoiseModel) -> float:
+    """Mean noise variance at a smoothed copy of ``observation``: the reference of the pixel weights."""
+    return float(noise.variance(gaussian_filter(observation, 1.0, mode="reflect")).mean())
+
+
+def _pixel_weights(observation: np.ndarray, noise: NoiseModel, mean: float | None = None) -> np.ndarray:
+    """``w = mean variance / variance`` at a smoothed copy of the observation, floored.
+
+    ``mean``: the reference variance (default the observation's own mean; a tile of a larger
+    image passes the whole image's, so that every tile weighs its data alike).
+    """
     variance = noise.variance(gaussian_filter(observation, 1.0, mode="reflect"))
-    mean = float(variance.mean())
+    mean = float(variance.mean()) if mean is None else float(mean)
     if mean <= 0:
         return np.ones_like(observation)
     return mean / np.maximum(variance, VARIANCE_FLOOR * mean)
@@ -84,6 +94,7 @@ def restore_tv(
     iterations: int = 150,
     rho: float = 1.0,
     lower: float | None = None,
+    reference_variance: float | None = None,
 ) -> np.ndarray:
     """Weighted-TV deconvolution of a 2D ``observation`` by ``psf`` (module docstring).
 
@@ -104,6 +115,10 @@ def restore_tv(
     lower : float, optional
         Least intensity of the restoration (e.g. 0 for photon counts, or a camera's offset);
         None: unconstrained.
+    reference_variance : float, optional
+        Noise variance the pixel weights are relative to (:func:`mean_variance`); by default
+        the observation's own. A tile of a larger image passes the image's value, and its
+        ``weight``, so that the tiles solve one problem (:mod:`napari_selfdiff.restoration.tiled`).
 
     Returns
     -------
@@ -120,7 +135,7 @@ def restore_tv(
     shape = (h + 2 * pad, w + 2 * pad)
     inner = (slice(pad, pad + h), slice(pad, pad + w))
     data_w = np.zeros(shape)
-    data_w[inner] = _pixel_weights(y, noise)
+    data_w[inner] = _pixel_weights(y, noise, reference_variance)
     wy = np.zeros(shape)
     wy[inner] = data_w[inner] * y
     K = psf_to_otf(kernel, shape)
