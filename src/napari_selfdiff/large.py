@@ -475,6 +475,6 @@ def _relabel(run: Generator[Progress, None, Any], channel: int, count: int) -> G
     def placed(event: Progress) -> Progress:
         done = round(1000 * event.fraction)
         return replace(event, plane=channel, n_planes=count, step=1, n_steps=1, inner=done, n_inner=1000,
-                       batch=None, part=0, n_parts=1)  # fmt: skip
+                       batch=None, part=0, n_parts=1, psf=None, image=None)  # fmt: skip
 
     return (yield from relay(run, placed))

@@ -62,6 +62,10 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
 
     if args.input is None or args.kernel_size is None or args.output is None:
         raise ValueError("deblur needs INPUT, --kernel-size K and -o OUTPUT")
+    from napari_selfdiff.cli.large import run_large, wants_large
+
+    if wants_large(args):
+        return run_large(args)
     from napari_selfdiff.api import iter_deblur
     from napari_selfdiff.inputs import make_problem
     from napari_selfdiff.io.formats import check_output, needs_input_dtype, read_image, write_image_and_psf

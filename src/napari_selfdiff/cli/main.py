@@ -15,6 +15,7 @@ from typing import get_args
 
 from napari_selfdiff import __version__
 from napari_selfdiff.cli.commands import _cmd_batch, _cmd_deblur, _cmd_deconvolve
+from napari_selfdiff.cli.large import add_large_options
 from napari_selfdiff.cli.options import (
     _INPUT_HELP,
     _OUTPUT_HELP,
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_restore_option(deblur)
     _add_solver_options(deblur, None)
     _add_output_options(deblur)
+    add_large_options(deblur)
 
     deconv = commands.add_parser("deconvolve", help="non-blind deconvolution with a known PSF")
     deconv.add_argument("input", type=Path, help=f"blurred image: {_INPUT_HELP}")
