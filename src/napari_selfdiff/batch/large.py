@@ -39,10 +39,10 @@ def restore_unit_task(
     from napari_selfdiff.large import iter_restore_unit
     from napari_selfdiff.results import drive
 
-    image = open_lazy(path)
     planes: list[np.ndarray] = []
-    dtype = image.dtype if keep_dtype else np.dtype(np.float32)
-    drive(iter_restore_unit(image, unit, channel, plan, config, planes.append, noise=noise, dtype=dtype))
+    with open_lazy(path) as image:
+        dtype = image.dtype if keep_dtype else np.dtype(np.float32)
+        drive(iter_restore_unit(image, unit, channel, plan, config, planes.append, noise=noise, dtype=dtype))
     return planes
 
 

@@ -132,6 +132,7 @@ def run_large(args: argparse.Namespace) -> int:
         writer.abort()
         raise
     finally:
+        image.close()
         if executor is not None:
             executor.close()
     print(f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s (image: tiled, {plan.mode} mode)")

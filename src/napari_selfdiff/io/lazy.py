@@ -80,7 +80,8 @@ class LazyImage:
     ``data``: the (T, C, Z, Y, X) :class:`AxesView`; ``axes``: the axes the file has (a
     subsequence of ``"TCZYX"``); ``pixel_size`` (y, x) and ``z_spacing`` in micrometres
     (None: unknown); ``provenance``: this package's JSON, if the file holds it; ``source``:
-    the path, or a description of the array.
+    the path, or a description of the array; ``keep_open``: the file a chunked reader needs
+    open (:meth:`close` it, or use the image as a context manager).
     """
 
     data: AxesView
@@ -94,6 +95,18 @@ class LazyImage:
     @property
     def shape(self) -> tuple[int, int, int, int, int]:
         return self.data.shape
+
+    def close(self) -> None:
+        """Close the file held open for chunked reading (a compressed TIFF); a no-op otherwise."""
+        if self.keep_open is not None:
+            self.keep_open[0].close()
+            self.keep_open = None
+
+    def __enter__(self) -> LazyImage:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     @property
     def dtype(self) -> np.dtype:

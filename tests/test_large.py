@@ -1,0 +1,213 @@
+"""Large data: tiles blended without seams, lazy TIFF / OME-Zarr in and out, T and C axes, Dask, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from scipy.signal import fftconvolve
+
+from napari_selfdiff.config import DeblurConfig
+from napari_selfdiff.io.lazy import lazy_array, open_lazy
+from napari_selfdiff.io.stream import open_writer
+from napari_selfdiff.large import choose_regions, iter_deblur_large
+from napari_selfdiff.noise import NoiseModel
+from napari_selfdiff.ops.tiles import tile_grid
+from napari_selfdiff.plan.large import plan_large
+from napari_selfdiff.restoration.noise_aware import mean_variance, restore_tv, tv_weight
+from napari_selfdiff.restoration.tiled import restore_tiled
+from napari_selfdiff.results import drive
+
+
+def _gaussian_psf(size: int, sigma: float) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size] - size // 2
+    psf = np.exp(-(yy**2 + xx**2) / (2 * sigma**2))
+    return psf / psf.sum()
+
+
+def _blurred(size: int, psf: np.ndarray, seed: int, sigma: float = 0.01) -> np.ndarray:
+    """A seeded scene of disks and bars, blurred by ``psf`` with Gaussian noise ``sigma``."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    sharp = np.full((size, size), 0.1)
+    for _ in range(size // 8):
+        cy, cx, r = [*rng.uniform(0, size, 2).tolist(), rng.uniform(2, 10)]
+        sharp[(yy - cy) ** 2 + (xx - cx) ** 2 < r**2] = rng.uniform(0.3, 1.0)
+    half = psf.shape[0] // 2
+    blurred = fftconvolve(np.pad(sharp, half, mode="reflect"), psf, mode="valid")
+    return blurred + rng.normal(0, sigma, blurred.shape)
+
+
+class _Planes:
+    """A writer that keeps the planes (the tests' sink)."""
+
+    def __init__(self) -> None:
+        self.planes: list[np.ndarray] = []
+
+    def write(self, plane: np.ndarray) -> None:
+        self.planes.append(np.array(plane))
+
+
+@pytest.mark.parametrize(
+    ("shape", "tile", "overlap", "margin"),
+    [((512, 512), (200, 200), (16, 16), (40, 40)), ((7, 100, 90), (3, 40, 90), (2, 8, 0), (2, 10, 0))],
+)
+def test_tile_weights_are_a_partition_of_unity(shape, tile, overlap, margin):
+    total = np.zeros(shape)
+    tiles = tile_grid(shape, tile, overlap, margin)
+    for t in tiles:
+        total[t.write] += t.weights()
+        for read, write in zip(t.read, t.write, strict=True):
+            assert read.start <= write.start and write.stop <= read.stop
+    assert len(tiles) > 1
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def test_tiled_restoration_of_512_equals_the_whole_one():
+    """No seams: tiles with the whole image's TV weight and reference variance match it, PSNR >= 45 dB."""
+    psf = _gaussian_psf(11, 1.8)
+    noise = NoiseModel.gaussian(0.01)
+    y = _blurred(512, psf, seed=3)
+    whole = restore_tv(y, psf, noise, iterations=20, lower=0.0)
+    weight, reference = tv_weight(noise, y), mean_variance(y, noise)
+
+    def restore(block):
+        return restore_tv(block[0], psf, noise, weight=weight, reference_variance=reference, iterations=20,
+                          lower=0.0)[None]  # fmt: skip
+
+    tiles = tile_grid((1, 512, 512), (1, 256, 256), (0, 22, 22), (0, 33, 33))
+    tiled = restore_tiled(y[None], restore, tiles)[0]
+    span = whole.max() - whole.min()
+    psnr = 10 * np.log10(span**2 / np.mean((tiled - whole) ** 2))
+    assert len(tiles) == 4
+    assert psnr >= 45.0
+
+
+def test_plan_states_peak_memory_and_shrinks_tiles_to_fit():
+    roomy = plan_large((1, 1, 64, 2048, 2048), (1, 15, 15), "2d", memory_limit=6 * 1024**3)
+    tight = plan_large((1, 1, 64, 2048, 2048), (1, 15, 15), "2d", memory_limit=1024**3)
+    assert roomy.peak_bytes <= 6 * 1024**3 and tight.peak_bytes <= 1024**3
+    assert tight.tile[1] < roomy.tile[1]
+    assert "expected peak memory" in roomy.describe()
+    three_d = plan_large((1, 1, 64, 2048, 2048), (9, 15, 15), "3d", memory_limit=6 * 1024**3)
+    assert three_d.peak_bytes <= 6 * 1024**3 and len(three_d.tiles()) > 1
+    with pytest.raises(ValueError, match="no tile fits"):
+        plan_large((1, 1, 64, 2048, 2048), (1, 15, 15), "2d", memory_limit=100 * 1024**2)
+
+
+def test_regions_spread_over_the_field():
+    image = np.zeros((256, 256))
+    image[40:60, 40:60] = 1.0  # structure in two opposite quarters only
+    image[190:210, 180:200] = 1.0
+    regions = choose_regions(image, 4, 64, 7)
+    assert len(regions) == 4
+    corners = {(top < 128, left < 128) for top, left, _, _ in regions[:2]}
+    assert corners == {(True, True), (False, False)}  # the two structured quarters score first
+    assert all(h == w == 64 for _, _, h, w in regions)
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".zarr"])
+def test_lazy_output_round_trip_with_voxel_size(tmp_path, suffix):
+    rng = np.random.default_rng(0)
+    data = rng.random((2, 1, 3, 600, 520)).astype(np.float32)
+    path = tmp_path / f"out{suffix}"
+    writer = open_writer(path, data.shape, "TZYX", np.float32, pixel_size=(0.1, 0.1), z_spacing=0.3,
+                         provenance={"run": 1})  # fmt: skip
+    for plane in data.reshape(-1, 600, 520):
+        writer.write(plane)
+    assert not path.exists()  # committed at the end only
+    writer.commit()
+    image = open_lazy(path)
+    assert image.axes == "TZYX" and image.shape == data.shape
+    assert image.pixel_size == pytest.approx((0.1, 0.1)) and image.z_spacing == pytest.approx(0.3)
+    assert image.provenance == {"run": 1}
+    np.testing.assert_array_equal(image.data[1, 0, 2, 100:200], data[1, 0, 2, 100:200])
+    with pytest.raises(TypeError, match="not converted whole"):
+        np.asarray(image.data)
+    if suffix == ".zarr":
+        import zarr
+
+        multiscale = zarr.open_group(str(path), mode="r").attrs["multiscales"][0]
+        assert [d["path"] for d in multiscale["datasets"]] == ["0", "1"]
+        assert multiscale["datasets"][1]["coordinateTransformations"][0]["scale"] == pytest.approx(
+            [1.0, 0.3, 0.2, 0.2]
+        )
+
+
+def test_compressed_tiff_is_read_by_chunks(tmp_path):
+    data = np.arange(2 * 3 * 4 * 16 * 16, dtype=np.uint16).reshape(2, 3, 4, 16, 16)  # T, Z, C, Y, X
+    path = tmp_path / "compressed.tif"
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "TZCYX"}, compression="zlib")
+    with open_lazy(path) as image:
+        assert image.axes == "TCZYX" and image.shape == (2, 4, 3, 16, 16)
+        assert type(image.data.source).__name__ == "Array"  # zarr, not a loaded array
+        np.testing.assert_array_equal(image.data[1, 2, 0], data[1, 0, 2])
+
+
+def test_time_points_share_one_psf_estimate_per_channel(monkeypatch):
+    """TCZYX with 3 time points and 2 channels: the PSF is estimated per channel, once, at t = 0."""
+    import napari_selfdiff.large as large
+
+    psf = _gaussian_psf(7, 1.2)
+    frames = np.stack([[[_blurred(64, psf, seed=10 * t + c) for _ in range(2)] for c in range(2)]
+                       for t in range(3)]).astype(np.float32)  # fmt: skip
+    calls = []
+    original = large.classic_psfs
+
+    def counted(planes, *args, **kwargs):
+        calls.append(planes.shape)
+        return original(planes, *args, **kwargs)
+
+    monkeypatch.setattr(large, "classic_psfs", counted)
+    image = lazy_array(frames, "TCZYX")
+    plan = plan_large(image.shape, (1, 7, 7), "2d", regions=2, region_size=32)
+    writer = _Planes()
+    config = DeblurConfig().replace(**{"classic.levels": 2, "classic.iterations": 4})
+    result = drive(iter_deblur_large(image, plan, writer, config))
+    assert len(calls) == 2 * 2  # 2 channels x 2 regions, none for time points 1 and 2
+    assert len(result.channels) == 2 and result.psf.shape == (2, 7, 7)
+    assert len(writer.planes) == frames[:, :, :, 0, 0].size
+    assert all(0 <= c.reliability <= 1 for c in result.channels)
+
+
+def test_dask_gives_the_single_process_result(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from napari_selfdiff.batch.large import dask_units
+
+    psf = _gaussian_psf(7, 1.2).astype(np.float32)
+    stack = np.stack([_blurred(80, psf, seed=s) for s in range(3)]).astype(np.float32)
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, stack, imagej=True, metadata={"axes": "ZYX"})
+    image = open_lazy(path)
+    plan = plan_large(image.shape, (1, 7, 7), "2d", tile=56)
+    single = _Planes()
+    drive(iter_deblur_large(image, plan, single, psfs=[psf]))
+    spread = _Planes()
+    with distributed.Client(
+        processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None
+    ) as client:
+        executor = dask_units(str(path), plan, DeblurConfig(), client=client)
+        drive(iter_deblur_large(image, plan, spread, psfs=[psf], restore_units=executor))
+    assert len(plan.tiles()) == 4
+    np.testing.assert_array_equal(np.stack(spread.planes), np.stack(single.planes))
+
+
+def test_cli_deblurs_a_tiff_into_ome_zarr(tmp_path):
+    from napari_selfdiff.cli import main
+
+    psf = _gaussian_psf(7, 1.2)
+    stack = (1000 * np.stack([_blurred(96, psf, seed=s) for s in range(2)]) + 100).astype(np.uint16)
+    source = tmp_path / "stack.tif"
+    tifffile.imwrite(source, stack, imagej=True, metadata={"axes": "ZYX", "spacing": 0.3, "unit": "um"},
+                     resolution=(10.0, 10.0))  # fmt: skip
+    output = tmp_path / "out.zarr"
+    code = main([
+        "deblur", str(source), "-k", "7", "-o", str(output), "--tiles", "on", "--tile", "64",
+        "--regions", "1", "--region-size", "64", "--set", "classic.levels=2", "--set", "classic.iterations=4",
+        "--keep-dtype",
+    ])  # fmt: skip
+    assert code == 0
+    result = open_lazy(output)
+    assert result.shape == (1, 1, 2, 96, 96) and result.dtype == np.uint16
+    assert result.z_spacing == pytest.approx(0.3) and result.pixel_size == pytest.approx((0.1, 0.1))
+    assert tifffile.imread(tmp_path / "out_psf.tif").shape == (7, 7)
