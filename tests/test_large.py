@@ -186,7 +186,7 @@ def test_dask_gives_the_single_process_result(tmp_path):
     with distributed.Client(
         processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None
     ) as client:
-        executor = dask_units(str(path), plan, DeblurConfig(), client=client)
+        executor = dask_units(str(path), DeblurConfig(), client=client)
         drive(iter_deblur_large(image, plan, spread, psfs=[psf], restore_units=executor))
     assert len(plan.tiles()) == 4
     np.testing.assert_array_equal(np.stack(spread.planes), np.stack(single.planes))

@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "deblur": "napari_selfdiff.api",
     "iter_deblur": "napari_selfdiff.api",
+    "deblur_large": "napari_selfdiff.large",
     "deconvolve": "napari_selfdiff.restoration.nonblind",
     "iter_deconvolve": "napari_selfdiff.restoration.nonblind",
     "resolve_scale": "napari_selfdiff.plan.policy",

@@ -88,7 +88,8 @@ def check_host_memory(image: np.ndarray, what: str, per_pixel: int) -> None:
         raise OutOfMemory(
             f"`{what}` of shape {image.shape} ({image.size / 1e6:.0f} Mpixel) needs about "
             f"{needed / 1024**3:.1f} GiB of host memory for its working copies, {free / 1024**3:.1f} GiB "
-            "free: deblur a crop, or a binned image"
+            "free: deblur it in tiles (napari_selfdiff.deblur_large; CLI: deblur --tiles on), a crop, "
+            "or a binned image"
         )
 
 

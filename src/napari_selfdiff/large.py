@@ -50,6 +50,7 @@ __all__ = [
     "ChannelPsf",
     "LargeResult",
     "choose_regions",
+    "deblur_large",
     "estimate_channel_psf",
     "iter_deblur_large",
     "iter_restore_unit",
@@ -417,7 +418,7 @@ def iter_deblur_large(
     cancel : threading.Event, optional
         Set it to stop the run within one tile; :class:`Cancelled` is raised.
     restore_units : callable, optional
-        ``restore_units(units, channels) -> iterator of (unit, planes)`` in order: another
+        ``restore_units(plan, units, channels) -> iterator of (unit, planes)`` in order: another
         executor of :func:`iter_restore_unit` (Dask, :mod:`napari_selfdiff.batch.large`).
 
     Yields
@@ -452,7 +453,7 @@ def iter_deblur_large(
     dtype = image.dtype if keep_dtype else np.dtype(np.float32)
     work = units(plan)
     if restore_units is not None:
-        for index, (_, planes) in enumerate(restore_units(work, channels)):
+        for index, (_, planes) in enumerate(restore_units(plan, work, channels)):
             for plane in planes:
                 writer.write(plane)
             yield Progress(index, len(work), 1, 1, 1, 1, float("nan"), time.perf_counter() - start,
@@ -467,6 +468,108 @@ def iter_deblur_large(
                 yield Progress(index, len(work), 1, 1, event.inner, event.n_inner, float("nan"),
                                event.elapsed, stage="restore", part=1, n_parts=2)  # fmt: skip
     return LargeResult(plan, tuple(channels), time.perf_counter() - start, seed, config.to_dict())
+
+
+def deblur_large(
+    source: Any,
+    kernel_size: int | tuple[int, int, int],
+    output: Any,
+    config: DeblurConfig | None = None,
+    *,
+    axes: str | None = None,
+    memory_limit: int | None = None,
+    tile: int | None = None,
+    regions: int = 4,
+    region_size: int = 256,
+    region: Region | None = None,
+    noise: NoiseModel | None = None,
+    psfs: list[np.ndarray] | None = None,
+    keep_dtype: bool = False,
+    seed: int = 0,
+    device: Any = None,
+    overwrite: bool = False,
+    cancel: threading.Event | None = None,
+    progress: Callable[[Progress], Any] | None = None,
+    on_plan: Callable[[LargePlan], None] | None = None,
+    restore_units: Callable[..., Any] | None = None,
+) -> LargeResult:
+    """Deblur a large TIFF, OME-Zarr or array into a TIFF or OME-Zarr, in bounded memory.
+
+    Opens ``source`` lazily (:func:`~napari_selfdiff.io.lazy.open_lazy`, or
+    :func:`~napari_selfdiff.io.lazy.lazy_array` for an array), plans the run
+    (:func:`~napari_selfdiff.plan.large.plan_large`), runs :func:`iter_deblur_large` and
+    commits the output, written plane by plane (:func:`~napari_selfdiff.io.stream.open_writer`).
+
+    Parameters
+    ----------
+    source : path-like or array-like
+        A TIFF file, an OME-Zarr folder, or an array (NumPy, memory map, Zarr, Dask).
+    kernel_size : int or tuple of int
+        Odd PSF side K (2D mode: each plane restored with its channel's PSF), or (kz, k, k)
+        (3D mode).
+    output : path-like
+        ``.tif`` or ``.zarr`` to write.
+    config : DeblurConfig, optional
+        Estimator, guard and 3D settings (default ``DeblurConfig()``).
+    axes : str, optional
+        An array ``source``'s axes (letters of "TCZYX"); files say their own.
+    memory_limit, tile, regions, region_size
+        As in :func:`~napari_selfdiff.plan.large.plan_large`.
+    region, noise, psfs, keep_dtype, seed, device, cancel, restore_units
+        As in :func:`iter_deblur_large`.
+    overwrite : bool
+        Replace an existing output.
+    progress : callable, optional
+        Receives each :class:`Progress` event; returning False cancels the run.
+    on_plan : callable, optional
+        Receives the :class:`LargePlan` before any work (the CLI prints it).
+
+    Returns
+    -------
+    LargeResult
+        The plan, each channel's PSF with its regions and agreement, and the time.
+
+    Raises
+    ------
+    InputError
+        The source cannot be read or its axes mapped, or ``region`` is outside the image.
+    ValueError
+        No tile fits ``memory_limit``.
+    FileExistsError
+        ``output`` exists and ``overwrite`` is false.
+    Cancelled
+        The run was cancelled (nothing is left at ``output``).
+    """
+    from napari_selfdiff.io.lazy import lazy_array, open_lazy
+    from napari_selfdiff.io.stream import open_writer
+    from napari_selfdiff.plan.large import plan_large
+
+    image = lazy_array(source, axes) if hasattr(source, "shape") else open_lazy(source)
+    with image:
+        three_d = isinstance(kernel_size, tuple)
+        kernel = tuple(kernel_size) if three_d else (1, int(kernel_size), int(kernel_size))
+        plan = plan_large(
+            image.shape, kernel, "3d" if three_d else "2d", memory_limit=memory_limit, tile=tile,
+            regions=regions, region_size=region_size,
+        )  # fmt: skip
+        if on_plan is not None:
+            on_plan(plan)
+        writer = open_writer(
+            output, image.shape, image.axes, image.dtype if keep_dtype else np.float32,
+            pixel_size=image.pixel_size, z_spacing=image.z_spacing,
+            provenance={"input": image.source, "plan": plan.describe()}, overwrite=overwrite,
+        )  # fmt: skip
+        try:
+            run = iter_deblur_large(
+                image, plan, writer, config, region=region, noise=noise, psfs=psfs, keep_dtype=keep_dtype,
+                seed=seed, device=device, cancel=cancel, restore_units=restore_units,
+            )  # fmt: skip
+            result = drive(run, progress)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+    return result
 
 
 def _relabel(run: Generator[Progress, None, Any], channel: int, count: int) -> Generator[Progress, None, Any]:

@@ -49,18 +49,20 @@ def restore_unit_task(
 class DaskUnits:
     """The units of one file restored on a Dask cluster (see :func:`dask_units`)."""
 
-    def __init__(self, path: str, plan: LargePlan, config: DeblurConfig, client: Any, owned: list[Any],
+    def __init__(self, path: str, config: DeblurConfig, client: Any, owned: list[Any],
                  noise: NoiseModel | None, keep_dtype: bool, ahead: int) -> None:  # fmt: skip
-        self.path, self.plan, self.config, self.client = path, plan, config, client
+        self.path, self.config, self.client = path, config, client
         self.owned, self.noise, self.keep_dtype, self.ahead = owned, noise, keep_dtype, ahead
 
-    def __call__(self, work: list[tuple[int, int, int | None]], channels: Any) -> Iterator[tuple[Any, list]]:
+    def __call__(
+        self, plan: LargePlan, work: list[tuple[int, int, int | None]], channels: Any
+    ) -> Iterator[tuple[Any, list]]:
         """Yield ``(unit, planes)`` in the order of ``work``, at most ``ahead`` units in flight."""
         pending: deque[tuple[Any, Any]] = deque()
         queued = iter(work)
         for unit in queued:
             future = self.client.submit(
-                restore_unit_task, self.path, unit, channels[unit[1]], self.plan, self.config,
+                restore_unit_task, self.path, unit, channels[unit[1]], plan, self.config,
                 self.noise, self.keep_dtype, pure=False,
             )  # fmt: skip
             pending.append((unit, future))
@@ -79,7 +81,6 @@ class DaskUnits:
 
 def dask_units(
     path: str,
-    plan: LargePlan,
     config: DeblurConfig,
     *,
     noise: NoiseModel | None = None,
@@ -94,8 +95,6 @@ def dask_units(
     ----------
     path : str
         The input file (TIFF or OME-Zarr), which every worker opens lazily.
-    plan : LargePlan
-        The run's plan (tiles, mode).
     config : DeblurConfig
         The run's settings (3D restoration iterations and TV weight).
     noise : NoiseModel, optional
@@ -113,7 +112,7 @@ def dask_units(
     Returns
     -------
     DaskUnits
-        Callable as ``restore_units(units, channels)``; close it when done.
+        Callable as ``restore_units(plan, units, channels)``; close it when done.
     """
     owned: list[Any] = []
     if client is None:
@@ -126,4 +125,4 @@ def dask_units(
             client = Client(scheduler)
             owned = [client]
     workers = max(1, len(client.scheduler_info().get("workers", {})))
-    return DaskUnits(path, plan, config, client, owned, noise, keep_dtype, ahead=2 * workers)
+    return DaskUnits(path, config, client, owned, noise, keep_dtype, ahead=2 * workers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["add_large_options", "run_large", "wants_large"]
 
@@ -76,66 +77,53 @@ def wants_large(args: argparse.Namespace) -> bool:
 
 
 def run_large(args: argparse.Namespace) -> int:
-    """``deblur`` on large data: plan (printed), PSF per channel, tiles, outputs committed together."""
-    from napari_selfdiff.cli.commands import _run
+    """``deblur`` on large data (:func:`napari_selfdiff.large.deblur_large`): the plan printed first."""
+    from napari_selfdiff.cli.commands import ProgressBar
     from napari_selfdiff.cli.options import config_from_args, noise_from_args
     from napari_selfdiff.config import default_preset_name
     from napari_selfdiff.io.formats import write_tiff
-    from napari_selfdiff.io.lazy import open_lazy
     from napari_selfdiff.io.outputs import plan_outputs
-    from napari_selfdiff.io.stream import open_writer
-    from napari_selfdiff.large import iter_deblur_large
-    from napari_selfdiff.plan.large import plan_large
+    from napari_selfdiff.large import deblur_large
 
     three_d = isinstance(args.kernel_size, tuple)
     if args.preset is None:
         args.preset = default_preset_name(args.device if three_d else "cpu")
     config = config_from_args(args)
+    noise = noise_from_args(args)
     psf_out = args.psf_out or args.output.with_name(_stem(args.output) + "_psf.tif")
     outputs = plan_outputs([psf_out], [args.input, args.output], overwrite=args.overwrite)
-    image = open_lazy(args.input)
-    kernel = args.kernel_size if three_d else (1, args.kernel_size, args.kernel_size)
-    limit = None if args.memory_limit is None else int(args.memory_limit * 1024**3)
-    plan = plan_large(
-        image.shape, kernel, "3d" if three_d else "2d", memory_limit=limit, tile=args.tile,
-        regions=args.regions, region_size=args.region_size,
-    )  # fmt: skip
-    print(
-        f"{args.input}: {image.shape} {image.dtype} axes {image.axes} (T, C, Z, Y, X), opened lazily",
-        file=sys.stderr,
-    )
-    print(f"plan: {plan.describe()}", file=sys.stderr)
-    dtype = image.dtype if args.keep_dtype else "float32"
-    writer = open_writer(
-        args.output, image.shape, image.axes, dtype, pixel_size=image.pixel_size, z_spacing=image.z_spacing,
-        provenance={"input": str(args.input), "plan": plan.describe()}, overwrite=args.overwrite,
-    )  # fmt: skip
     executor = None
-    try:
-        if args.scheduler:
-            from napari_selfdiff.batch.large import dask_units
+    if args.scheduler:
+        from napari_selfdiff.batch.large import dask_units
 
-            executor = dask_units(
-                str(args.input), plan, config, noise=noise_from_args(args), keep_dtype=args.keep_dtype,
-                scheduler=None if args.scheduler == "local" else args.scheduler, n_workers=args.workers,
-            )  # fmt: skip
-        run = iter_deblur_large(
-            image, plan, writer, config, region=args.region, noise=noise_from_args(args),
-            keep_dtype=args.keep_dtype, seed=args.seed, device=args.device,
-            restore_units=executor,
+        executor = dask_units(
+            str(args.input), config, noise=noise, keep_dtype=args.keep_dtype,
+            scheduler=None if args.scheduler == "local" else args.scheduler, n_workers=args.workers,
         )  # fmt: skip
-        result = _run(run)
-        with outputs.writing() as temporary:
-            write_tiff(temporary[psf_out], result.psf, provenance=result.metadata(), overwrite=True)
-            writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+
+    def announce(plan: Any) -> None:
+        t, c, z, y, x = plan.shape
+        print(f"{args.input}: {t} x {c} x {z} x {y} x {x} (T, C, Z, Y, X), opened lazily", file=sys.stderr)
+        print(f"plan: {plan.describe()}", file=sys.stderr)
+
+    bar = ProgressBar()
+    try:
+        result = deblur_large(
+            args.input, args.kernel_size, args.output, config,
+            memory_limit=None if args.memory_limit is None else int(args.memory_limit * 1024**3),
+            tile=args.tile, regions=args.regions, region_size=args.region_size, region=args.region,
+            noise=noise, keep_dtype=args.keep_dtype, seed=args.seed, device=args.device,
+            overwrite=args.overwrite, progress=bar, on_plan=announce, restore_units=executor,
+        )  # fmt: skip
     finally:
-        image.close()
+        bar.close()
         if executor is not None:
             executor.close()
-    print(f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s (image: tiled, {plan.mode} mode)")
+    with outputs.writing() as temporary:
+        write_tiff(temporary[psf_out], result.psf, provenance=result.metadata(), overwrite=True)
+    print(
+        f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s (image: tiled, {result.plan.mode} mode)"
+    )
     for index, channel in enumerate(result.channels):
         agreement = ", ".join(f"{a:.2f}" for a in channel.agreement)
         state = "deconvolved" if channel.deconvolved else "NOT deconvolved (PSF not reliable): only denoised"
