@@ -1,4 +1,4 @@
-"""Progress in words: stage, plane batch and the time left from the measured stage cost (#29 item 3)."""
+"""Progress in words, one bar and the whole run's time left, the parts weighed by their cost (#39)."""
 
 import dataclasses
 
@@ -17,7 +17,7 @@ def test_stage_and_plane_batch_in_words():
     clock = ProgressClock()
     text = clock.describe(event(stage="refit_psf", part=1, n_parts=3, plane=8, n_planes=20, batch=(8, 8)))
     assert text.startswith("stage 2/3: PSF refit · planes 9-16 of 20 · step 1/3")
-    assert "left in this stage" in text
+    assert "in this stage" not in text  # the time left is the whole run's
     assert "plane 3 of 5" in ProgressClock().describe(event(plane=2, n_planes=5))
 
 
@@ -34,15 +34,40 @@ def test_batched_fraction_rises_without_saw_tooth():
     assert events[0].fraction == pytest.approx(8 * 10 / (20 * 30))
 
 
-def test_time_left_is_measured_per_stage():
-    """A fast first stage does not make the slow second one look short, nor the reverse."""
-    clock = ProgressClock()
-    clock.describe(event(part=0, n_parts=2, step=3, inner=10, elapsed=2.0))  # stage 1 done in 2 s
-    # Stage 2: a quarter done after 10 s of its own -> 30 s left (not derived from the 2 s stage).
-    left = clock.remaining(event(part=1, n_parts=2, n_steps=1, inner=25, n_inner=100, elapsed=12.0))
-    assert left == pytest.approx(30.0)
-    assert (
-        format_seconds(left) == "30 s"
-        and format_seconds(125) == "2:05"
-        and format_seconds(float("nan")) == "?"
-    )
+def test_time_left_is_the_whole_runs_from_the_expected_part_costs():
+    """A fast first part does not make the slow second one look short: the parts weigh their cost."""
+    clock = ProgressClock(parts=(2.0, 40.0), trusted=True)
+    # Part 1 done in 2 s as expected: 40 s of part 2 left (not 2 s, as equal parts would say).
+    left = clock.remaining(event(part=0, n_parts=2, step=3, inner=10, elapsed=2.0))
+    assert left == pytest.approx(40.0)
+    # Part 2 a quarter done after 20 s of its own (twice slower than expected): the run's pace so
+    # far (22 s for 12 expected) weighed with the estimate's (4.2 s of prior at pace 1): ~48 s left.
+    left = clock.remaining(event(part=1, n_parts=2, n_steps=1, inner=25, n_inner=100, elapsed=22.0))
+    assert 45 < left < 55
+    assert format_seconds(left)[-1] in "s0123456789" and format_seconds(125) == "2:05"
+    assert format_seconds(float("nan")) == "?"
+
+
+def test_time_left_moves_between_events_and_the_bar_is_monotone():
+    """The restoration reports once per plane group: the clock moves on between its events."""
+    clock = ProgressClock(parts=(10.0,), after=10.0, trusted=True)
+    clock.describe(event(n_steps=1, inner=5, n_inner=10, elapsed=5.0))  # half the first part
+    before = clock.remaining(None, 5.0)
+    later = clock.remaining(None, 8.0)  # 3 s later, no event
+    assert later == pytest.approx(before - 3.0, abs=0.5)
+    capped = clock.remaining(None, 30.0)  # the part's end: no further without an event
+    assert capped == pytest.approx(clock.remaining(None, 40.0)) and capped > 9.0
+    bars = [clock.fraction(t, clock.remaining(None, t)) for t in (5.0, 6.0, 8.0, 30.0, 40.0)]
+    assert bars == sorted(bars) and bars[-1] < 1.0
+    # The last event of the last part: what is left (a drained restoration) runs down with the clock.
+    clock.describe(event(n_steps=1, inner=10, n_inner=10, elapsed=10.0))
+    assert clock.remaining(None, 15.0) == pytest.approx(5.0, abs=0.6)
+    assert "finishing" in clock.describe(event(n_steps=1, inner=10, n_inner=10, elapsed=10.0), 25.0)
+
+
+def test_the_cascade_adds_its_fallback_only_when_it_begins():
+    clock = ProgressClock(parts=(5.0, 5.0), fallback=100.0, trusted=True)
+    assert clock.remaining(event(part=0, n_parts=3, step=3, inner=10, elapsed=5.0)) == pytest.approx(5.0)
+    shown = clock.fraction(5.0, 5.0)
+    assert clock.remaining(event(part=2, n_parts=3, step=1, inner=1, elapsed=13.5)) > 90  # it began
+    assert clock.fraction(13.5, clock.remaining(None, 13.5)) >= shown  # never backwards

@@ -186,7 +186,10 @@ def test_nonblind_widget(viewer, qtbot, case):
 
 def test_zernike_widget_updates_layers(viewer, qtbot):
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Zernike PSF")
+    assert len(viewer.layers) == 0 and "Strehl 1.000" in widget.summary.value  # nothing added until asked
+    widget.show_button.clicked.emit()
     psf = viewer.layers["Zernike PSF"]
+    assert tuple(psf.axis_labels) == ("y", "x")  # not napari's "-2", "-1"
     assert psf.data.shape == (33, 33) and abs(psf.data.sum() - 1) < 1e-9
     assert "Zernike pupil phase" in viewer.layers
     assert "Strehl 1.000" in widget.summary.value

@@ -26,14 +26,20 @@ from napari_selfdiff.io.formats import INPUT_SUFFIXES
 from napari_selfdiff.plan.policy import offered_stack_modes
 from napari_selfdiff.resources import describe_device, resolve_device
 
-#: What each stack mode does, in words. A 3D mode (one 3D PSF, out-of-focus light removed)
-#: is a new StackMode value and one more entry here; it then becomes the default for z-stacks.
+#: Each stack mode in a few words that fit the dock (the choice's label) ...
+STACK_MODE_NAMES = {
+    "per-plane": "2D, a PSF per plane",
+    "shared": "2D, one PSF for all planes",
+    "shared-channels": "2D, one PSF, one network",
+    "3d": "3D, one 3D PSF",
+}
+#: ... and what it does, in the field's tooltip.
 STACK_MODE_WORDS = {
-    "per-plane": "2D per plane: a PSF per plane; does not remove out-of-focus light from other planes",
-    "shared": "2D, one PSF for all planes; does not remove out-of-focus light from other planes",
-    "shared-channels": "2D, one PSF, planes as channels of one network (fastest); does not remove "
+    "per-plane": "2D, a PSF per plane: does not remove out-of-focus light from other planes",
+    "shared": "2D, one PSF for all planes: does not remove out-of-focus light from other planes",
+    "shared-channels": "2D, one PSF, the planes as channels of one network (fastest): does not remove "
     "out-of-focus light from other planes",
-    "3d": "3D: one 3D PSF of 'PSF planes' x kernel size; removes out-of-focus light (needs the layer's "
+    "3d": "3D, one 3D PSF of 'PSF planes' x kernel size: removes out-of-focus light (needs the layer's "
     "z step in um)",
 }
 
@@ -74,9 +80,10 @@ class BlindForm:
         self.solver.preset.label = "quality / speed"
         self.stack_mode = ComboBox(
             label="stack mode",
-            choices=[(STACK_MODE_WORDS.get(mode, mode), mode) for mode in get_args(StackMode)],
+            choices=[(STACK_MODE_NAMES.get(mode, mode), mode) for mode in get_args(StackMode)],
             value=defaults.stack_mode,
-            tooltip="how the planes of a (Z, Y, X) stack are deblurred",
+            tooltip="how the planes of a (Z, Y, X) stack are deblurred:\n"
+            + "\n".join(f"- {words}" for words in STACK_MODE_WORDS.values()),
         )
         self.device = ComboBox(
             label="device", choices=available_devices(), value="auto", tooltip="where the run computes"
@@ -84,8 +91,18 @@ class BlindForm:
         self.device_info = Label(label="detected", value=describe_device(resolve_device("auto")))
         self.plan = Label(label="plan", value="")
         self.estimate = Label(label="estimate", value="")
-        self.roi_button = PushButton(text="Preview on region")
-        self.apply_button = PushButton(text="Apply PSF to whole image", enabled=False)
+        self.roi_button = PushButton(
+            text="Preview on region",
+            tooltip="run on a region first: the rectangle drawn in a Shapes layer (the selected one, else "
+            "the last), or a 256 x 256 square at the centre of the view; a stack's 3 planes around the one "
+            "shown. The result is added over the image at the region's place",
+        )
+        self.region_estimate = Label(label="", value="")
+        self.apply_button = PushButton(
+            text="Apply PSF to whole image", enabled=False,
+            tooltip="restore the whole layer with the PSF found by the region preview (RL-TV, no new "
+            "PSF estimate); enabled after a preview",
+        )  # fmt: skip
         self.method = ComboBox(
             label="PSF method", choices=list(get_args(Method)), value=defaults.method,
             tooltip="classic: L0 alternating minimisation (seconds); selfdiff: the paper's two networks "
@@ -153,13 +170,18 @@ class BlindForm:
             tooltip=f"apply to every image ({', '.join(INPUT_SUFFIXES)}) in it",
         )
         self.folder_out = FileEdit(mode="d", label="output folder", tooltip="where the results are written")
-        self.folder_button = PushButton(text="Apply to folder...")
-        for label in (self.plan, self.estimate, self.kernel_hint):
+        self.folder_button = PushButton(
+            text="Apply to folder...",
+            tooltip="deblur every image of the input folder with these settings, in the background; the "
+            "results and a summary.md are written to the output folder",
+        )
+        for label in (self.plan, self.estimate, self.kernel_hint, self.region_estimate):
             label.native.setWordWrap(True)
         basic = [
             self.image, self.kernel_size, self.kernel_hint, self.solver, self.stack_mode, self.kernel_depth,
             self.device,
-            *self._controls(), self.plan, self.estimate, self.roi_button, self.apply_button,
+            *self._controls(), self.plan, self.estimate, self.roi_button, self.region_estimate,
+            self.apply_button,
         ]  # fmt: skip
         advanced = [
             self.method, self.guard, self.psf_scale, self.psf_refit, self.restore, self.camera_gain,
@@ -203,5 +225,5 @@ class BlindForm:
             z_step = float(layer.scale[-3])
         modes = offered_stack_modes("ZYX", z_step) if layer is not None and layer.ndim == 3 else ()
         if modes:
-            self.stack_mode.choices = [(STACK_MODE_WORDS[mode], mode) for mode in modes]
+            self.stack_mode.choices = [(STACK_MODE_NAMES[mode], mode) for mode in modes]
             self.stack_mode.value = modes[0]

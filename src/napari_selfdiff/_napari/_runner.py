@@ -4,22 +4,30 @@ The engine's generator runs in a napari ``thread_worker``: each yielded Progress
 progress bar and the previews, the returned result becomes layers, an exception becomes
 a notification. Cancel sets a ``threading.Event`` that the engine checks every inner
 iteration, so it stops within one iteration.
+
+One bar for the whole run: a :class:`~napari_selfdiff.progress_text.ProgressClock` weighs the
+run's parts by the estimate's expected costs and says the total time left; a timer moves the
+bar and the status line on every :data:`TICK_MS` between events, so they never freeze.
 """
 
 import re
 import threading
+import time
 from collections.abc import Callable, Generator
 from typing import Any
 
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
 
 from napari_selfdiff._napari._form import scrolling_form
 from napari_selfdiff.errors import Cancelled
 from napari_selfdiff.progress_text import ProgressClock, format_seconds
 
 RunFactory = Callable[[threading.Event], Generator[Any, None, Any]]
+#: How often the bar and the status line move between progress events (milliseconds).
+TICK_MS = 1000
 
 #: API wording -> the form's wording, for messages a GUI user reads.
 _GUI_WORDS = (
@@ -58,15 +66,27 @@ class RunnerWidget(Container):
         self._cancel_event: threading.Event | None = None
         self.clock = ProgressClock()
         self._words: Callable[[Any], str] | None = None
-        self.run_button = PushButton(text="Run")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.progress_bar = ProgressBar(min=0, max=1000, value=0, label="progress")
+        self.run_button = PushButton(
+            text="Run", tooltip="start the run on the chosen layer, in the background"
+        )
+        self.cancel_button = PushButton(
+            text="Cancel", enabled=False, tooltip="stop the run within a second; nothing is added"
+        )
+        self.progress_bar = ProgressBar(
+            min=0, max=1000, value=0, label="progress",
+            tooltip="the whole run, its parts weighed by their expected cost",
+        )  # fmt: skip
         self.status = Label(value="idle")
         for label in (self.status,):
             label.native.setWordWrap(True)  # a long status wraps instead of widening the dock
         self.run_button.changed.connect(self._on_run_clicked)
         self.cancel_button.changed.connect(self.cancel)
         self._alive = True
+        self._last_event = None
+        self._started = 0.0
+        self._timer = QTimer(self.native)  # dies with the widget
+        self._timer.setInterval(TICK_MS)
+        self._timer.timeout.connect(self._tick)
         self.native.destroyed.connect(self._on_destroyed)
 
     def _on_destroyed(self, *_: object) -> None:
@@ -82,6 +102,13 @@ class RunnerWidget(Container):
     def _lay_out(self, basic: list, advanced: list, below: tuple = ()) -> None:
         """The basic fields, a collapsed "Advanced" section and ``below``, in a scroll area."""
         self.basic, self.advanced, self.advanced_section = scrolling_form(self, basic, advanced, below)
+
+    def reset_choices(self, *_: object) -> None:
+        """The layer pickers follow the viewer's layers (napari calls this on the docked widget)."""
+        super().reset_choices()
+        for part in (getattr(self, "basic", None), getattr(self, "advanced", None)):
+            if part is not None:
+                part.reset_choices()
 
     @property
     def running(self) -> bool:
@@ -105,21 +132,26 @@ class RunnerWidget(Container):
         if self.running:
             return
         try:
-            make_run, on_result = prepare()
+            make_run, on_result, *expected = prepare()
         except (ValueError, TypeError) as error:
             message = in_form_words(str(error))
             show_error(f"{self.label or 'napari-selfdiff'}: {message}")
             self.status.value = f"not started: {message}"
             return
-        self.start(make_run, on_result)
+        self.start(make_run, on_result, estimate=expected[0] if expected else None)
 
     def start(
-        self, make_run: RunFactory, on_result: ResultHandler, words: Callable[[Any], str] | None = None
+        self,
+        make_run: RunFactory,
+        on_result: ResultHandler,
+        words: Callable[[Any], str] | None = None,
+        estimate: Any = None,
     ) -> None:
         """Run ``make_run(cancel_event)`` in a thread worker; ``on_result`` gets its return value.
 
         ``words(event)`` is the status line of a progress event (default: stage, planes, step and
-        time left).
+        time left). ``estimate``: the run's :class:`~napari_selfdiff.plan.estimate.RunEstimate`,
+        whose expected part costs weigh the bar and the time left (without, only the pace).
         """
         self._words = words
         cancel = threading.Event()
@@ -143,6 +175,12 @@ class RunnerWidget(Container):
         self.progress_bar.value = 0
         self.status.value = "starting..."
         self.clock = ProgressClock()
+        if estimate is not None:
+            self.clock = ProgressClock(
+                estimate.parts, estimate.after, estimate.seconds_if_flagged, trusted=estimate.calibrated
+            )
+        self._last_event, self._started = None, time.perf_counter()
+        self._timer.start()
         worker.start()
 
     def cancel(self) -> None:
@@ -157,14 +195,36 @@ class RunnerWidget(Container):
     def _on_yielded(self, event: Any) -> None:
         if not self._alive:
             return
-        self.progress_bar.value = int(1000 * event.fraction)
-        self.status.value = (self._words or self.clock.describe)(event)
+        self._last_event = event
+        if self._words is not None:  # a batch of files: its own words, files counted
+            self.progress_bar.value = int(1000 * event.fraction)
+            self.status.value = self._words(event)
+        else:
+            self.status.value = self.clock.describe(event)
+            self.progress_bar.value = int(1000 * self.clock.shown)
         self.on_progress(event)
+
+    def _tick(self) -> None:
+        """Between events: the time spent and left move on with the clock (and the bar with them)."""
+        if not self._alive or self.worker is None or self._words is not None:
+            return
+        if self._cancel_event is not None and self._cancel_event.is_set():
+            return  # "cancelling..." stays
+        now = time.perf_counter() - self._started
+        if self._last_event is None:
+            left = self.clock.remaining(None, now)
+            known = f", ~{format_seconds(left)} left" if left == left else ""
+            self.status.value = f"starting · {format_seconds(now)} elapsed{known}"
+            self.progress_bar.value = int(1000 * self.clock.fraction(now, left))
+            return
+        self.status.value = self.clock.describe(self._last_event, now)
+        self.progress_bar.value = int(1000 * self.clock.shown)
 
     def _on_returned(self, result: Any, on_result: ResultHandler) -> None:
         if not self._alive:
             return
         self.cleanup()
+        self.progress_bar.value = 1000  # the only place the bar is full: the run ended
         try:
             message = on_result(result)
         except Exception as error:  # noqa: BLE001 - any failure here must reach the user, not the event loop
@@ -196,6 +256,7 @@ class RunnerWidget(Container):
     def _on_finished(self) -> None:
         if not self._alive:
             return
+        self._timer.stop()
         self.worker = None
         self._cancel_event = None
         self.run_button.enabled = True

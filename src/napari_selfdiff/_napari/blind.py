@@ -1,11 +1,21 @@
-"""Blind deconvolution dock widget: the sharp image and the PSF from one image layer."""
+"""Blind deconvolution dock widget: the sharp image and the PSF from one image layer.
 
+The time estimate under the plan is measured on this machine: when the settings or the layer
+change, a short probe times the plan's own kernels on the layer in the background
+(:func:`~napari_selfdiff.plan.estimate.calibrate`, a few seconds, cached a few minutes), and
+the region preview gets its own estimate from the same measurement.
+"""
+
+import logging
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
-from napari.layers import Image
+from napari.layers import Image, Shapes
+from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
 
 import napari
 from napari_selfdiff._napari._blind_form import BlindForm, kernel_hint
@@ -24,20 +34,38 @@ from napari_selfdiff.api import iter_deblur
 from napari_selfdiff.batch.runner import iter_batch
 from napari_selfdiff.blind.guarded import verdict
 from napari_selfdiff.config import DEFAULT_PSF_WINDOW, DeblurConfig
+from napari_selfdiff.errors import Cancelled
 from napari_selfdiff.inputs import make_problem
 from napari_selfdiff.io.formats import INPUT_SUFFIXES
 from napari_selfdiff.noise import NoiseModel
-from napari_selfdiff.plan.estimate import estimate_run
+from napari_selfdiff.plan.estimate import cached_calibration, calibrate, estimate_run
 from napari_selfdiff.plan.policy import plan_run
 from napari_selfdiff.progress_text import format_seconds
 from napari_selfdiff.restoration.nonblind import iter_deconvolve
+
+logger = logging.getLogger(__name__)
+#: Wait this long after the last change of the settings before measuring (milliseconds).
+CALIBRATE_AFTER_MS = 800
 
 
 class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
     """Estimate the sharp image and the PSF of an image layer by self-diffusion."""
 
+    #: Measure the machine's speed on the layer when the settings change (tests turn it off).
+    auto_calibrate = True
+
     def __init__(self, viewer: "napari.viewer.Viewer") -> None:
         super().__init__(viewer)
+        self._calibration: threading.Event | None = None  # the probe in flight
+        self._probed: tuple | None = None  # what the last probe measured (or failed on)
+        self._probe_timer = QTimer(self.native)
+        self._probe_timer.setSingleShot(True)
+        self._probe_timer.setInterval(CALIBRATE_AFTER_MS)
+        self._probe_timer.timeout.connect(self._calibrate)
+        self._region_timer = QTimer(self.native)
+        self._region_timer.setSingleShot(True)
+        self._region_timer.setInterval(300)
+        self._region_timer.timeout.connect(self._update_region_estimate)
         basic, advanced = self._make_fields()
         self.plot = EvolutionPlot()
         self._lay_out(basic, advanced, below=(self.plot,))
@@ -59,8 +87,28 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
                        self.solver.net_width):  # fmt: skip
             widget.changed.connect(self._update_plan)
         self.image.changed.connect(self._offer_stack_modes)
+        self.native.destroyed.connect(self._stop_calibration)
+        # The region a preview would run on follows the Shapes rectangles and the view.
+        viewer.layers.events.inserted.connect(self._watch_shapes)
+        viewer.layers.events.removed.connect(self._region_later)
+        viewer.dims.events.current_step.connect(self._region_later)
+        viewer.camera.events.center.connect(self._region_later)
+        for layer in viewer.layers:
+            self._watch_shapes(layer=layer)
         self._offer_stack_modes()
         self._update_plan()
+
+    def _watch_shapes(self, event=None, layer=None) -> None:
+        layer = event.value if event is not None else layer
+        if isinstance(layer, Shapes):
+            layer.events.data.connect(self._region_later)
+            layer.events.highlight.connect(self._region_later)  # the selection
+        self._region_later()
+
+    def _region_later(self, *_: object) -> None:
+        """The region estimate, once the view or the rectangles stop changing."""
+        if self._alive:
+            self._region_timer.start()
 
     def _plan(self, data: np.ndarray | None = None):
         """The run plan of the form's settings on the chosen layer, or on ``data`` (validates them)."""
@@ -94,9 +142,82 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
             plan, problem = self._plan()
         except (ValueError, TypeError) as error:
             self.plan.value, self.estimate.value = in_form_words(str(error)), ""
+            self.region_estimate.value = ""
             return
         self.plan.value = plan.describe()
-        self.estimate.value = estimate_run(plan, *problem.planes.shape[:2]).describe()
+        calibration = cached_calibration(plan)
+        text = estimate_run(plan, *problem.planes.shape[:2], calibration=calibration).describe()
+        if calibration is None and self.auto_calibrate and not self.running:
+            if self._probed != self._probe_key(problem, plan):
+                text += "\nmeasuring this machine's speed on the image..."
+                self._probe_timer.start()  # after the last change
+            elif self._calibration is None:
+                text += "\n(could not measure this machine's speed: see the log)"
+        self.estimate.value = text
+        self._region_later()
+
+    @staticmethod
+    def _probe_key(problem, plan) -> tuple:
+        return (id(problem), plan.describe())
+
+    def _calibrate(self) -> None:
+        """Time the plan's kernels on the layer in the background, then show the measured estimate."""
+        if self.running or not self._alive:
+            return
+        try:
+            plan, problem = self._plan()
+        except (ValueError, TypeError):
+            return
+        if cached_calibration(plan) is not None:
+            self._update_plan()
+            return
+        self._stop_calibration()
+        cancel = threading.Event()
+        self._calibration, self._probed = cancel, self._probe_key(problem, plan)
+
+        def finished(*_: object) -> None:
+            if self._alive and self._calibration is cancel:
+                self._calibration = None
+                self._update_plan()
+
+        def failed(error: Exception) -> None:
+            if not isinstance(error, Cancelled):
+                logger.warning("could not measure this machine's speed: %s", error)
+            finished()
+
+        connections = {"returned": finished, "errored": failed}
+        thread_worker(calibrate, connect=connections, start_thread=False)(problem, plan, cancel).start()
+
+    def _stop_calibration(self, *_: object) -> None:
+        if self._calibration is not None:
+            self._calibration.set()
+            self._calibration = None
+            self._probed = None  # measured again once the run is over
+
+    def start(self, *args, **kwargs) -> None:
+        self._probe_timer.stop()
+        self._stop_calibration()  # the probe would slow the run and be slowed by it
+        super().start(*args, **kwargs)
+
+    def _update_region_estimate(self) -> None:
+        """The region preview's own estimate: its region, planes and time, from the same measurement."""
+        layer = self.image.value
+        if layer is None or not self._alive:
+            self.region_estimate.value = ""
+            return
+        try:
+            index, where = region(self.viewer, layer)
+            plan, problem = self._plan(layer_array(layer)[index])
+        except (ValueError, TypeError) as error:
+            self.region_estimate.value = f"preview: {in_form_words(str(error))}"
+            return
+        calibration = cached_calibration(plan)
+        seconds = estimate_run(plan, *problem.planes.shape[:2], calibration=calibration).seconds
+        height, width = problem.layout.height, problem.layout.width
+        measured = "" if calibration is not None else ", not yet measured here"
+        self.region_estimate.value = (
+            f"preview ~{format_seconds(seconds)}{measured}: {height} x {width} px of {where}"
+        )
 
     def _follow_preset(self, *_: object) -> None:
         """Show the chosen preset's restoration (the user may then change it)."""
@@ -154,6 +275,7 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
         self._problem = None
         plan, problem = self._plan(data if index is not None else None)
         self.plan.value = plan.describe()
+        estimate = estimate_run(plan, *problem.planes.shape[:2], calibration=cached_calibration(plan))
         self._source, self._factor, self._region = layer, plan.factor, index
         self.plot.clear()
 
@@ -163,7 +285,7 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
                 noise=noise,
             )  # fmt: skip
 
-        return make_run, on_result
+        return make_run, on_result, estimate
 
     def _prepare_region(self):
         """A run on a Shapes rectangle or the centre of the view (a few planes of a stack)."""
@@ -234,6 +356,8 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
             if preview is None or preview not in self.viewer.layers:
                 name = f"{layer.name} {'preview' if key == 'image' else 'PSF preview'}"
                 self._previews[key] = self.viewer.add_image(data, name=name, **extra)
+                if key == "psf":
+                    self.viewer.reset_view()  # beside the data: the view follows it
             else:
                 preview.data = data
                 preview.scale = extra["scale"]
@@ -291,6 +415,7 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
             result.psf, name=f"{layer.name} PSF", colormap="magma", metadata=metadata,
             **beside(layer, result.psf.ndim),
         )  # fmt: skip
+        self.viewer.reset_view()  # the PSF sits beside the data: the view takes both in
 
     def finished_message(self, result) -> str:
         # The previews showed the network's image; say which one the layer holds, and what the

@@ -1,13 +1,11 @@
 """Degrade widget: blur a layer with a PSF layer or a generated kernel, plus noise."""
 
-from typing import Optional
-
-from magicgui import magic_factory
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, PushButton, SpinBox, create_widget
 from napari.layers import Image
-from napari.types import LayerDataTuple
 from napari.utils.notifications import show_error
 
 import napari
+from napari_selfdiff._napari._form import scrolling
 from napari_selfdiff._napari._layers import layer_array, layer_axes, spatial_properties
 from napari_selfdiff.optics import blur, disk_kernel, gaussian_kernel, motion_kernel
 
@@ -32,39 +30,85 @@ def unique_name(viewer: "napari.viewer.Viewer", base: str) -> str:
     return name
 
 
-@magic_factory(
-    kernel={"choices": KERNELS},
-    kernel_size={"min": 3, "max": 255, "step": 2},
-    kernel_parameter={"label": "sigma / radius (px)", "min": 0.1, "max": 100.0},
-    noise_sigma={"min": 0.0, "max": 1.0, "step": 0.001},
-    poisson_photons={"label": "photons at peak (0: none)", "min": 0.0, "max": 1e9},
-    seed={"min": 0, "max": 2**31 - 1},
-    call_button="Degrade",
-)
-def degrade_widget(
-    viewer: "napari.viewer.Viewer",
-    image: Image,
-    psf: Optional[Image] = None,  # noqa: UP045 - magicgui reads Optional for "None allowed"
-    kernel: str = "PSF layer",
-    kernel_size: int = 15,
-    kernel_parameter: float = 2.0,
-    noise_sigma: float = 0.01,
-    poisson_photons: float = 0.0,
-    seed: int = 0,
-) -> LayerDataTuple:
-    """Blur ``image`` by a PSF layer or a generated kernel and add Gaussian/Poisson noise.
+class DegradeWidget(Container):
+    """Blur an image layer by a PSF layer or a generated kernel and add Gaussian/Poisson noise.
 
     The result keeps the input's shape, dtype, scale and translation; the kernel used is
     stored in the layer metadata. Each click adds a new layer (never overwrites an earlier
-    one); a bad input is a notification with its reason and adds nothing.
+    one); a bad input is a notification with its reason and adds nothing. The form sits in a
+    scroll area, so the dock can be short.
     """
-    try:
-        return _degrade(
-            viewer, image, psf, kernel, kernel_size, kernel_parameter, noise_sigma, poisson_photons, seed
+
+    def __init__(self, viewer: "napari.viewer.Viewer") -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.image = create_widget(
+            annotation=Image, label="image", options={"tooltip": "the sharp image to blur"}
         )
-    except (ValueError, TypeError) as error:
-        show_error(f"Degrade: {error}")
-        return None
+        self.psf = create_widget(
+            annotation=Image | None, label="psf",
+            options={"tooltip": "the PSF layer to blur with (kernel: PSF layer)"},
+        )  # fmt: skip
+        self.kernel = ComboBox(
+            label="kernel", choices=KERNELS, value="PSF layer",
+            tooltip="the PSF layer, or a generated kernel: camera shake (a random motion path), gaussian "
+            "or disk",
+        )  # fmt: skip
+        self.kernel_size = SpinBox(
+            label="kernel size",
+            value=15,
+            min=3,
+            max=255,
+            step=2,
+            tooltip="odd side of a generated kernel (px)",
+        )
+        self.kernel_parameter = FloatSpinBox(
+            label="sigma / radius (px)", value=2.0, min=0.1, max=100.0,
+            tooltip="the gaussian's sigma or the disk's radius",
+        )  # fmt: skip
+        self.noise_sigma = FloatSpinBox(
+            label="noise sigma", value=0.01, min=0.0, max=1.0, step=0.001,
+            tooltip="Gaussian noise added, relative to the image's range",
+        )  # fmt: skip
+        self.poisson_photons = FloatSpinBox(
+            label="photons at peak (0: none)", value=0.0, min=0.0, max=1e9,
+            tooltip="Poisson (shot) noise: the photons counted at the brightest pixel; 0 for none",
+        )  # fmt: skip
+        self.seed = SpinBox(
+            label="seed", value=0, min=0, max=2**31 - 1, tooltip="random seed of the noise and the kernel"
+        )
+        self.call_button = PushButton(
+            text="Degrade", tooltip="add the blurred, noisy image as a new layer (the input is kept)"
+        )
+        self.call_button.changed.connect(self.__call__)
+        fields = [
+            self.image, self.psf, self.kernel, self.kernel_size, self.kernel_parameter, self.noise_sigma,
+            self.poisson_photons, self.seed, self.call_button,
+        ]  # fmt: skip
+        self.form = Container(widgets=fields, labels=True)
+        scrolling(self, [self.form.native])
+
+    def reset_choices(self, *_: object) -> None:
+        """The layer pickers follow the viewer's layers (napari calls this on the docked widget)."""
+        super().reset_choices()
+        self.form.reset_choices()
+
+    def __call__(self, *_: object) -> Image | None:
+        """Blur and add the new layer; None (and a notification) for a bad input."""
+        try:
+            data, properties, _ = _degrade(
+                self.viewer, self.image.value, self.psf.value, self.kernel.value, self.kernel_size.value,
+                self.kernel_parameter.value, self.noise_sigma.value, self.poisson_photons.value,
+                self.seed.value,
+            )  # fmt: skip
+        except (ValueError, TypeError) as error:
+            show_error(f"Degrade: {error}")
+            return None
+        return self.viewer.add_image(data, **properties)
+
+
+#: The plugin manifest's name of the dock (napari passes the viewer to a class's ``__init__``).
+degrade_widget = DegradeWidget
 
 
 def _degrade(viewer, image, psf, kernel, kernel_size, kernel_parameter, noise_sigma, poisson_photons, seed):

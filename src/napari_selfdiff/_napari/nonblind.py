@@ -16,8 +16,12 @@ class NonBlindDeconvolutionWidget(RunnerWidget):
     """Deconvolve an image layer by a known PSF layer (self-diffusion, Richardson-Lucy, Wiener)."""
 
     def __init__(self, viewer: "napari.viewer.Viewer") -> None:
-        super().__init__(viewer, labels=True)
-        self.image = create_widget(annotation=Image, label="image")
+        super().__init__(viewer)
+        self.image = create_widget(
+            annotation=Image,
+            label="image",
+            options={"tooltip": "the blurred image: 2D, RGB or a (Z, Y, X) stack"},
+        )
         self.psf = create_widget(
             annotation=Image,
             label="PSF",
@@ -26,25 +30,26 @@ class NonBlindDeconvolutionWidget(RunnerWidget):
                 "image's pixel size when its own differs"
             },
         )
-        self.method = ComboBox(label="method", choices=list(METHODS), value="richardson_lucy")
-        self.iterations = SpinBox(label="RL iterations", value=30, min=1, max=10000)
-        self.balance = FloatSpinBox(label="Wiener balance", value=1e-2, min=1e-8, max=10, step=1e-3)
-        self.solver = SolverFields()
-        self.device = ComboBox(label="device", choices=available_devices(), value="auto")
-        self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
-        self.extend(
-            [
-                self.image,
-                self.psf,
-                self.method,
-                self.iterations,
-                self.balance,
-                self.solver,
-                self.device,
-                self.seed,
-                *self._controls(),
-            ]
+        self.method = ComboBox(
+            label="method", choices=list(METHODS), value="richardson_lucy",
+            tooltip="richardson_lucy: Richardson-Lucy with a TV term; wiener: one step, fast; selfdiff: "
+            "the image network with the PSF held fixed (minutes)",
+        )  # fmt: skip
+        self.iterations = SpinBox(
+            label="RL iterations", value=30, min=1, max=10000, tooltip="Richardson-Lucy iterations"
         )
+        self.balance = FloatSpinBox(
+            label="Wiener balance", value=1e-2, min=1e-8, max=10, step=1e-3,
+            tooltip="Wiener filter's noise-to-signal balance: larger is smoother",
+        )  # fmt: skip
+        self.solver = SolverFields()
+        self.device = ComboBox(
+            label="device", choices=available_devices(), value="auto", tooltip="where the run computes"
+        )
+        self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1, tooltip="random seed of the network")
+        self.run_button.tooltip = "deconvolve the image by the PSF layer, in the background"
+        basic = [self.image, self.psf, self.method, self.iterations, self.balance, *self._controls()]
+        self._lay_out(basic, [self.solver, self.device, self.seed])
         self.method.changed.connect(self._on_method)
         self._on_method(self.method.value)
         self._source = None

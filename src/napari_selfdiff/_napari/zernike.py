@@ -1,4 +1,8 @@
-"""Zernike PSF dock widget: physical parameters and a coefficient table, live PSF layer."""
+"""Zernike PSF dock widget: physical parameters and a coefficient table, live PSF layer.
+
+Opened, it adds no layer: the PSF and pupil phase layers appear when asked ("Show PSF", a
+changed field, an image chosen), beside that image, and the view follows them.
+"""
 
 import numpy as np
 from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label, PushButton, SpinBox, create_widget
@@ -38,7 +42,14 @@ class ZernikePsfWidget(Container):
                 "them) the PSF takes; the PSF is shown beside it, at its scale"
             },
         )
-        self.take_button = PushButton(text="Take optics from image")
+        self.take_button = PushButton(
+            text="Take optics from image",
+            tooltip="read the pixel size and z step (layer scale, um), the wavelength and NA (metadata) and, "
+            "after a blind run with the Zernike model, the aberrations it found",
+        )
+        self.show_button = PushButton(
+            text="Show PSF", tooltip="add the PSF and its pupil phase as layers (beside the image chosen)"
+        )
         self.wavelength = FloatSpinBox(label="wavelength (um)", value=0.52, min=0.2, max=2.0, step=0.01)
         self.na = FloatSpinBox(label="NA", value=1.4, min=0.05, max=1.7, step=0.05)
         self.immersion = FloatSpinBox(label="immersion index", value=1.518, min=1.0, max=2.0, step=0.001)
@@ -69,8 +80,10 @@ class ZernikePsfWidget(Container):
         }
         self.rms = FloatSpinBox(label="random RMS (waves)", value=0.1, min=0.0, max=2.0, step=0.01)
         self.seed = SpinBox(label="random seed", value=0, min=0, max=2**31 - 1)
-        self.random_button = PushButton(text="random aberration")
-        self.reset_button = PushButton(text="reset")
+        self.random_button = PushButton(
+            text="random aberration", tooltip="draw seeded random coefficients (Noll 4-15) of the RMS above"
+        )
+        self.reset_button = PushButton(text="reset", tooltip="set every coefficient to 0 (a perfect pupil)")
         self.summary = Label(value="")
         optics = [
             self.source,
@@ -88,7 +101,8 @@ class ZernikePsfWidget(Container):
         ]
         super().__init__()
         self.summary.native.setWordWrap(True)
-        basic = [*optics, self.rms, self.seed, self.random_button, self.reset_button, self.summary]
+        buttons = [self.show_button, self.rms, self.seed, self.random_button, self.reset_button]
+        basic = [*optics, *buttons, self.summary]
         # The coefficient table (14 rows) in a section of its own, in a scroll area: the dock
         # stays usable on a small screen.
         _, self.table, self.table_section = scrolling_form(
@@ -103,12 +117,13 @@ class ZernikePsfWidget(Container):
             if widget is not self.take_button:
                 widget.changed.connect(self._schedule)
         self.take_button.changed.connect(self.take_from_image)
+        self.show_button.changed.connect(self.update_psf)
         self.source.changed.connect(self.take_from_image)
         self.three_d.changed.connect(self._show_z)
         self.random_button.changed.connect(self.randomise)
         self.reset_button.changed.connect(self.reset)
         self._show_z(False)
-        self.update_psf()
+        self.update_psf(show=False)  # the summary only: no layer until asked
 
     def take_from_image(self, *_: object) -> None:
         """Pixel size, z step (layer scale, micrometres), wavelength and NA (layer metadata)."""
@@ -148,7 +163,8 @@ class ZernikePsfWidget(Container):
         """Beside the chosen image at the PSF's own sampling; a 3D PSF centred on the plane shown."""
         layer, ndim = self.source.value, len(shape)
         if layer is None:
-            return {"scale": scale, "units": ("micrometer",) * ndim}
+            labels = ("z", "y", "x")[-ndim:]
+            return {"scale": scale, "units": ("micrometer",) * ndim, "axis_labels": labels}
         spatial = layer.ndim if not layer.rgb else 2
         place = beside(layer, min(ndim, spatial))
         place["scale"] = scale
@@ -185,8 +201,8 @@ class ZernikePsfWidget(Container):
                 widget.value = float(np.clip(values.get(j, 0.0), widget.min, widget.max))
         self.update_psf()
 
-    def update_psf(self) -> None:
-        """Recompute the PSF and the pupil phase and update (or add) their layers."""
+    def update_psf(self, *_: object, show: bool = True) -> None:
+        """Recompute the PSF and the pupil phase and update (or, with ``show``, add) their layers."""
         self._timer.stop()
         coefficients = self.coefficient_values()
         z = None
@@ -237,7 +253,10 @@ class ZernikePsfWidget(Container):
             if z is None
             else (float(self.z_step.value), *(self.pixel_size.value,) * 2)
         )
+        if not show:
+            return
         place = self._place(psf.shape, scale)
+        new = PSF_LAYER not in self.viewer.layers
         self._show(PSF_LAYER, psf, {"colormap": "magma", "metadata": metadata, **place})
         grid = 129
         rho, theta = pupil_coordinates(grid, grid // 2)
@@ -254,8 +273,11 @@ class ZernikePsfWidget(Container):
                 "scale": (pupil_scale, pupil_scale),
                 "translate": (origin[0], origin[1] + offset),
                 "units": place["units"][-2:],
+                "axis_labels": place.get("axis_labels", ("y", "x"))[-2:],
             },
         )
+        if new:
+            self.viewer.reset_view()  # the new layers sit beside the data: the view follows them
 
     def _show(self, name: str, data: np.ndarray, properties: dict) -> None:
         limits = (
@@ -269,6 +291,8 @@ class ZernikePsfWidget(Container):
                 layer.data = data
                 layer.scale = properties["scale"]
                 layer.units = properties["units"]
+                if "axis_labels" in properties:
+                    layer.axis_labels = properties["axis_labels"]
                 if "translate" in properties:
                     layer.translate = properties["translate"]
                 layer.contrast_limits = limits
