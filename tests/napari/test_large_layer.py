@@ -6,7 +6,7 @@ import pytest
 napari = pytest.importorskip("napari")
 da = pytest.importorskip("dask.array")
 
-from napari_selfdiff._napari.large import LargeDeblurWidget  # noqa: E402
+from napari_selfdiff._napari.large import LargeDeblurWidget, get_zarr_reader  # noqa: E402
 
 
 class GuardedArray:
@@ -48,3 +48,21 @@ def test_dask_layer_stays_lazy_and_the_result_is_a_lazy_layer(viewer, qtbot, tmp
     assert not isinstance(data, np.ndarray) and data.shape == stack.shape  # a lazy Zarr array
     assert (tmp_path / "out.zarr").is_dir()
     assert np.isfinite(np.asarray(data[1, 60:70, 60:70])).all()
+
+
+def test_ome_zarr_reader_gives_a_lazy_layer_with_its_voxel_size(viewer, tmp_path):
+    from napari_selfdiff.io.ome_zarr import OmeZarrWriter
+
+    writer = OmeZarrWriter(tmp_path / "stack.zarr", (1, 1, 2, 600, 520), "ZYX", "uint16",
+                           pixel_size=(0.1, 0.1), z_spacing=0.3)  # fmt: skip
+    for plane in np.arange(2 * 600 * 520, dtype=np.uint16).reshape(2, 600, 520):
+        writer.write(plane)
+    writer.commit()
+    assert get_zarr_reader(str(tmp_path / "missing.tif")) is None
+    reader = get_zarr_reader(str(tmp_path / "stack.zarr"))
+    ((data, kwargs, kind),) = reader(str(tmp_path / "stack.zarr"))
+    layer = viewer.add_image(data, **kwargs)
+    assert kind == "image" and layer.multiscale and len(layer.data) == 2
+    assert not isinstance(layer.data[0], np.ndarray)  # Zarr arrays, read on demand
+    assert tuple(layer.scale) == pytest.approx((0.3, 0.1, 0.1))
+    assert layer.metadata["axes"] == "ZYX"

@@ -18,8 +18,8 @@ from napari_selfdiff._napari._roi import region
 from napari_selfdiff._napari._runner import RunnerWidget
 from napari_selfdiff.config import DeblurConfig
 from napari_selfdiff.errors import InputError
-from napari_selfdiff.io.lazy import FIVE_AXES, lazy_array
-from napari_selfdiff.io.ome_zarr import OmeZarrWriter
+from napari_selfdiff.io.lazy import FIVE_AXES, is_ome_zarr, lazy_array
+from napari_selfdiff.io.ome_zarr import OmeZarrWriter, open_levels
 from napari_selfdiff.large import iter_deblur_large
 from napari_selfdiff.plan.large import plan_large
 from napari_selfdiff.progress_text import format_seconds
@@ -39,6 +39,34 @@ def large_layer_axes(layer: Image) -> str:
     if ndim not in LAYER_AXES:
         raise InputError(f"layer {layer.name!r} has {ndim} dimensions: name them in its metadata['axes']")
     return LAYER_AXES[ndim]
+
+
+def get_zarr_reader(path: str | list[str]):
+    """A reader for one OME-Zarr folder (a lazy multiscale layer), else None."""
+    if isinstance(path, list) or not is_ome_zarr(path):
+        return None
+    try:
+        open_levels(path)
+    except (InputError, OSError, ImportError):
+        return None
+    return read_zarr_layer
+
+
+def read_zarr_layer(path: str) -> list[tuple]:
+    """One OME-Zarr image as a lazy multiscale layer (channels split), sizes in micrometres."""
+    levels, axes, sizes, provenance = open_levels(path)
+    spatial = [a for a in axes if a != "C"]
+    kwargs = {
+        "name": Path(path).stem,
+        "multiscale": len(levels) > 1,
+        "scale": tuple(sizes[a] for a in spatial),
+        "axis_labels": tuple(a.lower() for a in spatial),
+        "units": tuple("micrometer" if a in "ZYX" else "pixel" for a in spatial),
+        "metadata": {"napari_selfdiff": provenance, "axes": "".join(spatial)},
+    }
+    if "C" in axes:
+        kwargs["channel_axis"] = axes.index("C")
+    return [(levels if len(levels) > 1 else levels[0], kwargs, "image")]
 
 
 class LargeDeblurWidget(RunnerWidget):
@@ -129,10 +157,7 @@ class LargeDeblurWidget(RunnerWidget):
             return result
 
         def on_result(result) -> str:
-            import zarr
-
-            group = zarr.open_group(str(path), mode="r")
-            levels = [group[d["path"]] for d in group.attrs["multiscales"][0]["datasets"]]
+            levels = open_levels(path)[0]
             self.viewer.add_image(
                 levels if len(levels) > 1 else levels[0], multiscale=len(levels) > 1,
                 name=f"{layer.name} deblurred", metadata={"napari_selfdiff": result.metadata(), "axes": axes},

@@ -27,7 +27,7 @@ from napari_selfdiff.errors import InputError
 from napari_selfdiff.io.common import PROVENANCE_KEY, json_default
 from napari_selfdiff.io.lazy import FIVE_AXES, AxesView, LazyImage
 
-__all__ = ["OmeZarrWriter", "read_ome_zarr"]
+__all__ = ["OmeZarrWriter", "open_levels", "read_ome_zarr"]
 
 #: Levels stop once the smaller lateral side would fall below this many pixels.
 SMALLEST_LEVEL = 256
@@ -45,8 +45,12 @@ def _zarr() -> Any:
     return zarr
 
 
-def read_ome_zarr(path: str | os.PathLike) -> LazyImage:
-    """The full-resolution level of an OME-Zarr image, lazily, with its axes and voxel size.
+def open_levels(path: str | os.PathLike) -> tuple[list[Any], str, dict[str, float], dict[str, Any]]:
+    """The resolution levels of an OME-Zarr image (lazy Zarr arrays, finest first) and its metadata.
+
+    Returns the levels, their axes (letters of ``"TCZYX"``, in the stored order), the size of
+    each axis at the finest level (micrometres for z, y, x; 1 for t and c) and this package's
+    provenance ({} when absent).
 
     Raises
     ------
@@ -65,17 +69,17 @@ def read_ome_zarr(path: str | os.PathLike) -> LazyImage:
     if not attrs.get("multiscales"):
         raise InputError(f"{path.name} has no OME-NGFF 'multiscales' metadata: not an OME-Zarr image")
     multiscale = attrs["multiscales"][0]
+    levels = [group[d["path"]] for d in multiscale["datasets"]]
     names = [a["name"] if isinstance(a, dict) else a for a in multiscale.get("axes", [])]
-    dataset = multiscale["datasets"][0]
-    array = group[dataset["path"]]
     if not names:  # NGFF 0.1-0.3: always t, c, z, y, x
-        names = list("tczyx")[-array.ndim :]
+        names = list("tczyx")[-levels[0].ndim :]
     axes = "".join(n.upper() for n in names)
-    if any(a not in FIVE_AXES for a in axes) or len(axes) != array.ndim:
+    if any(a not in FIVE_AXES for a in axes) or len(axes) != levels[0].ndim:
         raise InputError(f"{path.name}: OME-Zarr axes {names} cannot be mapped onto t, c, z, y, x")
+    dataset = multiscale["datasets"][0]
     scale = next(
         (t["scale"] for t in dataset.get("coordinateTransformations", []) if t.get("type") == "scale"),
-        [1.0] * array.ndim,
+        [1.0] * len(axes),
     )
     units = {
         (a["name"] if isinstance(a, dict) else a).upper(): _UNITS.get(a.get("unit", "micrometer"), 1.0)
@@ -83,13 +87,22 @@ def read_ome_zarr(path: str | os.PathLike) -> LazyImage:
         if isinstance(a, dict)
     }
     sizes = {a: float(s) * units.get(a, 1.0) for a, s in zip(axes, scale, strict=True)}
-    pixel_size = (sizes["Y"], sizes["X"]) if "Y" in sizes and "X" in sizes else None
-    present = "".join(a for a in FIVE_AXES if a in axes)
     provenance = dict(group.attrs).get(PROVENANCE_KEY, {})
-    return LazyImage(
-        AxesView(array, axes), present, pixel_size, sizes.get("Z") if "Z" in axes else None,
-        provenance if isinstance(provenance, dict) else {}, str(path),
-    )  # fmt: skip
+    return levels, axes, sizes, provenance if isinstance(provenance, dict) else {}
+
+
+def read_ome_zarr(path: str | os.PathLike) -> LazyImage:
+    """The full-resolution level of an OME-Zarr image, lazily, with its axes and voxel size.
+
+    Raises
+    ------
+    InputError
+        As :func:`open_levels`.
+    """
+    levels, axes, sizes, provenance = open_levels(path)
+    pixel_size = (sizes["Y"], sizes["X"])
+    present = "".join(a for a in FIVE_AXES if a in axes)
+    return LazyImage(AxesView(levels[0], axes), present, pixel_size, sizes.get("Z"), provenance, str(path))
 
 
 class OmeZarrWriter:
