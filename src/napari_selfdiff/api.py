@@ -52,6 +52,10 @@ __all__ = ["deblur", "iter_deblur"]
 logger = logging.getLogger(__name__)
 
 
+#: How each method's do-no-harm check measures its PSF (:class:`~.results.DeblurResult`).
+_MEASURES = {"selfdiff-3d": "containment", "pupil-3d": "likelihood-ratio"}
+
+
 def iter_deblur(
     image: np.ndarray | Problem,
     kernel_size: int | tuple[int, int, int],
@@ -118,7 +122,7 @@ def iter_deblur(
             z_step=z_step,
             pixel_size=pixel_size,
         )
-    if plan.method == "selfdiff-3d":  # a blank plane of a stack is data for a 3D PSF
+    if plan.method in ("selfdiff-3d", "pupil-3d"):  # a blank plane of a stack is data for a 3D PSF
         problem, kept, run_evaluate = whole, None, evaluate
         run = stack3d_run(problem, plan, seed, start, cancel, run_evaluate)
     else:
@@ -153,7 +157,7 @@ def iter_deblur(
     layout = whole.layout
     # The plan that ran a network: the plan itself, a cascade's fallback, or none (NumPy only).
     network = extra.pop("network_plan", plan if plan.device is not None else None)
-    three_d = plan.method == "selfdiff-3d"
+    three_d = plan.method in ("selfdiff-3d", "pupil-3d")
     return DeblurResult(
         image=to_dtype(from_planes(estimates, layout), layout.dtype if keep_dtype else None),
         psf=psfs[0] if len(psfs) == 1 else np.stack(psfs),
@@ -172,7 +176,7 @@ def iter_deblur(
         scores=scores,
         noise=guards[0].noise.to_dict() if guards else None,
         reliability=min(g.reliability for g in guards) if guards else None,
-        reliability_measure=("containment" if three_d else "agreement") if guards else None,
+        reliability_measure=_MEASURES.get(plan.method, "agreement") if guards else None,
         deconvolved=all(g.deconvolved for g in guards) if guards else None,
         **extra,
     )

@@ -32,13 +32,13 @@ __all__ = [
 Returned = TypeVar("Returned")
 
 #: Names of the stages a run reports (:attr:`Progress.stage`).
-Stage = Literal["estimate_psf", "refit_psf", "restore", "tile", "deconvolve"]
+Stage = Literal["estimate_psf", "refit_psf", "restore", "tile", "deconvolve", "fit_pupil"]
 
 
 #: What a result's ``psf`` holds (:class:`DeblurResult`).
 PsfKind = Literal["2d", "per-plane", "3d"]
 #: What a result's ``reliability`` measures (:class:`DeblurResult`).
-ReliabilityMeasure = Literal["agreement", "containment"]
+ReliabilityMeasure = Literal["agreement", "containment", "likelihood-ratio"]
 
 
 @dataclass(frozen=True)
@@ -170,12 +170,15 @@ class DeblurResult:
         The noise model used by the noise-aware restoration (input intensities; of the first
         plane group): ``gain``, ``offset``, ``read_variance``.
     reliability : float or None
-        Do no harm: how far the PSF can be trusted, in [0, 1], measured as
-        ``reliability_measure`` says; None when not measured (``restore`` other than "tv" in 2D).
-    reliability_measure : {"agreement", "containment"} or None
-        ``"agreement"`` (2D): the lowest MNC (1 = identical) of a plane group's classic PSF with
-        an independent classic estimate in a wider box. ``"containment"`` (3D): ``1 -`` the share
-        of the PSF's focal-plane light in its box's one-pixel rim.
+        Do no harm: how far the PSF can be trusted, measured as ``reliability_measure`` says;
+        None when not measured (``restore`` other than "tv" in 2D).
+    reliability_measure : {"agreement", "containment", "likelihood-ratio"} or None
+        ``"agreement"`` (2D), in [0, 1]: the lowest MNC (1 = identical) of a plane group's
+        classic PSF with an independent classic estimate in a wider box. ``"containment"``
+        (self-diffusion's 3D PSF), in [0, 1]: ``1 -`` the share of the PSF's focal-plane light
+        in its box's one-pixel rim. ``"likelihood-ratio"`` (the physical pupil fit, >= 0): the
+        fit's likelihood-ratio statistic against the aberration-free pupil
+        (:mod:`napari_selfdiff.blind.pupil3d`).
     psf_kind : {"2d", "per-plane", "3d"}
         What ``psf`` holds: one (K, K) PSF; (Z, K, K), a 2D PSF per plane of a stack solved plane
         by plane; or one (kz, k, k) 3D PSF of the whole stack.

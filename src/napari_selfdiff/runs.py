@@ -57,11 +57,16 @@ def selfdiff_run(
 def stack3d_run(
     problem: Problem, plan: RunPlan, seed: int, start: float, cancel: threading.Event | None, evaluate: Any
 ) -> Generator[Progress, None, tuple]:
-    """The 3D PSF of the stack by self-diffusion, then the guarded 3D RL-TV (or the network's image).
+    """The 3D PSF of the stack, then 3D RL-TV (or the network's image).
 
-    The restoration is drained, not yielded: seconds after a blind run of minutes.
+    ``plan.method`` "pupil-3d": the physical pupil fit, the stack restored with its PSF, or with
+    the aberration-free PSF when the fit is not trusted (no aberrations reported then);
+    "selfdiff-3d": self-diffusion's PSF and the guarded restoration. The restoration is drained,
+    not yielded: seconds after the PSF.
     """
     stack, members = problem.planes[:, 0], np.arange(len(problem.planes))
+    if plan.method == "pupil-3d":
+        return (yield from _pupil_3d(stack, plan, seed, cancel))
     scorer = None if evaluate is None else (lambda estimate, psf: evaluate(estimate[:, None], psf, members))
     from napari_selfdiff.blind.selfdiff.volume_run import estimate_psf_3d, restore_3d
 
@@ -78,6 +83,34 @@ def stack3d_run(
         "aberrations": None if pupil is None else [pupil],
     }
     return image[:, None], [psf], history, plan.restore, extra
+
+
+def _pupil_3d(
+    stack: np.ndarray, plan: RunPlan, seed: int, cancel: threading.Event | None
+) -> Generator[Progress, None, tuple]:
+    """The pupil-3d branch of :func:`stack3d_run`."""
+    from napari_selfdiff.blind.pupil3d import fit_pupil_3d
+    from napari_selfdiff.blind.selfdiff.volume_run import restore_3d
+
+    config = plan.config
+    fit = yield from fit_pupil_3d(
+        stack, plan.kernel_shape, config.optics, config.stack3d.z_step_um,
+        evidence_from=config.stack3d.evidence_from, seed=seed, cancel=cancel,
+    )  # fmt: skip
+    image, guard = restore_3d(stack, fit.psf, config, plan.device, cancel, guard=False)
+    found = None
+    if fit.reliable:
+        wavelength = config.optics.wavelength
+        pupil = Aberrations(fit.coefficients, fit.pupil_radius, fit.grid, False, wavelength, False)
+        found = [pupil]
+    else:
+        logger.warning("pupil fit not trusted (%s): the aberration-free PSF is used", fit.reason)
+    extra = {
+        "guards": [Guard(fit.evidence, True, guard.noise)],
+        "method": "pupil-3d",
+        "aberrations": found,
+    }
+    return image[:, None], [fit.psf], [], "richardson_lucy", extra
 
 
 def classic_run(

@@ -200,6 +200,14 @@ def verdict(result: DeblurResult) -> str | None:
     reliability, deconvolved, method = result.reliability, result.deconvolved, result.method
     if reliability is None:
         return None
+    if result.reliability_measure == "likelihood-ratio":
+        floor = result.config["stack3d"]["evidence_from"]
+        if reliability >= floor:
+            return f"pupil fit reliable (likelihood ratio {reliability:.0f} >= {floor:g})"
+        return (
+            f"no aberration found (likelihood ratio {reliability:.1f} < {floor:g}): restored with "
+            "the aberration-free PSF of the microscope"
+        )
     if result.reliability_measure == "containment":
         floor = result.config["stack3d"]["reliable_from"]
         measure = f"PSF focal plane inside its box {reliability:.2f}"

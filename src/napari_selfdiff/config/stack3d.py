@@ -66,6 +66,12 @@ class Stack3dConfig:
         plane light in its box's one-pixel rim is at least this (a PSF running into its box's
         edge has not been found), in (0, 1]. True widefield PSFs of the benchmark in an 11 px
         box reached 0.87 (spherical aberration spreads the focal plane), hence a floor below.
+        For the self-diffusion 3D PSF (``method`` "selfdiff-3d").
+    evidence_from : float
+        The physical pupil fit (``method`` "pupil-3d", :mod:`napari_selfdiff.blind.pupil3d`)
+        is trusted when its likelihood-ratio statistic against the aberration-free pupil is at
+        least this (24.7: the chi-square 1 % point for its 11 coefficients); otherwise the
+        stack is restored with the aberration-free PSF and no aberration is reported.
     """
 
     z_step_um: float | None = None
@@ -79,6 +85,7 @@ class Stack3dConfig:
     lr: float = 3e-3
     kernel_lr: float = 3e-3
     reliable_from: float = 0.75
+    evidence_from: float = 24.7
 
     def __post_init__(self) -> None:
         if isinstance(self.widths, list):  # from JSON provenance
@@ -101,6 +108,7 @@ class Stack3dConfig:
                 _positive("lr"),
                 _positive("kernel_lr"),
                 _within("reliable_from", 0, 1, "(]"),
+                _non_negative("evidence_from"),
             ],
         )
 

@@ -28,10 +28,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from napari_selfdiff.optics.pupil import pupil_coordinates
+from napari_selfdiff.optics.pupil import angular_spectrum_defocus, pupil_coordinates
+from napari_selfdiff.optics.sampling import known_sampling
 from napari_selfdiff.optics.zernike import noll_to_nm
 
-__all__ = ["PupilPsf"]
+__all__ = ["PupilPsf", "through_focus_psf"]
 
 
 def _radial_terms(n: int, m: int) -> list[tuple[float, int]]:
@@ -161,3 +162,34 @@ class PupilPsf(torch.nn.Module):
         k, s = self.size, self.oversample
         binned = window.reshape(*window.shape[:-2], k, s, k, s).sum(dim=(-3, -1))
         return binned / binned.sum(dim=(-2, -1), keepdim=True)
+
+
+def through_focus_psf(
+    noll: Sequence[int],
+    shape: tuple[int, int, int],
+    *,
+    wavelength: float,
+    na: float,
+    pixel_size: float,
+    immersion_index: float,
+    z_step: float,
+    dtype: torch.dtype = torch.float32,
+) -> PupilPsf:
+    """A :class:`PupilPsf` rendering the (Kz, K, K) through-focus PSF of a known microscope.
+
+    Plane w of the box is the depth ``z_w = (w - Kz // 2) z_step`` (um): the focal plane in
+    the middle. Each plane is rendered with unit sum; divide by Kz for a box of unit sum in
+    which every plane carries the same light (a widefield PSF through focus).
+    """
+    kz, side = int(shape[0]), int(shape[-1])
+    grid, oversample, radius = known_sampling(side, wavelength, na, pixel_size)
+    rho, _ = pupil_coordinates(grid, radius)
+    defocus = np.stack(
+        [
+            angular_spectrum_defocus(
+                rho, (w - kz // 2) * z_step, wavelength=wavelength, na=na, immersion_index=immersion_index
+            )
+            for w in range(kz)
+        ]
+    )
+    return PupilPsf(noll, side, grid, oversample=oversample, defocus=defocus, radius=radius, dtype=dtype)

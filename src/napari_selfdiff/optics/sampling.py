@@ -12,7 +12,7 @@ import math
 
 from napari_selfdiff.resources import free_host_memory
 
-__all__ = ["check_grid", "fast_even_size", "nyquist_pixel_size", "pupil_sampling"]
+__all__ = ["check_grid", "fast_even_size", "known_sampling", "nyquist_pixel_size", "pupil_sampling"]
 
 #: Complex grids held at once while a PSF is computed (pupil, field, shifts), and the most
 #: memory a PSF may ask for (a typo such as na=0.0001 would need terabytes).
@@ -80,3 +80,15 @@ def pupil_sampling(
     check_grid(wanted, size, oversample, planes)
     grid = fast_even_size(wanted)
     return grid, na * grid * fine / wavelength
+
+
+def known_sampling(size: int, wavelength: float, na: float, pixel_size: float) -> tuple[int, int, float]:
+    """(grid G, oversample, pupil radius R) for a K = ``size`` PSF of a known microscope.
+
+    The odd number of sub-pixels per pixel that makes the sub-pixel Nyquist-sampled
+    (``pixel_size / oversample <= lambda / (4 NA)``), then :func:`pupil_sampling` on it.
+    """
+    oversample = max(1, math.ceil(pixel_size / nyquist_pixel_size(wavelength, na) - 1e-9))
+    oversample += 1 - oversample % 2
+    grid, radius = pupil_sampling(size, wavelength, na, pixel_size / oversample, oversample)
+    return grid, oversample, radius

@@ -96,8 +96,9 @@ Restore = Literal["network", "richardson_lucy", "tv"]
 #: How a run estimates its PSF, the same words in the plan, the result and the provenance:
 #: the classic estimate alone; the classic estimate and self-diffusion for the plane groups the
 #: guard does not trust (the result says "classic" when none needed it); self-diffusion (2D);
-#: self-diffusion of one 3D PSF for a z-stack.
-Method = Literal["classic", "classic+selfdiff", "selfdiff", "selfdiff-3d"]
+#: self-diffusion of one 3D PSF for a z-stack; the physical fit of the pupil of one 3D PSF
+#: for a z-stack of a known microscope (no network).
+Method = Literal["classic", "classic+selfdiff", "selfdiff", "selfdiff-3d", "pupil-3d"]
 
 
 def resolve_method(config: DeblurConfig) -> Method:
@@ -187,7 +188,7 @@ class RunPlan:
     def describe(self) -> str:
         """One line: where the PSF is estimated, the preset, the restoration and the device."""
         restore = self._describe_restore()
-        if self.method == "selfdiff-3d":
+        if self.method in ("selfdiff-3d", "pupil-3d"):
             return describe_3d(self)
         if self.method != "selfdiff":
             name = {"tv": "TV", "l0": "L0"}[self.config.classic.estimator]

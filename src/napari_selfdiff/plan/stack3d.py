@@ -14,21 +14,37 @@ from napari_selfdiff.inputs import Problem
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["describe_3d", "offered_stack_modes", "plan_3d", "voxel_size"]
+__all__ = ["describe_3d", "method_3d", "offered_stack_modes", "plan_3d", "voxel_size"]
 
 
-def offered_stack_modes(axes: str, z_step: float | None) -> tuple[str, ...]:
+def offered_stack_modes(axes: str, z_step: float | None, optics_known: bool = False) -> tuple[str, ...]:
     """The stack modes to offer for an image of ``axes``, the default first.
 
     A (Z, Y, X) stack gets the 2D modes, and ``"3d"`` when its z step is known (the 3D PSF
-    prior needs the voxel aspect). The default stays ``"per-plane"``: on the synthetic stack
-    benchmark (``docs/benchmarks/stacks.md``, 8 stacks) 3D blind gained only +0.65 dB over it
-    on average (target 2 dB), not on every stack, and lost to RL with the nominal PSF.
+    needs the voxel aspect). ``"3d"`` comes first when the microscope is known too (NA,
+    wavelength, pixel size): its physical pupil fit (``method`` "pupil-3d") beat per-plane 2D
+    and RL with the nominal PSF on the z-stack benchmark (``docs/benchmarks/zstacks.md``).
+    Without the optics the 3D PSF is self-diffusion's free one, which did not
+    (``docs/benchmarks/stacks.md``), and per-plane stays the default.
     """
     if axes != "ZYX":
         return ()
     modes = ("per-plane", "shared", "shared-channels")
-    return (*modes, "3d") if z_step is not None else modes
+    if z_step is None:
+        return modes
+    return ("3d", *modes) if optics_known else (*modes, "3d")
+
+
+def method_3d(config: DeblurConfig) -> str:
+    """``"pupil-3d"`` (the physical pupil fit) or ``"selfdiff-3d"`` for a 3D run of ``config``.
+
+    The pupil fit needs the microscope (``config.optics``) and the z step; an explicit
+    ``method="selfdiff"`` or the Zernike kernel network asks for self-diffusion.
+    """
+    wants_network = config.method in ("selfdiff", "classic+selfdiff") or config.kernel_net.model == "zernike"
+    if config.optics.known and config.stack3d.z_step_um is not None and not wants_network:
+        return "pupil-3d"
+    return "selfdiff-3d"
 
 
 def plan_3d(
@@ -36,8 +52,9 @@ def plan_3d(
 ) -> dict[str, Any]:
     """The :class:`~.policy.RunPlan` fields of a 3D run.
 
-    Full scale, one 3D PSF by self-diffusion, the stack restored by 3D RL-TV (guarded) unless
-    ``config.restore == "network"`` (the 2.5D network's image).
+    Full scale, one 3D PSF (:func:`method_3d`: the physical pupil fit or self-diffusion), the
+    stack restored by 3D RL-TV unless self-diffusion's ``config.restore == "network"`` (the 2.5D
+    network's image).
     """
     if scale not in ("auto", 1) or on_out_of_memory != "raise":
         raise InputError(
@@ -45,11 +62,13 @@ def plan_3d(
             f"on_out_of_memory='raise', got scale={scale!r}, on_out_of_memory={on_out_of_memory!r}"
         )
     side, layout = problem.kernel_size[-1], problem.layout
+    method = method_3d(config)
+    network = method == "selfdiff-3d" and config.restore == "network"
     return dict(
         config=config, preset=preset_name(config), device=device, kernel_size=side,
         shape=(layout.height, layout.width), n_groups=1, factor=1, reduced_size=side, psf_window=None,
-        restore="network" if config.restore == "network" else "richardson_lucy", batch_planes=1,
-        method="selfdiff-3d", kernel_shape=problem.kernel_size, depth=layout.shape[0],
+        restore="network" if network else "richardson_lucy", batch_planes=1,
+        method=method, kernel_shape=problem.kernel_size, depth=layout.shape[0],
     )  # fmt: skip
 
 
@@ -62,11 +81,20 @@ def describe_3d(plan: Any) -> str:
     else:
         voxels = f"voxels {section.z_step_um:g} x {section.pixel_size_um:g} um (aspect {section.aspect:.2f})"
     where = f"3D PSF {kz}x{ky}x{kx} on the {plan.depth}x{plan.shape[0]}x{plan.shape[1]} stack, {voxels}"
+    iterations = plan.config.restore_iterations
+    if plan.method == "pupil-3d":
+        optics = plan.config.optics
+        fit = (
+            f"physical pupil fit (Zernike Noll 5-15 through focus, NA {optics.na:g}, "
+            f"{optics.wavelength * 1000:g} nm, n {optics.immersion_index:g}; no network)"
+        )
+        restore = f"restore 3D RL-TV {iterations} it. (the aberration-free PSF if the fit is not trusted)"
+        return f"{where}; {fit}; {restore}; {plan.device}"
     preset = f"{plan.preset} preset" if plan.preset else "custom settings"
     if plan.restore == "network":
         restore = "restore by the network"
     else:
-        restore = f"restore 3D RL-TV {plan.config.restore_iterations} it., do-no-harm check"
+        restore = f"restore 3D RL-TV {iterations} it., do-no-harm check"
     network = f"self-diffusion (2.5D network, {section.plane_energy}-energy PSF), {preset}"
     return f"{where}; {network}; {restore}; {plan.device}"
 

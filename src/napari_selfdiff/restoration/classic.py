@@ -10,7 +10,9 @@ r"""Classic non-blind deconvolution of tensors: Richardson-Lucy and Wiener.
       \left(\tilde k \ast \frac{y}{k \ast x}\right),
 
   which damps the noise plain Richardson-Lucy amplifies as its iterations go on, while
-  straight edges, where the curvature term vanishes, are restored as before.
+  straight edges, where the curvature term vanishes, are restored as before. With a known
+  background ``b`` (camera offset, out-of-focus haze) the model is ``y = k * x + b``: the
+  ratio becomes ``y / (k * x + b)`` and ``x`` stays the non-negative object above it.
 * Wiener: ``X = conj(K) Y / (|K|^2 + balance)``, a Tikhonov-regularised inverse filter.
 
 Both use FFT convolution on the image reflect-padded by the PSF size, so the periodic
@@ -92,6 +94,7 @@ def richardson_lucy(
     iterations: int = 30,
     *,
     tv_weight: float = 0.0,
+    background: float = 0.0,
     start: float | None = None,
     cancel: threading.Event | None = None,
 ) -> Generator[Progress, None, torch.Tensor]:
@@ -100,6 +103,8 @@ def richardson_lucy(
     A (K, K) ``psf`` deconvolves the last two axes, a (Kz, K, K) one the last three (the TV
     term stays lateral: the z step is usually several pixels). The OTF is built once; the
     flipped PSF of the update is its conjugate (odd sizes, the PSF centred at ``K // 2``).
+    ``background`` >= 0 is a constant ``b`` of the model ``y = k * x + b`` (module docstring);
+    the estimate is the object ``x`` above it.
 
     ``tv_weight`` > 0 (at most :data:`MAX_TV_WEIGHT`) adds the total-variation term of RL-TV
     (module docstring); 0 is plain Richardson-Lucy. Yields a :class:`Progress` event per
@@ -111,11 +116,11 @@ def richardson_lucy(
     margins = tuple(psf.shape)
     padded = _pad(observation, margins).clamp_min(0)
     otf = psf_to_otf(psf.to(padded.dtype), tuple(padded.shape[-psf.ndim :]))
-    estimate = torch.full_like(padded, float(padded.mean()))
+    estimate = torch.full_like(padded, max(float(padded.mean()) - background, 1e-6))
     for iteration in range(1, iterations + 1):
         if cancel is not None and cancel.is_set():
             raise Cancelled("the run was cancelled")
-        ratio = padded / apply_otf(estimate, otf).clamp_min(1e-12)
+        ratio = padded / (apply_otf(estimate, otf) + background).clamp_min(1e-12)
         update = apply_otf(ratio, otf, adjoint=True)
         if tv_weight:
             update = update / (1.0 - tv_weight * tv_curvature(estimate))

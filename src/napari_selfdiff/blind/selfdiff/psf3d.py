@@ -31,16 +31,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
 from napari_selfdiff.blind.selfdiff.nets.kernel_generator import hidden_layers
-from napari_selfdiff.blind.selfdiff.nets.pupil_generator import MAX_WAVES, PupilSampling
+from napari_selfdiff.blind.selfdiff.nets.pupil_generator import MAX_WAVES
 from napari_selfdiff.config import OpticsConfig
 from napari_selfdiff.errors import ConfigError
-from napari_selfdiff.optics.pupil import angular_spectrum_defocus, pupil_coordinates
-from napari_selfdiff.optics.pupil_torch import PupilPsf
+from napari_selfdiff.optics.pupil_torch import through_focus_psf
 
 __all__ = ["FreePsf3d", "ZernikePsf3d", "widefield_log_prior"]
 
@@ -191,32 +189,16 @@ class ZernikePsf3d(nn.Module):
         self.shape = tuple(int(n) for n in shape)
         self.code_size = math.prod(self.shape)
         self.noll = list(noll)
-        kz, side = self.shape[0], self.shape[-1]
-        sampling = PupilSampling.plan(side, optics)
-        rho, _ = pupil_coordinates(sampling.grid, sampling.radius)
-        depths = (np.arange(kz) - kz // 2) * z_step
-        defocus = np.stack(
-            [
-                angular_spectrum_defocus(
-                    rho,
-                    depth,
-                    wavelength=optics.wavelength,
-                    na=optics.na,
-                    immersion_index=optics.immersion_index,
-                )
-                for depth in depths
-            ]
-        )
-        self.radius = sampling.radius
-        self.grid = sampling.grid
-        self.render = PupilPsf(
+        self.render = through_focus_psf(
             self.noll,
-            side,
-            sampling.grid,
-            oversample=sampling.oversample,
-            defocus=defocus,
-            radius=sampling.radius,
+            self.shape,
+            wavelength=optics.wavelength,
+            na=optics.na,
+            pixel_size=optics.pixel_size,
+            immersion_index=optics.immersion_index,
+            z_step=z_step,
         )
+        self.radius, self.grid = self.render.radius, self.render.grid
         last = nn.Linear(hidden, len(self.noll))
         with torch.no_grad():
             last.weight.mul_(0.01)

@@ -127,7 +127,8 @@ def restore_3d(
     ``guard=False`` deconvolves whatever the reliability (a PSF known from elsewhere).
 
     ``config.restore_iterations`` iterations, lateral TV weight ``config.restore_tv_weight``,
-    on the stack mapped to the working range (:class:`~..intensity.IntensityMap`) and back.
+    on the stack mapped to the working range (:class:`~..intensity.IntensityMap`) and back; a
+    non-negative stack's zero is RL's background, so its result is non-negative too.
     The :class:`Guard` records the reliability, whether the stack was deconvolved, and the
     noise model of the middle plane.
     """
@@ -143,9 +144,18 @@ def restore_3d(
     mapping = IntensityMap.fit(stack)
     observed = torch.as_tensor(mapping.forward(stack), dtype=torch.float32, device=device)
     kernel = torch.as_tensor(psf, dtype=torch.float32, device=device)
+    # A non-negative stack's zero, in working units, is RL's background b (y = k * x + b), added
+    # back after: x >= 0 keeps the result at or above zero (counts stay counts).
+    background = max(float(mapping.forward(0.0)), 0.0) if stack.min() >= 0 else 0.0
     restored = drive(
         richardson_lucy(
-            observed, kernel, config.restore_iterations, tv_weight=config.restore_tv_weight, cancel=cancel
+            observed,
+            kernel,
+            config.restore_iterations,
+            tv_weight=config.restore_tv_weight,
+            background=background,
+            cancel=cancel,
         )
     )
-    return mapping.inverse(restored.cpu().numpy().astype(np.float64)), Guard(reliability, True, noise)
+    restored = mapping.inverse(restored.cpu().numpy().astype(np.float64) + background)
+    return restored, Guard(reliability, True, noise)

@@ -30,7 +30,7 @@ from torch import nn
 from napari_selfdiff.blind.selfdiff.nets.kernel_generator import hidden_layers
 from napari_selfdiff.config import OpticsConfig
 from napari_selfdiff.optics.pupil_torch import PupilPsf
-from napari_selfdiff.optics.sampling import fast_even_size, nyquist_pixel_size, pupil_sampling
+from napari_selfdiff.optics.sampling import fast_even_size, known_sampling
 
 __all__ = ["MAX_WAVES", "PupilGenerator", "PupilSampling"]
 
@@ -56,11 +56,8 @@ class PupilSampling:
     def plan(cls, kernel_size: int, optics: OpticsConfig) -> PupilSampling:
         """The sampling for a K x K kernel: from the microscope when given, else estimated."""
         if optics.known:
-            nyquist = nyquist_pixel_size(optics.wavelength, optics.na)
-            oversample = max(1, math.ceil(optics.pixel_size / nyquist - 1e-9))
-            oversample += 1 - oversample % 2
-            grid, radius = pupil_sampling(
-                kernel_size, optics.wavelength, optics.na, optics.pixel_size / oversample, oversample
+            grid, oversample, radius = known_sampling(
+                kernel_size, optics.wavelength, optics.na, optics.pixel_size
             )
             return cls(grid, oversample, radius, (radius, radius), radius)
         grid = fast_even_size(max(8 * kernel_size, 128))
