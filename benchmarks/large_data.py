@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/large_data.py make OUT.tif --depth 64     # the stack (plane by plane)
     python benchmarks/large_data.py seams OUT.tif -k 15         # tiled vs whole-plane on one plane
+    python benchmarks/large_data.py psf PSF.tif                 # the true 3D PSF (non-blind 3D run)
 
 The stack is made with the project's optics: a through-focus Zernike PSF
 (:func:`napari_selfdiff.optics.zernike_psf`: NA 1.2 water, 0.52 um emission, 0.1 um pixels,
@@ -171,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     made.add_argument("--depth", type=int, default=64)
     made.add_argument("--side", type=int, default=2048)
     made.add_argument("--seed", type=int, default=0)
+    true = commands.add_parser("psf", help="write the true 3D PSF (for the non-blind 3D run)")
+    true.add_argument("output", type=Path)
     seam = commands.add_parser("seams")
     seam.add_argument("input", type=Path)
     seam.add_argument("-k", "--kernel-size", type=int, default=15)
@@ -179,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "make":
         make(args.output, args.depth, args.side, args.seed)
+    elif args.command == "psf":
+        tifffile.imwrite(args.output, true_psf().astype(np.float32), imagej=True, metadata={"axes": "ZYX"})
     else:
         depth = tifffile.TiffFile(args.input).series[0].shape[0]
         seams(args.input, args.kernel_size, depth // 2 if args.plane is None else args.plane, args.tile)

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = ["add_large_options", "run_large", "wants_large"]
 
 
@@ -39,6 +41,12 @@ def add_large_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--region-size", type=int, default=256, help="side of each region in px (default: 256)"
+    )
+    group.add_argument(
+        "--psf",
+        type=Path,
+        help="a known PSF TIFF (2D, or 3D for the 3D mode; sum scaled to 1): no estimate, every channel "
+        "restored with it (tiled runs only)",
     )
     group.add_argument(
         "--scheduler",
@@ -85,6 +93,21 @@ def run_large(args: argparse.Namespace) -> int:
     from napari_selfdiff.io.outputs import plan_outputs
     from napari_selfdiff.large import deblur_large
 
+    psfs = None
+    if args.psf is not None:
+        from napari_selfdiff.inputs import check_psf
+        from napari_selfdiff.io.formats import read_image
+        from napari_selfdiff.io.lazy import open_lazy
+
+        known = np.asarray(read_image(args.psf).data, np.float64)
+        if known.ndim == 3:
+            known = known / known.sum()
+            args.kernel_size = tuple(int(s) for s in known.shape)
+        else:
+            known = check_psf(known)
+            args.kernel_size = int(known.shape[0])
+        with open_lazy(args.input) as image:
+            psfs = [known.astype(np.float32)] * image.shape[1]
     three_d = isinstance(args.kernel_size, tuple)
     if args.preset is None:
         args.preset = default_preset_name(args.device if three_d else "cpu")
@@ -112,7 +135,7 @@ def run_large(args: argparse.Namespace) -> int:
             args.input, args.kernel_size, args.output, config,
             memory_limit=None if args.memory_limit is None else int(args.memory_limit * 1024**3),
             tile=args.tile, regions=args.regions, region_size=args.region_size, region=args.region,
-            noise=noise, keep_dtype=args.keep_dtype, seed=args.seed, device=args.device,
+            noise=noise, psfs=psfs, keep_dtype=args.keep_dtype, seed=args.seed, device=args.device,
             overwrite=args.overwrite, progress=bar, on_plan=announce, restore_units=executor,
         )  # fmt: skip
     finally:
