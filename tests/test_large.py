@@ -70,11 +70,11 @@ def test_tiled_restoration_of_512_equals_the_whole_one():
     psf = _gaussian_psf(11, 1.8)
     noise = NoiseModel.gaussian(0.01)
     y = _blurred(512, psf, seed=3)
-    whole = restore_tv(y, psf, noise, iterations=20, lower=0.0)
+    whole = restore_tv(y, psf, noise, iterations=12, lower=0.0)
     weight, reference = tv_weight(noise, y), mean_variance(y, noise)
 
     def restore(block):
-        return restore_tv(block[0], psf, noise, weight=weight, reference_variance=reference, iterations=20,
+        return restore_tv(block[0], psf, noise, weight=weight, reference_variance=reference, iterations=12,
                           lower=0.0)[None]  # fmt: skip
 
     tiles = tile_grid((1, 512, 512), (1, 256, 256), (0, 22, 22), (0, 33, 33))
