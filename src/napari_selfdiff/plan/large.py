@@ -102,9 +102,16 @@ def needs_tiles(shape: tuple[int, ...], memory_limit: int | None = None) -> bool
 
 
 def _peak(
-    mode: Mode, plane: tuple[int, int], read: tuple[int, int, int], kernel: tuple[int, int, int]
+    mode: Mode,
+    plane: tuple[int, int],
+    read: tuple[int, int, int],
+    kernel: tuple[int, int, int],
+    open_planes: int,
 ) -> int:
-    """Expected peak resident bytes with tiles reading ``read`` (Z, Y, X) of planes ``plane``."""
+    """Expected peak resident bytes with tiles reading ``read`` (Z, Y, X) of planes ``plane``.
+
+    ``open_planes``: the output planes held at once (one z block's write extent, 3D mode).
+    """
     kz, k = kernel[0], kernel[2]
     pixels = plane[0] * plane[1]
     if mode == "2d":
@@ -114,7 +121,7 @@ def _peak(
         return BASELINE_BYTES + held + tile
     tile = RL_BYTES_PER_VOXEL * (read[0] + 2 * kz) * (read[1] + 2 * k) * (read[2] + 2 * k)
     # the block read (float64), the open output planes (float32), region scores on one plane
-    held = read[0] * read[1] * read[2] * 8 + 2 * read[0] * pixels * 4 + pixels * PLANE_STATS_BYTES
+    held = read[0] * read[1] * read[2] * 8 + open_planes * pixels * 4 + pixels * PLANE_STATS_BYTES
     return BASELINE_BYTES + TORCH_BYTES + held + tile
 
 
@@ -196,7 +203,8 @@ def plan_large(
                 min(height, side_y + 2 * margin_xy + overlap_xy),
                 min(width, side_x + 2 * margin_xy + overlap_xy),
             )
-            peak = _peak(mode, (height, width), read, kernel_shape)
+            open_planes = min(depth, depth_tile + overlap_z)
+            peak = _peak(mode, (height, width), read, kernel_shape, open_planes)
             if peak <= memory_limit or mode == "2d" or depth_tile <= max(2 * kz, overlap_z, 1):
                 break
             depth_tile = max(depth_tile // 2, max(2 * kz, overlap_z, 1))
