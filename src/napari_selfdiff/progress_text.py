@@ -24,6 +24,7 @@ STAGE_NAMES = {
     "restore": "restoration",
     "tile": "tile",
     "deconvolve": "deconvolution",
+    "fit_pupil": "pupil fit",
 }
 
 

@@ -170,6 +170,8 @@ class BlindForm:
             tooltip=f"apply to every image ({', '.join(INPUT_SUFFIXES)}) in it",
         )
         self.folder_out = FileEdit(mode="d", label="output folder", tooltip="where the results are written")
+        self.folder_in.choose_btn.tooltip = "choose the folder of images to deblur"
+        self.folder_out.choose_btn.tooltip = "choose the folder the results are written to"
         self.folder_button = PushButton(
             text="Apply to folder...",
             tooltip="deblur every image of the input folder with these settings, in the background; the "

@@ -2,7 +2,7 @@
 
 from magicgui.widgets import Container
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QComboBox, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QComboBox, QPushButton, QScrollArea, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 #: Least height of a dock (px): the four docks (Blind, Zernike, Non-blind, Degrade) docked
@@ -44,5 +44,7 @@ def scrolling_form(
     advanced_part = Container(widgets=advanced, labels=True)
     section = QCollapsible(title)
     section.addWidget(advanced_part.native)
+    for toggle in section.findChildren(QPushButton):
+        toggle.setToolTip(f"show or hide: {title}")
     scrolling(owner, [basic_part.native, section, *below])
     return basic_part, advanced_part, section

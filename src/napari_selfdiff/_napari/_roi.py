@@ -9,6 +9,12 @@ VIEW_SIDE = 256
 PREVIEW_PLANES = 3
 
 
+def camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
 def _rectangle(viewer) -> np.ndarray | None:
     """World corners (N, ndim) of the selected, else the last, rectangle of the top Shapes layer."""
     for layer in reversed(list(viewer.layers)):
@@ -34,7 +40,7 @@ def region(viewer, layer: Image) -> tuple[tuple[slice, ...], str]:
         low, high = np.round(points.min(0)), np.round(points.max(0))
         where = "the drawn rectangle"
     else:
-        centre = np.asarray(layer.world_to_data(viewer.camera.center[-spatial:]))
+        centre = np.asarray(layer.world_to_data(camera(viewer).center[-spatial:]))
         low, high = centre - VIEW_SIDE / 2, centre + VIEW_SIDE / 2
         where = f"a {VIEW_SIDE} x {VIEW_SIDE} region at the centre of the view"
     index = []

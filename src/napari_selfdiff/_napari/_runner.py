@@ -28,6 +28,10 @@ from napari_selfdiff.progress_text import ProgressClock, format_seconds
 RunFactory = Callable[[threading.Event], Generator[Any, None, Any]]
 #: How often the bar and the status line move between progress events (milliseconds).
 TICK_MS = 1000
+#: Least time between two redraws for progress events (seconds): a classic PSF estimate yields
+#: hundreds of events a plane, and redrawing the status and the PSF preview for each one kept the
+#: viewer busy for longer than the run.
+REDRAW_EVERY = 0.2
 
 #: API wording -> the form's wording, for messages a GUI user reads.
 _GUI_WORDS = (
@@ -84,6 +88,7 @@ class RunnerWidget(Container):
         self._alive = True
         self._last_event = None
         self._started = 0.0
+        self._drawn = 0.0  # when progress was last redrawn
         self._timer = QTimer(self.native)  # dies with the widget
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
@@ -196,6 +201,11 @@ class RunnerWidget(Container):
         if not self._alive:
             return
         self._last_event = event
+        self.clock.update(event)
+        now = time.perf_counter()
+        if now - self._drawn < REDRAW_EVERY and event.image is None:
+            return  # the next event or tick says it (an outer step's preview is always shown)
+        self._drawn = now
         if self._words is not None:  # a batch of files: its own words, files counted
             self.progress_bar.value = int(1000 * event.fraction)
             self.status.value = self._words(event)

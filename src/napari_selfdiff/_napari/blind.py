@@ -28,7 +28,7 @@ from napari_selfdiff._napari._layers import (
     spatial_properties,
 )
 from napari_selfdiff._napari._plot import EvolutionPlot
-from napari_selfdiff._napari._roi import offset_translate, region
+from napari_selfdiff._napari._roi import camera, offset_translate, region
 from napari_selfdiff._napari._runner import RunnerWidget, in_form_words
 from napari_selfdiff.api import iter_deblur
 from napari_selfdiff.batch.runner import iter_batch
@@ -92,7 +92,7 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
         viewer.layers.events.inserted.connect(self._watch_shapes)
         viewer.layers.events.removed.connect(self._region_later)
         viewer.dims.events.current_step.connect(self._region_later)
-        viewer.camera.events.center.connect(self._region_later)
+        camera(viewer).events.center.connect(self._region_later)
         for layer in viewer.layers:
             self._watch_shapes(layer=layer)
         self._offer_stack_modes()

@@ -105,7 +105,7 @@ class ZernikePsfWidget(Container):
         basic = [*optics, *buttons, self.summary]
         # The coefficient table (14 rows) in a section of its own, in a scroll area: the dock
         # stays usable on a small screen.
-        _, self.table, self.table_section = scrolling_form(
+        self.form, self.table, self.table_section = scrolling_form(
             self, basic, list(self.coefficients.values()), title="Zernike coefficients (waves RMS)"
         )
         self.table_section.expand(animate=False)
@@ -124,6 +124,11 @@ class ZernikePsfWidget(Container):
         self.reset_button.changed.connect(self.reset)
         self._show_z(False)
         self.update_psf(show=False)  # the summary only: no layer until asked
+
+    def reset_choices(self, *_: object) -> None:
+        """The image picker follows the viewer's layers (napari calls this on the docked widget)."""
+        super().reset_choices()
+        self.form.reset_choices()
 
     def take_from_image(self, *_: object) -> None:
         """Pixel size, z step (layer scale, micrometres), wavelength and NA (layer metadata)."""

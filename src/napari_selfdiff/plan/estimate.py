@@ -90,6 +90,12 @@ PROBE_ITERATIONS = 3
 PROBE_SIDE = 128
 #: 3D RL-TV iterations of the restoration probe (timed at one and at this many).
 PROBE_RL_ITERATIONS = 3
+#: The physical pupil fit ("pupil-3d") costs as much as this many 3D RL-TV iterations of the same
+#: stack (measured in one run: see ``docs/benchmarks/estimate.md``); uncalibrated, an iteration
+#: and the overhead (seconds) on :data:`PUPIL_REFERENCE_VOXELS` voxels as measured there.
+PUPIL_FIT_RL_ITERATIONS = 385.0
+PUPIL_RL_SECONDS = (0.0, 0.59)
+PUPIL_REFERENCE_VOXELS = 16 * 96 * 96
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,15 @@ def _stack3d(plan: RunPlan, calibration: Calibration | None = None) -> tuple[flo
     config, (_, ky, kx) = plan.config, plan.kernel_shape
     peak = estimate_bytes_3d((plan.depth, *plan.shape), plan.kernel_shape, config)
     restore_iterations = config.restore_iterations if plan.restore != "network" else 0
+    if plan.method == "pupil-3d":  # no network: the fit costs as many 3D RL-TV iterations
+        overhead, per_rl = PUPIL_RL_SECONDS
+        if calibration is not None and calibration.rl_iteration is not None:
+            overhead, per_rl = calibration.rl_iteration
+        size = _network_pixels(plan) / (
+            PUPIL_REFERENCE_VOXELS if calibration is None else calibration.network_pixels
+        )
+        fit = (overhead + per_rl * PUPIL_FIT_RL_ITERATIONS) * size
+        return fit, (overhead + per_rl * restore_iterations) * size, peak
     if calibration is not None and calibration.network is not None:
         setup, per_iteration = calibration.network
         size = _network_pixels(plan) / max(calibration.network_pixels, 1)
@@ -211,7 +226,7 @@ def _classic_model(pixels: float) -> float:
 
 def _network_pixels(plan: RunPlan) -> int:
     """The pixels a network iteration works on: a plane (its window at reduced scale), or the stack."""
-    if plan.method == "selfdiff-3d":
+    if plan.method in ("selfdiff-3d", "pupil-3d"):
         return plan.depth * math.prod(plan.shape)
     height, width = plan.window() if plan.factor > 1 else plan.shape
     return (height // plan.factor) * (width // plan.factor)
@@ -243,7 +258,7 @@ def estimate_run(
     """
     classic_bytes = CLASSIC_COPIES * 4 * channels * math.prod(plan.shape)
     after = 0.0
-    if plan.method == "selfdiff-3d":
+    if plan.method in ("selfdiff-3d", "pupil-3d"):
         blind, after, peak = _stack3d(plan, calibration)
         parts, extra = (blind,), 0.0
     elif plan.method in ("classic", "classic+selfdiff") and plan.restore == "tv":
@@ -365,16 +380,15 @@ def _probe_classic(
     height, width = plane.shape[-2:]
     top, left = max((height - PROBE_SIDE) // 2, 0), max((width - PROBE_SIDE) // 2, 0)
     plane = np.ascontiguousarray(plane[..., top : top + PROBE_SIDE, left : left + PROBE_SIDE])
-    groups, classic = [np.array([0])], plan.config.classic
-    start = time.perf_counter()
-    psfs = drive(classic_psfs(plane, groups, plan.kernel_size, None, classic, start=start, cancel=cancel))
-    middle = time.perf_counter()
-    drive(
-        restore_guarded(
-            plane, groups, psfs, None, classic, guard=plan.config.guard, start=start, cancel=cancel
-        )
-    )
-    end = time.perf_counter()
+    groups, classic, guard = [np.array([0])], plan.config.classic, plan.config.guard
+    for _ in range(2):  # a short first try pays one-time costs (imports, FFT plans): timed again
+        start = time.perf_counter()
+        psfs = drive(classic_psfs(plane, groups, plan.kernel_size, None, classic, start=start, cancel=cancel))
+        middle = time.perf_counter()
+        drive(restore_guarded(plane, groups, psfs, None, classic, guard=guard, start=start, cancel=cancel))
+        end = time.perf_counter()
+        if end - start > PROBE_SECONDS:
+            break
     return middle - start, end - middle, int(plane.shape[-2] * plane.shape[-1])
 
 
@@ -405,7 +419,7 @@ def _probe_3d(
     problem: Problem, plan: RunPlan, cancel: threading.Event | None
 ) -> tuple[tuple[float, float], float | None, tuple[float, float]]:
     """The 3D network's set-up and seconds per iteration (PSF fitted, PSF held); the 3D RL-TV's."""
-    from napari_selfdiff.blind.selfdiff.volume_run import estimate_psf_3d, restore_3d
+    from napari_selfdiff.blind.selfdiff.volume_run import estimate_psf_3d
 
     stack, every = problem.planes[:, 0], plan.config.replace(progress_every=1)
     frozen = None
@@ -419,7 +433,13 @@ def _probe_3d(
     run = estimate_psf_3d(
         stack, plan.kernel_shape, config, plan.device, 0, start=time.perf_counter(), cancel=cancel
     )
-    network = _time_iterations(run, cancel)
+    return _time_iterations(run, cancel), frozen, _probe_rl(stack, plan, cancel)
+
+
+def _probe_rl(stack: np.ndarray, plan: RunPlan, cancel: threading.Event | None) -> tuple[float, float]:
+    """The 3D RL-TV's overhead and seconds per iteration on the stack (timed at 1 and 3 iterations)."""
+    from napari_selfdiff.blind.selfdiff.volume_run import restore_3d
+
     psf = np.zeros(plan.kernel_shape, np.float32)
     psf[tuple(n // 2 for n in plan.kernel_shape)] = 1.0
     timings = []
@@ -431,7 +451,7 @@ def _probe_3d(
         )
         timings.append(time.perf_counter() - begin)
     per_rl = max(timings[1] - timings[0], 0.0) / (PROBE_RL_ITERATIONS - 1)
-    return network, frozen, (max(timings[0] - per_rl, 0.0), per_rl)
+    return max(timings[0] - per_rl, 0.0), per_rl
 
 
 def calibrate(problem: Problem, plan: RunPlan, cancel: threading.Event | None = None) -> Calibration:
@@ -450,6 +470,9 @@ def calibrate(problem: Problem, plan: RunPlan, cancel: threading.Event | None = 
     found: dict[str, Any] = {}
     if plan.method == "selfdiff-3d":
         found["network"], found["frozen_iteration"], found["rl_iteration"] = _probe_3d(problem, plan, cancel)
+        found["network_pixels"] = _network_pixels(plan)
+    elif plan.method == "pupil-3d":
+        found["rl_iteration"] = _probe_rl(problem.planes[:, 0], plan, cancel)
         found["network_pixels"] = _network_pixels(plan)
     else:
         needs_network = plan.method in ("selfdiff", "classic+selfdiff")

@@ -5,9 +5,10 @@ Kept apart only to keep :mod:`.policy` short; no caller imports this module but 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from napari_selfdiff.config import DeblurConfig, preset_name
+from napari_selfdiff.config import PRESETS, DeblurConfig
 from napari_selfdiff.errors import InputError
 from napari_selfdiff.inputs import Problem
 
@@ -33,6 +34,24 @@ def offered_stack_modes(axes: str, z_step: float | None, optics_known: bool = Fa
     if z_step is None:
         return modes
     return ("3d", *modes) if optics_known else (*modes, "3d")
+
+
+def solver_preset(config: DeblurConfig) -> str | None:
+    """The preset whose solver settings ``config`` has, or None for settings of its own.
+
+    The stack mode, the voxel size, the optics and the PSF model are the run's, not the
+    preset's: the fast preset in the 3D mode with a Zernike PSF is still the fast preset.
+    """
+    for name, factory in PRESETS.items():
+        base = factory()
+        same = config.replace(
+            stack_mode=base.stack_mode, optics=base.optics,
+            stack3d=dataclasses.replace(config.stack3d, z_step_um=None, pixel_size_um=None),
+            **{"kernel_net.model": base.kernel_net.model},
+        )  # fmt: skip
+        if same == base:
+            return name
+    return None
 
 
 def method_3d(config: DeblurConfig) -> str:
@@ -65,7 +84,7 @@ def plan_3d(
     method = method_3d(config)
     network = method == "selfdiff-3d" and config.restore == "network"
     return dict(
-        config=config, preset=preset_name(config), device=device, kernel_size=side,
+        config=config, preset=solver_preset(config), device=device, kernel_size=side,
         shape=(layout.height, layout.width), n_groups=1, factor=1, reduced_size=side, psf_window=None,
         restore="network" if network else "richardson_lucy", batch_planes=1,
         method=method, kernel_shape=problem.kernel_size, depth=layout.shape[0],
@@ -95,7 +114,8 @@ def describe_3d(plan: Any) -> str:
         restore = "restore by the network"
     else:
         restore = f"restore 3D RL-TV {iterations} it., do-no-harm check"
-    network = f"self-diffusion (2.5D network, {section.plane_energy}-energy PSF), {preset}"
+    model = "Zernike pupil PSF" if plan.config.kernel_net.model == "zernike" else "free PSF"
+    network = f"self-diffusion (2.5D network, {model}, {section.plane_energy} energy per plane), {preset}"
     return f"{where}; {network}; {restore}; {plan.device}"
 
 
