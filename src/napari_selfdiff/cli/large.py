@@ -148,6 +148,9 @@ def run_large(args: argparse.Namespace) -> int:
         f"wrote {args.output} and {psf_out} in {result.seconds:.1f} s (image: tiled, {result.plan.mode} mode)"
     )
     for index, channel in enumerate(result.channels):
+        if not channel.regions:
+            print(f"channel {index}: restored with the given PSF {args.psf}")
+            continue
         agreement = ", ".join(f"{a:.2f}" for a in channel.agreement)
         state = "deconvolved" if channel.deconvolved else "NOT deconvolved (PSF not reliable): only denoised"
         print(
