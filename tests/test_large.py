@@ -238,3 +238,11 @@ def test_3d_tiles_and_z_blocks_match_the_whole_volume():
     assert len(plan.tiles()) == 2 * 2 * 2
     span = whole.max() - whole.min()
     assert 10 * np.log10(span**2 / np.mean((tiled - whole) ** 2)) >= 40.0
+
+
+def test_the_issue_stack_goes_to_tiles_when_it_does_not_fit():
+    from napari_selfdiff.plan.large import needs_tiles
+
+    # 16 x 2048 x 2048 needs ~24 GiB of whole-array working copies: with 21.8 GiB free, tiles
+    assert needs_tiles((16, 2048, 2048), memory_limit=int(21.8 * 1024**3))
+    assert not needs_tiles((512, 512), memory_limit=int(21.8 * 1024**3))
