@@ -26,7 +26,7 @@ from napari_selfdiff.cli.options import (
     add_nan_option,
     kernel_size_arg,
 )
-from napari_selfdiff.cli.tools import _cmd_blur, _cmd_demo, _cmd_psf
+from napari_selfdiff.cli.tools import _cmd_beads, _cmd_blur, _cmd_demo, _cmd_psf
 from napari_selfdiff.config import DEFAULT_PSF_WINDOW, DeblurConfig, Method
 from napari_selfdiff.errors import Cancelled
 
@@ -136,6 +136,26 @@ def build_parser() -> argparse.ArgumentParser:
     psf.add_argument("-o", "--output", type=Path, required=True)
     psf.add_argument("--overwrite", action="store_true")
 
+    beads = commands.add_parser(
+        "beads",
+        help="measure the PSF and the pupil from a z-stack of beads (phase retrieval): aberrations "
+        "(Noll and ANSI), Strehl, FWHM against the nominal",
+    )
+    beads.add_argument("input", type=Path, help="(Z, Y, X) stack of isolated sub-resolution beads (TIFF)")
+    beads.add_argument("--na", type=float, required=True, help="numerical aperture")
+    beads.add_argument("--wavelength", type=float, required=True, help="emission wavelength, um")
+    beads.add_argument(
+        "--immersion-index", type=float, default=1.0, help="immersion refractive index (default: 1.0)"
+    )
+    beads.add_argument("--pixel-size", type=float, help="lateral pixel size, um (default: the file's)")
+    beads.add_argument("--z-step", type=float, help="distance between planes, um (default: the file's)")
+    beads.add_argument(
+        "-k", "--kernel-size", type=kernel_size_arg, default=(15, 31, 31),
+        help="KZ,K,K window around each bead (default: 15,31,31)",
+    )  # fmt: skip
+    beads.add_argument("-o", "--output", type=Path, required=True, help="the measured (averaged) PSF, TIFF")
+    beads.add_argument("--overwrite", action="store_true")
+
     blur = commands.add_parser("blur", help="synthetic degradation: blur with a PSF plus noise")
     blur.add_argument("input", type=Path, help=f"sharp image: {_INPUT_HELP}")
     blur.add_argument("--psf", type=Path, required=True, help="PSF image (normalised to sum 1)")
@@ -201,6 +221,7 @@ COMMANDS = {
     "batch": _cmd_batch,
     "deconvolve": _cmd_deconvolve,
     "psf": _cmd_psf,
+    "beads": _cmd_beads,
     "blur": _cmd_blur,
     "demo": _cmd_demo,
 }
