@@ -1,6 +1,7 @@
 """The estimate before a run: it grows with the work; warnings name what to change (#29 item 4)."""
 
 import numpy as np
+import pytest
 
 from napari_selfdiff.cli.main import main
 from napari_selfdiff.config import DeblurConfig
@@ -63,3 +64,55 @@ def test_the_3d_mode_is_estimated_from_its_own_network():
     assert 95 < full.seconds < 380
     assert deep.seconds - SETUP_SECONDS > 3 * (small.seconds - SETUP_SECONDS)  # about 4x the pixels
     assert deep.peak_bytes > small.peak_bytes > 0
+
+
+def test_the_estimate_is_calibrated_on_this_machine_and_scales_to_a_region():
+    """#39: the plan's own kernels timed on the data; a region's preview estimated from the same probe."""
+    import time
+
+    from napari_selfdiff.api import iter_deblur
+    from napari_selfdiff.plan.estimate import cached_calibration, calibrate
+    from napari_selfdiff.results import drive
+
+    stack = np.random.default_rng(0).random((6, 40, 40), dtype=np.float32)
+    problem = make_problem(stack, 5, "ZYX")
+    plan = plan_run(problem, device="cpu")
+    assert "not yet measured here" in estimate_run(plan, 6).describe()
+    calibration = calibrate(problem, plan)
+    estimate = estimate_run(plan, 6, calibration=calibration)
+    assert estimate.calibrated and "measured on this machine" in estimate.describe()
+    assert len(estimate.parts) == 2 and estimate.seconds == pytest.approx(sum(estimate.parts))
+    start = time.perf_counter()
+    drive(iter_deblur(problem, 5, plan=plan))
+    measured = time.perf_counter() - start
+    assert measured / 2.5 < estimate.seconds < 2.5 * measured  # 1.5x in docs/benchmarks/estimate.md
+    region = make_problem(stack[2:4, :24, :24], 5, "ZYX")
+    region_plan = plan_run(region, device="cpu")
+    assert cached_calibration(region_plan) is calibration  # sizes aside, the same kind of run
+    smaller = estimate_run(region_plan, 2, calibration=calibration)
+    assert 0 < smaller.seconds < estimate.seconds / 3  # a third of the planes, a third of the pixels
+
+
+def test_a_3d_calibration_counts_the_psf_warm_up_and_the_restoration():
+    from napari_selfdiff.plan.estimate import Calibration
+
+    config = DeblurConfig.preset("fast").replace(stack_mode="3d")
+    stack = np.random.default_rng(0).random((8, 32, 32))
+    plan = plan_run(make_problem(stack, (5, 7, 7)), config, device="cpu", z_step=0.3)
+    voxels = 8 * 32 * 32
+    slow = Calibration("cpu", network=(2.0, 0.1), network_pixels=voxels, rl_iteration=(0.5, 0.01))
+    held = Calibration(
+        "cpu", network=(2.0, 0.1), network_pixels=voxels, frozen_iteration=0.02, rl_iteration=(0.5, 0.01)
+    )
+    steps, inner = config.schedule.steps, config.schedule.inner_steps
+    estimate = estimate_run(plan, 8, calibration=slow)
+    assert estimate.parts[0] == pytest.approx(2.0 + 0.1 * steps * inner)
+    assert estimate.after == pytest.approx(0.5 + 0.01 * config.restore_iterations)  # drained, no events
+    # The PSF is held during the warm-up and the last steps (kernel_freeze_fraction): cheaper.
+    held_steps = round(config.stack3d.kernel_warmup_fraction * steps) + round(
+        config.kernel_freeze_fraction * steps
+    )
+    assert 0 < held_steps < steps
+    assert estimate_run(plan, 8, calibration=held).parts[0] == pytest.approx(
+        2.0 + inner * (0.1 * (steps - held_steps) + 0.02 * held_steps)
+    )
