@@ -433,6 +433,8 @@ def iter_deblur_large(
     config = DeblurConfig() if config is None else config
     if tuple(image.shape) != plan.shape:
         raise InputError(f"the plan is for shape {plan.shape}, the image has {image.shape}")
+    if psfs is None and region is None and plan.regions == 0:
+        raise InputError("the plan estimates no PSF (regions=0): pass `psfs`, a `region`, or plan regions")
     start = time.perf_counter()
     n_channels = plan.shape[1]
     channels = []
@@ -550,7 +552,7 @@ def deblur_large(
         kernel = tuple(kernel_size) if three_d else (1, int(kernel_size), int(kernel_size))
         plan = plan_large(
             image.shape, kernel, "3d" if three_d else "2d", memory_limit=memory_limit, tile=tile,
-            regions=regions, region_size=region_size,
+            regions=0 if psfs is not None else regions, region_size=region_size,
         )  # fmt: skip
         if on_plan is not None:
             on_plan(plan)

@@ -80,10 +80,16 @@ class LargePlan:
         count = len(self.tiles())
         unit = "plane" if self.mode == "2d" else "volume"
         tile = f"{self.tile[1]} x {self.tile[2]}" + (f" x {self.tile[0]} planes" if self.mode == "3d" else "")
+        psf = "x".join(map(str, self.kernel_shape))
+        source = (
+            f"PSF {psf} per channel estimated on {self.regions} region(s) of {self.region_size} px at "
+            "the first time point, reused for all"
+            if self.regions
+            else f"the given {psf} PSF"
+        )
         return (
             f"large data {t} x {c} x {z} x {y} x {x} (T, C, Z, Y, X), {self.mode.upper()} mode, "
-            f"PSF {'x'.join(map(str, self.kernel_shape))} per channel estimated on {self.regions} "
-            f"region(s) of {self.region_size} px at the first time point, reused for all; "
+            f"{source}; "
             f"restored in {count} tile(s) per {unit} of {tile} overlapping by {self.overlap[1]} px "
             f"(margin {self.margin[1]} px); expected peak memory {self.peak_bytes / 1024**3:.2f} GiB "
             f"(limit {self.memory_limit / 1024**3:.2f} GiB)"
@@ -151,7 +157,8 @@ def plan_large(
         Lateral tile side; default: the largest of 1024, 512, 256, ... (at least eight kernel
         sizes) whose expected peak fits the limit.
     regions : int
-        How many regions across the field the PSF is estimated on (their agreement is reported).
+        How many regions across the field the PSF is estimated on (their agreement is reported);
+        0 when the PSF is given (no estimate).
     region_size : int
         Side of each region, in pixels (at most the image's).
 
@@ -168,8 +175,8 @@ def plan_large(
         raise ValueError(f"`shape` must be (T, C, Z, Y, X) with positive sizes, got {shape}")
     if mode not in ("2d", "3d"):
         raise ValueError(f"`mode` must be '2d' or '3d', got {mode!r}")
-    if regions < 1:
-        raise ValueError(f"`regions` must be >= 1, got {regions}")
+    if regions < 0:
+        raise ValueError(f"`regions` must be >= 1 (0: the PSF is given), got {regions}")
     if memory_limit is None:
         free = free_host_memory()
         memory_limit = min(6 * 1024**3, free // 2) if free is not None else 6 * 1024**3
