@@ -256,3 +256,25 @@ def test_the_issue_stack_goes_to_tiles_when_it_does_not_fit():
     # 16 x 2048 x 2048 needs ~24 GiB of whole-array working copies: with 21.8 GiB free, tiles
     assert needs_tiles((16, 2048, 2048), memory_limit=int(21.8 * 1024**3))
     assert not needs_tiles((512, 512), memory_limit=int(21.8 * 1024**3))
+
+
+def test_3d_blind_mode_estimates_on_the_best_region_column():
+    torch = pytest.importorskip("torch")
+    from napari_selfdiff.samples.widefield import make_microscopy_case
+
+    case = make_microscopy_case((8, 64, 64), seed=2)
+    image = lazy_array(case.blurred, "ZYX")
+    plan = plan_large(image.shape, (3, 7, 7), "3d", regions=1, region_size=48)
+    config = DeblurConfig.preset("tiny").replace(restore_iterations=10)
+    writer = _Planes()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = drive(iter_deblur_large(image, plan, writer, config, device="cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    (channel,) = result.channels
+    assert result.psf.shape == (3, 7, 7) and result.psf.sum() == pytest.approx(1.0, abs=1e-4)
+    assert len(channel.regions) == 1 and channel.regions[0][2:] == (48, 48)
+    assert 0.0 <= channel.reliability <= 1.0
+    assert len(writer.planes) == 8 and all(np.isfinite(p).all() for p in writer.planes)

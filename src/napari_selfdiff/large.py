@@ -233,9 +233,15 @@ def _estimate_3d(
         column, plan.kernel_shape, config3d, seed=seed, device=device, cancel=cancel,
         z_step=image.z_spacing, pixel_size=None if image.pixel_size is None else image.pixel_size[1],
     )  # fmt: skip
-    reliability = float(result.reliability) if result.reliability is not None else float("nan")
-    deconvolved = bool(result.deconvolved) if result.deconvolved is not None else True
-    return ChannelPsf(np.asarray(result.psf, np.float32), (window,), (1.0,), reliability, deconvolved)
+    psf = np.asarray(result.psf, np.float32)
+    if result.reliability is not None:
+        reliability, deconvolved = float(result.reliability), bool(result.deconvolved)
+    else:  # the run restored by its network: the 3D guard's measure, taken here
+        from napari_selfdiff.blind.selfdiff.volume_run import psf_reliability
+
+        reliability = psf_reliability(psf)
+        deconvolved = not config.guard or reliability >= config.stack3d.reliable_from
+    return ChannelPsf(psf, (window,), (1.0,), reliability, deconvolved)
 
 
 def _check_region(region: Region, shape: tuple[int, ...], kernel_size: int) -> Region:
