@@ -67,6 +67,9 @@ NOLL = tuple(range(5, 16))
 MAX_WAVES = 0.5
 #: Knots of the object's log power spectrum over log |f|.
 SPECTRUM_KNOTS = 8
+#: Lateral angular orders of the object's log spectrum: oriented structures (filaments, edges)
+#: are anisotropic in the focal plane, which astigmatism and trefoil would otherwise explain.
+ANGULAR_ORDERS = (2, 4)
 #: Lateral side (pixels) of the window the fit looks at: the likelihood needs many
 #: frequencies, not the whole field; the window with most structure is taken.
 FIT_WINDOW = 128
@@ -139,13 +142,13 @@ def nominal_psf_3d(shape: tuple[int, int, int], optics, z_step: float) -> np.nda
     return psf.numpy().astype(np.float32)
 
 
-def _frequencies(shape: tuple[int, ...], spacing: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """|f| (cycles/um) and the lateral |f_xy| on the half spectrum of ``rfftn``."""
+def _frequencies(shape: tuple[int, ...], spacing: tuple[float, ...]) -> tuple[np.ndarray, ...]:
+    """|f| (cycles/um), the lateral |f_xy| and its angle on the half spectrum of ``rfftn``."""
     axes = [np.fft.fftfreq(n, d) for n, d in zip(shape[:-1], spacing[:-1], strict=True)]
     axes.append(np.fft.rfftfreq(shape[-1], spacing[-1]))
     fz, fy, fx = np.meshgrid(*axes, indexing="ij")
     lateral = np.hypot(fy, fx)
-    return np.sqrt(fz**2 + lateral**2), lateral
+    return np.sqrt(fz**2 + lateral**2), lateral, np.arctan2(fy, fx)
 
 
 def _spectrum(stack: np.ndarray) -> tuple[torch.Tensor, float]:
@@ -239,7 +242,7 @@ def fit_pupil_3d(
     window = np.asarray(stack[:, rows, cols], np.float64)
     power, taper_energy = _spectrum(window)
     spacing = (z_step, optics.pixel_size, optics.pixel_size)
-    length, lateral = _frequencies(window.shape, spacing)
+    length, lateral, angle = _frequencies(window.shape, spacing)
     cut_off = 2 * optics.na / optics.wavelength
     weights = torch.full(power.shape, 2.0, dtype=torch.float64)
     weights[..., 0] = 1.0
@@ -257,7 +260,8 @@ def fit_pupil_3d(
     log_length = np.log(np.maximum(length, smallest))
     knots = np.linspace(log_length.min(), log_length.max(), SPECTRUM_KNOTS)
     hats = np.clip(1 - np.abs(log_length[None] - knots[:, None, None, None]) / (knots[1] - knots[0]), 0, 1)
-    basis = torch.as_tensor(hats[:, inside.numpy()])
+    harmonics = [f(m * angle) for m in ANGULAR_ORDERS for f in (np.cos, np.sin)]
+    basis = torch.as_tensor(np.concatenate([hats, np.stack(harmonics)])[:, inside.numpy()])
     observed, weight = power[inside], weights[inside]
     pupil, render = _renderer(kernel_shape, optics, z_step)
 
@@ -266,7 +270,8 @@ def fit_pupil_3d(
         variance = (transfer.real**2 + transfer.imag**2) * torch.exp(levels @ basis) + noise
         return ((observed / variance + torch.log(variance)) * weight).sum() / weight.sum()
 
-    levels = torch.full((SPECTRUM_KNOTS,), math.log(float(observed.mean())), dtype=torch.float64)
+    levels = torch.zeros(len(basis), dtype=torch.float64)
+    levels[:SPECTRUM_KNOTS] = math.log(float(observed.mean()))
     levels.requires_grad_(True)
     zero = torch.zeros(len(NOLL), dtype=torch.float64)
     _minimise([levels], lambda: likelihood(zero, levels), iterations)
