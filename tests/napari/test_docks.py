@@ -6,7 +6,7 @@ import pytest
 
 napari = pytest.importorskip("napari")
 
-from qtpy.QtWidgets import QComboBox, QPushButton  # noqa: E402
+from qtpy.QtWidgets import QComboBox, QPushButton, QScrollArea  # noqa: E402
 
 PLUGIN = "napari-selfdiff"
 DOCKS = ("Blind deconvolution", "Zernike PSF", "Non-blind deconvolution", "Degrade (blur and noise)")
@@ -22,6 +22,8 @@ def test_four_docks_fit_a_laptop_screen_and_every_button_has_a_tooltip(make_napa
     assert (width, height) == (1366, 768)  # the docks did not push the window past the screen
     for name, widget in zip(DOCKS, docks, strict=True):
         assert widget.native.minimumSizeHint().height() <= 160, name  # each scrolls below that
+        for scroll in widget.native.findChildren(QScrollArea):  # no row cut on the right
+            assert scroll.widget().width() <= scroll.viewport().width(), name
         buttons = widget.native.findChildren(QPushButton)  # with section toggles and file choosers
         assert buttons and all(b.isHidden() or b.toolTip() for b in buttons), (
             name,

@@ -1,13 +1,25 @@
 """A dock form that stays short: basic fields, a collapsed section for the rest, a scroll area."""
 
 from magicgui.widgets import Container
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QSize, Qt
 from qtpy.QtWidgets import QComboBox, QPushButton, QScrollArea, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 #: Least height of a dock (px): the four docks (Blind, Zernike, Non-blind, Degrade) docked
 #: together fit a 1366 x 768 window; each scrolls below it.
 DOCK_MIN_HEIGHT = 120
+
+
+class _VerticalScroll(QScrollArea):
+    """Scrolls up and down only: at least as wide as its content, so no row is cut on the right."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        hint = super().minimumSizeHint()
+        body = self.widget()
+        if body is not None:
+            bar = self.verticalScrollBar().sizeHint().width()
+            hint.setWidth(max(hint.width(), body.minimumSizeHint().width() + bar + 2 * self.frameWidth()))
+        return hint
 
 
 def scrolling(owner: Container, parts: list[QWidget]) -> QScrollArea:
@@ -27,7 +39,7 @@ def scrolling(owner: Container, parts: list[QWidget]) -> QScrollArea:
     for box in body.findChildren(QComboBox):
         box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         box.setMinimumContentsLength(12)
-    scroll = QScrollArea()
+    scroll = _VerticalScroll()
     scroll.setWidgetResizable(True)
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     scroll.setWidget(body)
