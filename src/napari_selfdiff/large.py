@@ -70,8 +70,10 @@ class ChannelPsf:
     was estimated on; ``agreement``: the MNC of each region's estimate with the one kept (1
     for the kept one itself); ``reliability``: the guard's measure (2D: mean agreement of the
     kept estimate with the others, or with the second opinion for one region; 3D: the
-    containment of the focal plane); ``deconvolved``: False when the guard did not trust it
-    (the channel is then only denoised, or returned as it is in 3D).
+    containment of the focal plane, or the pupil fit's likelihood ratio); ``deconvolved``: False
+    when the guard did not trust it (the channel is then only denoised, or returned as it is
+    in 3D); ``method``: how the PSF was found (the words of ``DeblurResult.method``; "given"
+    for a PSF the user gave).
     """
 
     psf: np.ndarray
@@ -79,6 +81,7 @@ class ChannelPsf:
     agreement: tuple[float, ...]
     reliability: float
     deconvolved: bool
+    method: str = "classic"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +89,7 @@ class ChannelPsf:
             "agreement": [round(a, 4) for a in self.agreement],
             "reliability": round(self.reliability, 4),
             "deconvolved": self.deconvolved,
+            "method": self.method,
         }
 
 
@@ -108,7 +112,7 @@ class LargeResult:
     def metadata(self) -> dict[str, Any]:
         """JSON-serialisable provenance (written into the output with the image)."""
         return {
-            "method": "classic" if self.plan.mode == "2d" else "selfdiff-3d",
+            "method": ", ".join(sorted({c.method for c in self.channels})),
             "large": self.plan.describe(),
             "channels": [c.to_dict() for c in self.channels],
             "seconds": round(self.seconds, 3),
@@ -241,7 +245,7 @@ def _estimate_3d(
 
         reliability = psf_reliability(psf)
         deconvolved = not config.guard or reliability >= config.stack3d.reliable_from
-    return ChannelPsf(psf, (window,), (1.0,), reliability, deconvolved)
+    return ChannelPsf(psf, (window,), (1.0,), reliability, deconvolved, result.method)
 
 
 def _check_region(region: Region, shape: tuple[int, ...], kernel_size: int) -> Region:
@@ -358,24 +362,19 @@ def _rl_settings(
 ) -> tuple[Callable[[np.ndarray], np.ndarray], float | None]:
     """The tile restoration of one volume by 3D RL-TV with the volume's intensity map."""
     sample = np.stack([image.data[t, c, z, ::4, ::4] for z in range(image.shape[2])]).astype(np.float64)
-    mapping = IntensityMap.fit(sample)
+    mapping, non_negative = IntensityMap.fit(sample), bool(sample.min() >= 0)
     del sample
     if not channel.deconvolved:
         return (lambda block: block), None
     import torch
 
+    from napari_selfdiff.blind.selfdiff.volume_run import rl_in_working_range
     from napari_selfdiff.resources import resolve_device
-    from napari_selfdiff.restoration.classic import richardson_lucy
 
-    where = resolve_device(device)
-    kernel = torch.as_tensor(channel.psf, dtype=torch.float32, device=where)
+    kernel = torch.as_tensor(channel.psf, dtype=torch.float32, device=resolve_device(device))
 
     def restore(block: np.ndarray) -> np.ndarray:
-        observed = torch.as_tensor(mapping.forward(block), dtype=torch.float32, device=where)
-        run = richardson_lucy(
-            observed, kernel, config.restore_iterations, tv_weight=config.restore_tv_weight, cancel=cancel
-        )
-        return mapping.inverse(drive(run).cpu().numpy().astype(np.float64))
+        return rl_in_working_range(block, kernel, mapping, non_negative, config, cancel)
 
     return restore, None
 
@@ -448,7 +447,7 @@ def iter_deblur_large(
         if cancel is not None and cancel.is_set():
             raise Cancelled("the run was cancelled")
         if psfs is not None:
-            channels.append(ChannelPsf(np.asarray(psfs[c], np.float32), (), (), float("nan"), True))
+            channels.append(ChannelPsf(np.asarray(psfs[c], np.float32), (), (), float("nan"), True, "given"))
             continue
         found = yield from renumbered(
             _relabel(estimate_channel_psf(

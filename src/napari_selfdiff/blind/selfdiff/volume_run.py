@@ -141,21 +141,28 @@ def restore_3d(
             100 * (1 - reliability),
         )
         return stack.copy(), Guard(reliability, False, noise)
-    mapping = IntensityMap.fit(stack)
-    observed = torch.as_tensor(mapping.forward(stack), dtype=torch.float32, device=device)
     kernel = torch.as_tensor(psf, dtype=torch.float32, device=device)
-    # A non-negative stack's zero, in working units, is RL's background b (y = k * x + b), added
-    # back after: x >= 0 keeps the result at or above zero (counts stay counts).
-    background = max(float(mapping.forward(0.0)), 0.0) if stack.min() >= 0 else 0.0
+    restored = rl_in_working_range(stack, kernel, IntensityMap.fit(stack), stack.min() >= 0, config, cancel)
+    return restored, Guard(reliability, True, noise)
+
+
+def rl_in_working_range(
+    block: np.ndarray, kernel: torch.Tensor, mapping: IntensityMap, non_negative: bool,
+    config: DeblurConfig, cancel: threading.Event | None = None,
+) -> np.ndarray:  # fmt: skip
+    """3D RL-TV of ``block`` in the working range of ``mapping`` and back to input intensities.
+
+    ``config.restore_iterations`` iterations, lateral TV weight ``config.restore_tv_weight``.
+    When the data are ``non_negative``, their zero (in working units) is RL's background ``b``
+    (``y = k * x + b``), added back after: ``x >= 0`` keeps the result at or above zero (counts
+    stay counts). One function for the whole-stack and the tiled (large data) restorations.
+    """
+    observed = torch.as_tensor(mapping.forward(block), dtype=torch.float32, device=kernel.device)
+    background = max(float(mapping.forward(0.0)), 0.0) if non_negative else 0.0
     restored = drive(
         richardson_lucy(
-            observed,
-            kernel,
-            config.restore_iterations,
-            tv_weight=config.restore_tv_weight,
-            background=background,
-            cancel=cancel,
+            observed, kernel, config.restore_iterations, tv_weight=config.restore_tv_weight,
+            background=background, cancel=cancel,
         )
-    )
-    restored = mapping.inverse(restored.cpu().numpy().astype(np.float64) + background)
-    return restored, Guard(reliability, True, noise)
+    )  # fmt: skip
+    return mapping.inverse(restored.cpu().numpy().astype(np.float64) + background)
