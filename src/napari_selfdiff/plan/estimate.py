@@ -264,10 +264,12 @@ def estimate_run(
     if plan.method in ("selfdiff-3d", "pupil-3d"):
         blind, after, peak = _stack3d(plan, calibration)
         parts, extra = (blind,), 0.0
-    elif plan.method in ("classic", "classic+selfdiff") and plan.restore == "tv":
-        parts = _classic(plan, planes, channels, calibration)
+    elif plan.method in ("classic", "classic+selfdiff"):
+        psf_stage, restore_stage = _classic(plan, planes, channels, calibration)
+        # RL-TV asked for explicitly: no guard, no second opinion (about half the TV stage).
+        parts = (psf_stage, restore_stage if plan.restore == "tv" else restore_stage / 2)
         extra, peak = 0.0, classic_bytes
-        if plan.method == "classic+selfdiff":
+        if plan.method == "classic+selfdiff" and plan.restore == "tv":
             # The self-diffusion part runs only where the guard asks for it, on its own device.
             fallback = plan.fallback() if plan.device is None else plan
             sd_seconds, sd_bytes = _selfdiff(fallback, planes, channels, calibration)
