@@ -83,3 +83,31 @@ def test_deblur_on_an_aberration_free_stack_reports_no_large_aberration():
         assert verdict(result).startswith("pupil fit reliable")
         assert result.aberrations[0].rms < 0.072 and result.aberrations[0].even_sign_ambiguous is False
     assert mnc(result.psf, psf) > 0.95
+
+
+def test_auto_3d_box_follows_the_optics():
+    from napari_selfdiff.plan.stack3d import auto_3d, kernel_3d
+
+    # Widefield axial FWHM 0.88 lambda / (n - sqrt(n^2 - NA^2)) = 0.61 um at NA 1.2 in water:
+    # two of them either side of focus in 0.3 um planes is 11 planes.
+    assert kernel_3d(13, OPTICS, 0.3, 40) == (11, 13, 13)
+    assert kernel_3d(13, OPTICS, 0.3, 8) == (7, 13, 13)  # never deeper than the stack
+    assert auto_3d("ZYX", 13, 0.3, OPTICS, 40) == (11, 13, 13)
+    assert auto_3d("ZYX", 13, None, OPTICS, 40) is None  # no z step: per-plane
+    assert auto_3d("ZYX", 13, 0.3, OpticsConfig(), 40) is None  # no optics: per-plane
+    assert auto_3d("ZYX", (7, 13, 13), 0.3, OPTICS, 40) is None  # the user's own box
+
+
+def test_cli_deblurs_a_stack_of_a_known_microscope_in_3d(tmp_path, capsys):
+    from napari_selfdiff.cli.main import main
+    from napari_selfdiff.io.tiff import read_tiff, write_tiff
+
+    stack, _ = _stack({11: 0.1}, seed=2)
+    path, out = tmp_path / "stack.tif", tmp_path / "sharp.tif"
+    write_tiff(path, stack, axes="ZYX", pixel_size=0.1, z_spacing=Z_STEP)
+    args = ["deblur", str(path), "-k", "13", "-o", str(out), "--na", "1.2", "--wavelength", "0.52"]
+    # 15 L-BFGS iterations: this checks the command's decisions, not the fit's accuracy.
+    assert main([*args, "--immersion-index", "1.33", "--set", "stack3d.fit_iterations=15"]) == 0
+    assert "physical pupil fit" in capsys.readouterr().err
+    assert read_tiff(out).data.min() >= 0
+    assert read_tiff(tmp_path / "sharp_psf.tif").data.shape == (11, 13, 13)

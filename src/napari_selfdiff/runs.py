@@ -95,7 +95,8 @@ def _pupil_3d(
     config = plan.config
     fit = yield from fit_pupil_3d(
         stack, plan.kernel_shape, config.optics, config.stack3d.z_step_um,
-        evidence_from=config.stack3d.evidence_from, seed=seed, cancel=cancel,
+        evidence_from=config.stack3d.evidence_from, iterations=config.stack3d.fit_iterations,
+        seed=seed, cancel=cancel,
     )  # fmt: skip
     image, guard = restore_3d(stack, fit.psf, config, plan.device, cancel, guard=False)
     found = None

@@ -83,6 +83,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     if args.pixel_size is None and args.na is not None and image.pixel_size is not None:
         args.pixel_size = float(image.pixel_size[-1])  # the file's (x) pixel size, um
+    _default_to_3d(args, image)
     config = _resolved_config(args, device)
     problem = make_problem(image.data, args.kernel_size, image.axes, nan_policy=args.nan_policy)
     plan = plan_run(
@@ -112,6 +113,19 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         where = f"plane group {index + 1}: " if len(result.aberrations) > 1 else ""
         print(f"{where}{aberrations.describe()}")
     return 0
+
+
+def _default_to_3d(args: argparse.Namespace, image: Any) -> None:
+    """``--stack-mode 3d`` and a (Kz, K, K) box when the policy makes 3D the default (plan.stack3d)."""
+    from napari_selfdiff.config import OpticsConfig
+    from napari_selfdiff.plan.stack3d import auto_3d
+
+    if args.stack_mode is not None or None in (args.na, args.wavelength, args.pixel_size):
+        return
+    optics = OpticsConfig(args.na, args.wavelength, args.pixel_size, args.immersion_index or 1.0)
+    box = auto_3d(image.axes, args.kernel_size, args.z_step or image.z_spacing, optics, image.data.shape[0])
+    if box is not None:
+        args.stack_mode, args.kernel_size = "3d", box
 
 
 def read_with_psf(args: argparse.Namespace) -> tuple[Any, Any, Any]:

@@ -72,6 +72,9 @@ class Stack3dConfig:
         is trusted when its likelihood-ratio statistic against the aberration-free pupil is at
         least this (24.7: the chi-square 1 % point for its 11 coefficients); otherwise the
         stack is restored with the aberration-free PSF and no aberration is reported.
+    fit_iterations : int
+        L-BFGS iterations of each of the pupil fit's two stages (the object's spectrum alone,
+        then with the aberrations).
     """
 
     z_step_um: float | None = None
@@ -86,6 +89,7 @@ class Stack3dConfig:
     kernel_lr: float = 3e-3
     reliable_from: float = 0.75
     evidence_from: float = 24.7
+    fit_iterations: int = 60
 
     def __post_init__(self) -> None:
         if isinstance(self.widths, list):  # from JSON provenance
@@ -109,6 +113,7 @@ class Stack3dConfig:
                 _positive("kernel_lr"),
                 _within("reliable_from", 0, 1, "(]"),
                 _non_negative("evidence_from"),
+                ("fit_iterations", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
             ],
         )
 

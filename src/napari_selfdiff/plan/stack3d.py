@@ -6,6 +6,7 @@ Kept apart only to keep :mod:`.policy` short; no caller imports this module but 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import TYPE_CHECKING, Any
 
 from napari_selfdiff.config import PRESETS, DeblurConfig
@@ -15,7 +16,7 @@ from napari_selfdiff.inputs import Problem
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["describe_3d", "method_3d", "offered_stack_modes", "plan_3d", "voxel_size"]
+__all__ = ["auto_3d", "describe_3d", "kernel_3d", "method_3d", "offered_stack_modes", "plan_3d", "voxel_size"]
 
 
 def offered_stack_modes(axes: str, z_step: float | None, optics_known: bool = False) -> tuple[str, ...]:
@@ -52,6 +53,36 @@ def solver_preset(config: DeblurConfig) -> str | None:
         if same == base:
             return name
     return None
+
+
+def kernel_3d(kernel_size: int, optics: Any, z_step: float, depth: int) -> tuple[int, int, int]:
+    """The (Kz, K, K) box of a 3D run asked with a lateral size K alone (the optics known).
+
+    Kz covers two axial FWHM of the widefield PSF either side of focus,
+    ``FWHM_z = 0.88 lambda / (n - sqrt(n^2 - NA^2))`` (valid at high NA), in planes of
+    ``z_step``: odd, at least 3, at most the stack's depth.
+    """
+    n = optics.immersion_index
+    fwhm = 0.88 * optics.wavelength / (n - math.sqrt(n * n - optics.na**2))
+    kz = 2 * math.ceil(2 * fwhm / z_step) + 1
+    largest = depth if depth % 2 else depth - 1
+    return max(3, min(kz, largest)), kernel_size, kernel_size
+
+
+def auto_3d(
+    axes: str, kernel_size: Any, z_step: float | None, optics: Any, depth: int
+) -> tuple[int, int, int] | None:
+    """The (Kz, K, K) box when a stack asked with a lateral size K alone is deblurred in 3D.
+
+    When the stack has a z step and the microscope is known (:func:`offered_stack_modes` puts
+    "3d" first: the physical pupil fit beat per-plane 2D and RL with the nominal PSF on the
+    z-stack benchmark, ``docs/benchmarks/zstacks.md``); None otherwise (per-plane stays).
+    """
+    if not isinstance(kernel_size, int) or not optics.known:
+        return None
+    if offered_stack_modes(axes, z_step, optics_known=True)[:1] != ("3d",):
+        return None
+    return kernel_3d(kernel_size, optics, z_step, depth)
 
 
 def method_3d(config: DeblurConfig) -> str:
