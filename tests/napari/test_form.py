@@ -111,7 +111,8 @@ def test_region_preview_on_a_few_planes_of_a_stack(viewer, qtbot):
 
 def test_3d_plan_names_the_psf_model_and_the_preset(viewer):
     """The fast preset in the 3D mode is the fast preset, not "custom settings" (#39 item 5)."""
-    viewer.add_image(np.zeros((12, 48, 48), np.float32), name="stack", scale=(0.3, 0.1, 0.1), units="um")
+    stack = np.random.default_rng(0).random((12, 48, 48), dtype=np.float32)
+    viewer.add_image(stack, name="stack", scale=(0.3, 0.1, 0.1), units="um")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
     widget.solver.preset.value, widget.device.value = "fast", "cpu"
     widget.kernel_size.value, widget.stack_mode.value, widget.kernel_depth.value = 9, "3d", 5
