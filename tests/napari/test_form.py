@@ -116,9 +116,25 @@ def test_3d_plan_names_the_psf_model_and_the_preset(viewer):
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
     widget.solver.preset.value, widget.device.value = "fast", "cpu"
     widget.kernel_size.value, widget.stack_mode.value, widget.kernel_depth.value = 9, "3d", 5
+    # Pixel size in um and the form's microscope: the physical pupil fit, no network (#38).
+    assert "physical pupil fit" in widget.plan.value and "NA 1.4" in widget.plan.value, widget.plan.value
+    widget.method.value = "selfdiff"  # self-diffusion asked for
     assert "free PSF" in widget.plan.value and "fast preset" in widget.plan.value, widget.plan.value
     widget.psf_model.value = "zernike"
     assert "Zernike pupil PSF" in widget.plan.value and "fast preset" in widget.plan.value
     widget.solver.preset.value = "custom"
     widget.solver.steps.value = 3
     assert "custom settings" in widget.plan.value
+
+
+def test_a_stack_of_a_known_microscope_is_offered_3d_first(viewer):
+    """With a z step in um and the microscope in the layer's metadata, 3D comes first (#38)."""
+    stack = np.random.default_rng(0).random((40, 48, 48), dtype=np.float32)
+    microscope = {"napari_selfdiff": {"na": 1.2, "wavelength_um": 0.52, "immersion_index": 1.33}}
+    viewer.add_image(stack, name="stack", scale=(0.3, 0.1, 0.1), units="um", metadata=microscope)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
+    widget.kernel_size.value = 13
+    widget._offer_stack_modes()
+    assert widget.stack_mode.value == "3d"
+    assert widget.kernel_depth.value == 11  # two axial FWHM (0.61 um) either side, 0.3 um planes
+    assert "physical pupil fit" in widget.plan.value

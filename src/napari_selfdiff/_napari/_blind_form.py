@@ -21,9 +21,10 @@ from magicgui.widgets import (
 from napari.layers import Image
 
 from napari_selfdiff._napari._solver_fields import SolverFields, available_devices
-from napari_selfdiff.config import DEFAULT_KERNEL_SIZE, DeblurConfig, Method, Restore, StackMode
+from napari_selfdiff.config import DEFAULT_KERNEL_SIZE, DeblurConfig, Method, OpticsConfig, Restore, StackMode
 from napari_selfdiff.io.formats import INPUT_SUFFIXES
 from napari_selfdiff.plan.policy import offered_stack_modes
+from napari_selfdiff.plan.stack3d import kernel_3d
 from napari_selfdiff.resources import describe_device, resolve_device
 
 #: Each stack mode in a few words that fit the dock (the choice's label) ...
@@ -211,7 +212,8 @@ class BlindForm:
     def _offer_stack_modes(self, *_: object) -> None:
         """The stack modes the policy offers for the chosen layer, its default selected.
 
-        Also the microscope (wavelength, NA, immersion) from the layer's metadata when it has them.
+        Also the microscope (wavelength, NA, immersion) from the layer's metadata when it has them:
+        with them and a z step the policy proposes 3D (the physical pupil fit) and its PSF depth.
         """
         layer = self.image.value
         known = (layer.metadata.get("napari_selfdiff") or {}) if layer is not None else {}
@@ -225,7 +227,27 @@ class BlindForm:
         z_step = None
         if layer is not None and layer.ndim == 3 and not layer.rgb and str(layer.units[-3]) == "micrometer":
             z_step = float(layer.scale[-3])
-        modes = offered_stack_modes("ZYX", z_step) if layer is not None and layer.ndim == 3 else ()
+        optics_known = all(isinstance(known.get(key), (int, float)) for key in ("wavelength_um", "na"))
+        modes = ()
+        if layer is not None and layer.ndim == 3:
+            modes = offered_stack_modes("ZYX", z_step, optics_known=optics_known)
         if modes:
             self.stack_mode.choices = [(STACK_MODE_NAMES[mode], mode) for mode in modes]
             self.stack_mode.value = modes[0]
+        optics = self.optics() if self.na.value <= self.immersion.value else None
+        if modes[:1] == ("3d",) and optics is not None:
+            box = kernel_3d(int(self.kernel_size.value), optics, z_step, layer.data.shape[0])
+            self.kernel_depth.value = max(self.kernel_depth.min, min(box[0], self.kernel_depth.max))
+
+    def optics(self) -> OpticsConfig | None:
+        """The microscope of this form and the layer's pixel size (um), or None without one in um.
+
+        Raises ``ConfigError`` for an NA above the immersion index (the form says so on Run).
+        """
+        layer = self.image.value
+        if layer is None or str(layer.units[-1]) != "micrometer":
+            return None
+        return OpticsConfig(
+            na=self.na.value, wavelength=self.wavelength.value, pixel_size=float(layer.scale[-1]),
+            immersion_index=self.immersion.value,
+        )  # fmt: skip

@@ -231,16 +231,14 @@ class BlindDeconvolutionWidget(BlindForm, RunnerWidget):
             guard=self.guard.value,
             **{"psf_refit.enabled": self.psf_refit.value},
         )
-        if self.psf_model.value != "zernike":
-            return config
-        changes = {"kernel_net.model": "zernike"}
-        layer = self.image.value
-        if layer is not None and str(layer.units[-1]) == "micrometer":  # else the sampling is estimated
-            changes.update({
-                "optics.na": self.na.value, "optics.wavelength": self.wavelength.value,
-                "optics.pixel_size": float(layer.scale[-1]), "optics.immersion_index": self.immersion.value,
-            })  # fmt: skip
-        return config.replace(**changes)
+        optics = self.optics()  # None: no pixel size in um (the Zernike sampling is then estimated)
+        if optics is not None and (self.psf_model.value == "zernike" or self.stack_mode.value == "3d"):
+            # 3D with the microscope: the physical pupil fit (method "auto"), or self-diffusion
+            # with the Zernike network or method "selfdiff" (plan.stack3d.method_3d).
+            config = config.replace(optics=optics)
+        if self.psf_model.value == "zernike":
+            config = config.replace(**{"kernel_net.model": "zernike"})
+        return config
 
     def _noise(self) -> NoiseModel | None:
         """The camera's noise model, or None (estimated from the image) while the gain is 0."""

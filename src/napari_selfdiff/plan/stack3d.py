@@ -40,13 +40,13 @@ def offered_stack_modes(axes: str, z_step: float | None, optics_known: bool = Fa
 def solver_preset(config: DeblurConfig) -> str | None:
     """The preset whose solver settings ``config`` has, or None for settings of its own.
 
-    The stack mode, the voxel size, the optics and the PSF model are the run's, not the
-    preset's: the fast preset in the 3D mode with a Zernike PSF is still the fast preset.
+    The stack mode, the voxel size, the optics, the method and the PSF model are the run's, not
+    the preset's: the fast preset in the 3D mode with a Zernike PSF is still the fast preset.
     """
     for name, factory in PRESETS.items():
         base = factory()
         same = config.replace(
-            stack_mode=base.stack_mode, optics=base.optics,
+            stack_mode=base.stack_mode, optics=base.optics, method=base.method,
             stack3d=dataclasses.replace(config.stack3d, z_step_um=None, pixel_size_um=None),
             **{"kernel_net.model": base.kernel_net.model},
         )  # fmt: skip
