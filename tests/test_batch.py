@@ -171,7 +171,7 @@ def test_batch_against_separate_scheduler_and_worker_processes(tmp_path):
             stderr=subprocess.DEVNULL,
             env=env,
         )
-        from napari_selfdiff.cli.main import main
+        from napari_selfdiff.cli.app import main
 
         code = main(
             [

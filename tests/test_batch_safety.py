@@ -10,7 +10,7 @@ import pytest
 from napari_selfdiff import InputError
 from napari_selfdiff.batch.files import write_record
 from napari_selfdiff.batch.runner import process_file, run
-from napari_selfdiff.cli.main import main
+from napari_selfdiff.cli.app import main
 from napari_selfdiff.config import DeblurConfig
 from napari_selfdiff.errors import Cancelled
 from napari_selfdiff.io.tiff import write_tiff

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_selfdiff.cli.main import main
+from napari_selfdiff.cli.app import main
 from napari_selfdiff.config import DeblurConfig
 from napari_selfdiff.inputs import make_problem
 from napari_selfdiff.io.tiff import write_tiff

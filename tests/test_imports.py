@@ -29,7 +29,7 @@ def test_engine_imports_no_gui(statement):
 def test_package_and_cli_help_do_not_import_torch():
     assert "torch" not in _loaded_after("import napari_selfdiff")
     code = (
-        "import sys\nfrom napari_selfdiff.cli.main import build_parser\n"
+        "import sys\nfrom napari_selfdiff.cli.app import build_parser\n"
         "build_parser()\nprint('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from napari_selfdiff import InputError
-from napari_selfdiff.cli.main import main
+from napari_selfdiff.cli.app import main
 from napari_selfdiff.config import ComputeConfig
 from napari_selfdiff.io.formats import image_stem, read_image, write_image
 from napari_selfdiff.io.tiff import read_tiff, write_tiff

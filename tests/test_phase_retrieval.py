@@ -189,7 +189,7 @@ def test_average_beads_errors():
 
 
 def test_cli_beads_measures_the_pupil_and_writes_the_psf(tmp_path, capsys):
-    from napari_selfdiff.cli.main import main
+    from napari_selfdiff.cli.app import main
     from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
     stack, _, count = bead_field(seed=1)

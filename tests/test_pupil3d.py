@@ -99,7 +99,7 @@ def test_auto_3d_box_follows_the_optics():
 
 
 def test_cli_deblurs_a_stack_of_a_known_microscope_in_3d(tmp_path, capsys):
-    from napari_selfdiff.cli.main import main
+    from napari_selfdiff.cli.app import main
     from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
     stack, _ = _stack({11: 0.1}, seed=2)

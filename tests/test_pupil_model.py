@@ -178,7 +178,7 @@ def test_zernike_model_refuses_a_reduced_scale(rng):
 
 
 def test_cli_zernike_run_takes_the_pixel_size_from_the_file_and_reports_the_pupil(tmp_path, rng, capsys):
-    from napari_selfdiff.cli.main import main
+    from napari_selfdiff.cli.app import main
     from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
     source = tmp_path / "cells.tif"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from napari_selfdiff import InputError
-from napari_selfdiff.cli.main import main
+from napari_selfdiff.cli.app import main
 from napari_selfdiff.io import outputs as outputs_module
 from napari_selfdiff.io.common import atomic_write
 from napari_selfdiff.io.formats import read_image

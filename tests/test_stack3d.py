@@ -216,7 +216,7 @@ def test_plan_and_config_contracts_for_3d(bead_stack):
 
 def test_cli_and_batch_run_a_3d_stack(bead_stack, tmp_path, capsys):
     from napari_selfdiff.batch.runner import process_file
-    from napari_selfdiff.cli.main import main
+    from napari_selfdiff.cli.app import main
     from napari_selfdiff.io.tiff import read_tiff, write_tiff
 
     _, _, noisy = bead_stack

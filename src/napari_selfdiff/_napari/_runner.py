@@ -233,6 +233,7 @@ class RunnerWidget(Container):
     def _on_returned(self, result: Any, on_result: ResultHandler) -> None:
         if not self._alive:
             return
+        self._timer.stop()  # a tick between "returned" and "finished" would overwrite the last words
         self.cleanup()
         self.progress_bar.value = 1000  # the only place the bar is full: the run ended
         try:
@@ -249,6 +250,7 @@ class RunnerWidget(Container):
     def _on_errored(self, error: Exception) -> None:
         if not self._alive:
             return
+        self._timer.stop()
         self.cleanup()
         if isinstance(error, Cancelled):
             show_info("napari-selfdiff: run cancelled; nothing was added")

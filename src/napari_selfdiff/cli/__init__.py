@@ -1,6 +1,6 @@
 """Command line: ``napari-selfdiff deblur | deconvolve | batch | psf | blur | demo``.
 
-:mod:`.main` builds the parser, :mod:`.options` turns the config dataclasses into options,
+:mod:`.app` builds the parser, :mod:`.options` turns the config dataclasses into options,
 :mod:`.commands` runs the deconvolution commands, :mod:`.tools` the optics commands and demo.
 
 This module is the entry point of the console script (``napari_selfdiff.cli:main``) and of
@@ -51,14 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``napari-selfdiff`` console script; returns the exit code.
 
     Installs the Ctrl-C handling (module docstring) for the run and restores the previous
-    handler on return; the work is :func:`napari_selfdiff.cli.main.main`'s.
+    handler on return; the work is :func:`napari_selfdiff.cli.app.main`'s.
     """
     try:
         previous = signal.signal(signal.SIGINT, _on_interrupt)
     except ValueError:  # not the main thread: signals are not ours to handle
         previous = None
     try:
-        from napari_selfdiff.cli.main import main as run
+        from napari_selfdiff.cli.app import main as run
 
         return run(argv)
     except KeyboardInterrupt:  # before the command started (parsing): nothing was written
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def __getattr__(name: str):
     if name == "build_parser":  # imported on use: this module stays free of NumPy
-        from napari_selfdiff.cli.main import build_parser
+        from napari_selfdiff.cli.app import build_parser
 
         return build_parser
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

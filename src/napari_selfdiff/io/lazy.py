@@ -162,7 +162,7 @@ def _open_tiff(path: Path) -> LazyImage:
 
     try:
         tif = tifffile.TiffFile(path)
-    except (tifffile.TiffFileError, ValueError, OSError) as error:
+    except Exception as error:  # a decoder's own failure too (struct.error, RecursionError, ...)
         raise InputError(f"{path.name} is not a readable TIFF file ({error})") from error
     try:
         series = tif.series[0]

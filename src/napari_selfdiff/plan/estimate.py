@@ -93,12 +93,13 @@ PROBE_ITERATIONS = 3
 PROBE_SIDE = 128
 #: 3D RL-TV iterations of the restoration probe (timed at one and at this many).
 PROBE_RL_ITERATIONS = 3
-#: The physical pupil fit ("pupil-3d") costs as much as this many 3D RL-TV iterations of the same
-#: stack (measured in one run: see ``docs/benchmarks/estimate.md``); uncalibrated, an iteration
-#: and the overhead (seconds) on :data:`PUPIL_REFERENCE_VOXELS` voxels as measured there.
-PUPIL_FIT_RL_ITERATIONS = 385.0
-PUPIL_RL_SECONDS = (0.0, 0.59)
-PUPIL_REFERENCE_VOXELS = 16 * 96 * 96
+#: The physical pupil fit ("pupil-3d") looks at a window of at most ``FIT_WINDOW`` pixels
+#: laterally (all planes), so its time does not grow with the stack: ``a + b * voxels of the
+#: window`` seconds, measured (24 x 96 x 96: 3.1 s; 32 x 256 x 256: 3.8 s) beside the 3D RL-TV
+#: iteration's time per stack voxel on the same machine at the same time (6.1e-8 s), by which
+#: a calibration's own RL-TV timing rescales it to the machine at hand.
+PUPIL_FIT_SECONDS = (2.6, 2.3e-6)
+PUPIL_RL_SECONDS_PER_VOXEL = 6.1e-8
 
 
 @dataclass(frozen=True)
@@ -195,14 +196,17 @@ def _stack3d(plan: RunPlan, calibration: Calibration | None = None) -> tuple[flo
     peak = estimate_bytes_3d((plan.depth, *plan.shape), plan.kernel_shape, config)
     restore_iterations = config.restore_iterations if plan.restore != "network" else 0
     if plan.method == "pupil-3d":  # no network: the fit costs as many 3D RL-TV iterations
-        overhead, per_rl = PUPIL_RL_SECONDS
+        from napari_selfdiff.blind.pupil3d import FIT_WINDOW
+
+        voxels = _network_pixels(plan)
+        overhead, per_voxel, slowdown = 0.0, PUPIL_RL_SECONDS_PER_VOXEL, 1.0
         if calibration is not None and calibration.rl_iteration is not None:
             overhead, per_rl = calibration.rl_iteration
-        size = _network_pixels(plan) / (
-            PUPIL_REFERENCE_VOXELS if calibration is None else calibration.network_pixels
-        )
-        fit = (overhead + per_rl * PUPIL_FIT_RL_ITERATIONS) * size
-        return fit, (overhead + per_rl * restore_iterations) * size, peak
+            per_voxel = per_rl / calibration.network_pixels
+            slowdown = per_voxel / PUPIL_RL_SECONDS_PER_VOXEL  # this machine, now
+        window = plan.depth * min(plan.shape[0], FIT_WINDOW) * min(plan.shape[1], FIT_WINDOW)
+        fit = (PUPIL_FIT_SECONDS[0] + PUPIL_FIT_SECONDS[1] * window) * slowdown
+        return fit, overhead + per_voxel * voxels * restore_iterations, peak
     if calibration is not None and calibration.network is not None:
         setup, per_iteration = calibration.network
         size = _network_pixels(plan) / max(calibration.network_pixels, 1)
