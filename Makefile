@@ -13,10 +13,10 @@ SYSTEM_PACKAGES := xvfb xauth libgl1 libgl1-mesa-dri libegl1 libglib2.0-0 libfon
 
 .PHONY: demo test lint install system-deps clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[napari,test,batch]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[napari,test,batch,zarr]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -180,7 +180,7 @@ def _open_tiff(path: Path) -> LazyImage:
             source, keep = zarr.open(store, mode="r"), (tif, store)
         if keep is None:
             tif.close()
-    except InputError:
+    except BaseException:  # the file is not kept open on any failure (zarr missing, Ctrl-C)
         tif.close()
         raise
     present = "".join(a for a in FIVE_AXES if a in axes)
