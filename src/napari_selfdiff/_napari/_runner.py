@@ -88,7 +88,7 @@ class RunnerWidget(Container):
         self._alive = True
         self._last_event = None
         self._started = 0.0
-        self._drawn = 0.0  # when progress was last redrawn
+        self._drawn, self._drawn_stage = 0.0, None  # when progress was last redrawn, and its stage
         self._timer = QTimer(self.native)  # dies with the widget
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
@@ -203,9 +203,10 @@ class RunnerWidget(Container):
         self._last_event = event
         self.clock.update(event)
         now = time.perf_counter()
-        if now - self._drawn < REDRAW_EVERY and event.image is None:
-            return  # the next event or tick says it (an outer step's preview is always shown)
-        self._drawn = now
+        stage = (event.part, event.stage)
+        if now - self._drawn < REDRAW_EVERY and event.image is None and stage == self._drawn_stage:
+            return  # the next event or tick says it (a preview and a new stage are always shown)
+        self._drawn, self._drawn_stage = now, stage
         if self._words is not None:  # a batch of files: its own words, files counted
             self.progress_bar.value = int(1000 * event.fraction)
             self.status.value = self._words(event)
