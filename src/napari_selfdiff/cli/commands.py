@@ -1,4 +1,4 @@
-"""The blind and non-blind deconvolution commands, and the progress bar they share."""
+"""The blind and non-blind deconvolution commands."""
 
 from __future__ import annotations
 
@@ -10,46 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from napari_selfdiff.cli.options import _resolved_config, config_from_args, noise_from_args
+from napari_selfdiff.cli.progress_bar import run_with_bar
 from napari_selfdiff.config import default_preset_name
-from napari_selfdiff.progress_text import ProgressClock
-
-
-class ProgressBar:
-    """A one-line text progress bar on stderr, fed by the engine's Progress events."""
-
-    def __init__(self, stream: Any = None, width: int = 28) -> None:
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.last_step = None
-        self.clock = ProgressClock()
-
-    def __call__(self, event: Any) -> None:
-        fraction = event.fraction
-        filled = int(self.width * fraction)
-        loss = f" · loss {event.loss:.4g}" if event.loss == event.loss else ""
-        bar = f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * fraction:5.1f}%"
-        line = f"{bar} {self.clock.describe(event)}{loss}"
-        if self.interactive:
-            self.stream.write("\r" + line)
-        elif event.psf is not None or (event.n_steps == 1 and event.inner == event.n_inner):
-            self.stream.write(line + "\n")  # one line per outer step in logs
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.interactive:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _run(run: Any) -> Any:
-    from napari_selfdiff.results import drive
-
-    bar = ProgressBar()
-    try:
-        return drive(run, bar)
-    finally:
-        bar.close()
 
 
 def _cmd_deblur(args: argparse.Namespace) -> int:
@@ -97,7 +59,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         image.data, args.kernel_size, plan=plan, seed=args.seed, axes=image.axes,
         keep_dtype=keep_dtype, noise=noise_from_args(args), nan_policy=args.nan_policy,
     )  # fmt: skip
-    result = _run(run)
+    result = run_with_bar(run)
     provenance = {**result.metadata(), "input": str(args.input)}
     with outputs.writing() as temporary:
         write_image_and_psf(
@@ -150,7 +112,7 @@ def _cmd_deconvolve(args: argparse.Namespace) -> int:
 
     image, psf, outputs = read_with_psf(args)
     config = _resolved_config(args) if args.method == "selfdiff" else None
-    result = _run(
+    result = run_with_bar(
         iter_deconvolve(
             image.data,
             psf.data,

@@ -86,8 +86,8 @@ def wants_large(args: argparse.Namespace) -> bool:
 
 def run_large(args: argparse.Namespace) -> int:
     """``deblur`` on large data (:func:`napari_selfdiff.large.deblur_large`): the plan printed first."""
-    from napari_selfdiff.cli.commands import ProgressBar
     from napari_selfdiff.cli.options import config_from_args, noise_from_args
+    from napari_selfdiff.cli.progress_bar import ProgressBar
     from napari_selfdiff.config import default_preset_name
     from napari_selfdiff.io.formats import write_tiff
     from napari_selfdiff.io.outputs import plan_outputs

@@ -6,8 +6,9 @@ import argparse
 import sys
 import time
 
-from napari_selfdiff.cli.commands import _run, read_with_psf
+from napari_selfdiff.cli.commands import read_with_psf
 from napari_selfdiff.cli.options import config_from_args
+from napari_selfdiff.cli.progress_bar import run_with_bar
 
 #: Most planes of a ``psf --z-range`` stack (a typo such as STEP 1e-9 would ask for billions).
 MAX_Z_PLANES = 4096
@@ -177,7 +178,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     start = time.perf_counter()
-    result = _run(
+    result = run_with_bar(
         iter_deblur(
             case.blurred,
             kernel_size,
