@@ -71,3 +71,26 @@ def test_the_cascade_adds_its_fallback_only_when_it_begins():
     shown = clock.fraction(5.0, 5.0)
     assert clock.remaining(event(part=2, n_parts=3, step=1, inner=1, elapsed=13.5)) > 90  # it began
     assert clock.fraction(13.5, clock.remaining(None, 13.5)) >= shown  # never backwards
+
+
+def test_cli_bar_weighs_the_stages_by_the_runs_estimate():
+    """The command line's bar is the whole run's: a cheap first stage done is a small share of it."""
+    import io
+
+    from napari_selfdiff.cli.progress_bar import ProgressBar
+
+    costs = {"parts": (1.0, 9.0), "after": 0.0, "seconds_if_flagged": 0.0, "calibrated": True}
+    estimate = type("Estimate", (), costs)
+    weighted, equal = ProgressBar(io.StringIO(), estimate=estimate()), ProgressBar(io.StringIO())
+    first_done = event(part=0, n_parts=2, n_steps=1, inner=10, elapsed=1.0)
+    for bar in (weighted, equal):
+        bar(first_done)
+    assert weighted.clock.shown == pytest.approx(0.1, abs=0.02)
+    assert equal.clock.shown == pytest.approx(0.5, abs=0.02)
+    shown = [weighted.clock.shown]
+    for inner in (2, 5, 9):
+        weighted(event(part=1, n_parts=2, n_steps=1, inner=inner, elapsed=1.0 + inner))
+        shown.append(weighted.clock.shown)
+    assert shown == sorted(shown) and shown[-1] < 1.0  # monotone, full only when the run ends
+    weighted.close(seconds=10.0)
+    assert weighted.stream.getvalue().rstrip().endswith("100.0% done in 10 s")

@@ -66,6 +66,17 @@ class ProgressClock:
         self._shown = 0.0
         self._base, self._base_elapsed = 0.0, 0.0
 
+    @classmethod
+    def for_estimate(cls, estimate: Any | None) -> ProgressClock:
+        """The clock of a run with the expected costs of ``estimate``; None: equal parts.
+
+        ``estimate``: the run's :class:`~napari_selfdiff.plan.estimate.RunEstimate`, each part
+        weighed by its expected cost.
+        """
+        if estimate is None:
+            return cls()
+        return cls(estimate.parts, estimate.after, estimate.seconds_if_flagged, trusted=estimate.calibrated)
+
     def _expected(self, event: Any) -> None:
         """The expected seconds done at ``event``, and the end of the part it belongs to."""
         while len(self._parts) < event.n_parts:  # parts the estimate did not foresee

@@ -179,11 +179,7 @@ class RunnerWidget(Container):
         self.cancel_button.enabled = True
         self.progress_bar.value = 0
         self.status.value = "starting..."
-        self.clock = ProgressClock()
-        if estimate is not None:
-            self.clock = ProgressClock(
-                estimate.parts, estimate.after, estimate.seconds_if_flagged, trusted=estimate.calibrated
-            )
+        self.clock = ProgressClock.for_estimate(estimate)
         self._last_event, self._started = None, time.perf_counter()
         self._timer.start()
         worker.start()

@@ -54,12 +54,13 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(f"{args.input}: {image.data.shape} {image.data.dtype} axes {image.axes}", file=sys.stderr)
     print(f"plan: {plan.describe()}", file=sys.stderr)
-    print(estimate_run(plan, *problem.planes.shape[:2]).describe(), file=sys.stderr)
+    estimate = estimate_run(plan, *problem.planes.shape[:2])
+    print(estimate.describe(), file=sys.stderr)
     run = iter_deblur(
         image.data, args.kernel_size, plan=plan, seed=args.seed, axes=image.axes,
         keep_dtype=keep_dtype, noise=noise_from_args(args), nan_policy=args.nan_policy,
     )  # fmt: skip
-    result = run_with_bar(run)
+    result = run_with_bar(run, estimate)
     provenance = {**result.metadata(), "input": str(args.input)}
     with outputs.writing() as temporary:
         write_image_and_psf(

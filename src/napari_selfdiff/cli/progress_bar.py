@@ -5,45 +5,59 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from napari_selfdiff.progress_text import ProgressClock
+from napari_selfdiff.progress_text import ProgressClock, format_seconds
 
 __all__ = ["ProgressBar", "run_with_bar"]
 
 
 class ProgressBar:
-    """A one-line text progress bar on stderr, fed by the engine's Progress events."""
+    """A one-line text progress bar on stderr, fed by the engine's Progress events.
 
-    def __init__(self, stream: Any = None, width: int = 28) -> None:
+    The bar and the time left are the whole run's, as in the widget
+    (:class:`~napari_selfdiff.progress_text.ProgressClock`): with the run's ``estimate``
+    (:class:`~napari_selfdiff.plan.estimate.RunEstimate`) each stage weighs its expected cost,
+    without it every stage weighs the same. The bar is monotone and full only at :meth:`close`
+    after a run that ended.
+    """
+
+    def __init__(self, stream: Any = None, width: int = 28, estimate: Any | None = None) -> None:
         self.stream = stream or sys.stderr
         self.width = width
         self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.last_step = None
-        self.clock = ProgressClock()
+        self.clock = ProgressClock.for_estimate(estimate)
+
+    def _line(self, fraction: float, words: str) -> str:
+        filled = int(self.width * fraction)
+        return f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * fraction:5.1f}% {words}"
 
     def __call__(self, event: Any) -> None:
-        fraction = event.fraction
-        filled = int(self.width * fraction)
         loss = f" · loss {event.loss:.4g}" if event.loss == event.loss else ""
-        bar = f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * fraction:5.1f}%"
-        line = f"{bar} {self.clock.describe(event)}{loss}"
+        words = self.clock.describe(event)
+        line = self._line(self.clock.shown, words + loss)
         if self.interactive:
             self.stream.write("\r" + line)
         elif event.psf is not None or (event.n_steps == 1 and event.inner == event.n_inner):
             self.stream.write(line + "\n")  # one line per outer step in logs
         self.stream.flush()
 
-    def close(self) -> None:
-        if self.interactive:
+    def close(self, seconds: float | None = None) -> None:
+        """End the line; ``seconds``: the run ended after that long (the bar is drawn full)."""
+        if seconds is not None:
+            line = self._line(1.0, f"done in {format_seconds(seconds)}")
+            self.stream.write(("\r" if self.interactive else "") + line + "\n")
+        elif self.interactive:
             self.stream.write("\n")
-            self.stream.flush()
+        self.stream.flush()
 
 
-def run_with_bar(run: Any) -> Any:
-    """Drive a run to its result with a :class:`ProgressBar` on stderr."""
+def run_with_bar(run: Any, estimate: Any | None = None) -> Any:
+    """Drive a run to its result with a :class:`ProgressBar` on stderr weighted by ``estimate``."""
     from napari_selfdiff.results import drive
 
-    bar = ProgressBar()
+    bar = ProgressBar(estimate=estimate)
+    result = None
     try:
-        return drive(run, bar)
+        result = drive(run, bar)
+        return result
     finally:
-        bar.close()
+        bar.close(getattr(result, "seconds", None))
