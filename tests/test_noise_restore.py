@@ -90,3 +90,18 @@ def test_a_lower_bound_is_met_and_helps_on_a_dark_field():
     assert float(bounded.min()) >= 0.0 and float(free.min()) < -0.005
     # Measured +0.4 dB on a 128 px version of this field (30.16 -> 30.55 dB).
     assert psnr(bounded, sharp) > psnr(free, sharp)
+
+
+def test_the_restorations_space_differences_are_its_transfer_functions_and_adjoint():
+    """The ADMM applies its difference operators in space: they must equal the OTFs it divides by."""
+    from scipy import fft as sfft
+
+    from napari_selfdiff.ops.fft import psf_to_otf
+    from napari_selfdiff.restoration.noise_aware import _circular_gradient, _circular_gradient_adjoint
+
+    rng = np.random.default_rng(0)
+    x, p = rng.standard_normal((7, 10)), rng.standard_normal((2, 7, 10))
+    for axis, kernel in enumerate((np.array([[1.0, -1.0, 0.0]]), np.array([[1.0], [-1.0], [0.0]]))):
+        by_fft = sfft.irfft2(psf_to_otf(kernel, x.shape) * sfft.rfft2(x), s=x.shape)
+        np.testing.assert_allclose(_circular_gradient(x)[axis], by_fft, atol=1e-12)
+    assert np.sum(_circular_gradient(x) * p) == pytest.approx(np.sum(x * _circular_gradient_adjoint(p)))

@@ -85,6 +85,20 @@ def _pixel_weights(observation: np.ndarray, noise: NoiseModel, mean: float | Non
     return mean / np.maximum(variance, VARIANCE_FLOOR * mean)
 
 
+def _circular_gradient(x: np.ndarray) -> np.ndarray:
+    """(2, H, W) periodic forward differences ``[x[i, j+1] - x[i, j], x[i+1, j] - x[i, j]]``.
+
+    The operators whose transfer functions are ``Dx``, ``Dy`` of :func:`restore_tv`, applied in
+    space (exact, and cheaper than an FFT pair).
+    """
+    return np.stack([np.roll(x, -1, axis=1) - x, np.roll(x, -1, axis=0) - x])
+
+
+def _circular_gradient_adjoint(p: np.ndarray) -> np.ndarray:
+    """Adjoint of :func:`_circular_gradient`: ``p_x[i, j-1] - p_x[i, j] + p_y[i-1, j] - p_y[i, j]``."""
+    return np.roll(p[0], 1, axis=1) - p[0] + np.roll(p[1], 1, axis=0) - p[1]
+
+
 def restore_tv(
     observation: np.ndarray,
     psf: np.ndarray,
@@ -145,20 +159,22 @@ def restore_tv(
     )
     bounded = lower is not None
     denominator = np.abs(K) ** 2 + np.abs(Dx) ** 2 + np.abs(Dy) ** 2 + (1.0 if bounded else 0.0)
+    denominator = denominator.clip(min=1e-12)
     x = np.pad(y, pad, mode="reflect")
-    X = sfft.rfft2(x)
-    z, u = sfft.irfft2(K * X, s=shape), np.zeros(shape)
-    v = np.stack([sfft.irfft2(Dx * X, s=shape), sfft.irfft2(Dy * X, s=shape)])
+    z, u = sfft.irfft2(K * sfft.rfft2(x), s=shape), np.zeros(shape)
+    v = _circular_gradient(x)
     t = np.zeros_like(v)
     s, r = (np.maximum(x, lower), np.zeros(shape)) if bounded else (None, None)
     for _ in range(iterations):
-        rhs = np.conj(K) * sfft.rfft2(z - u)
-        rhs += np.conj(Dx) * sfft.rfft2(v[0] - t[0]) + np.conj(Dy) * sfft.rfft2(v[1] - t[1])
+        # The x-step's right-hand side K^T (z - u) + D^T (v - t) [+ (s - r)]: the differences'
+        # adjoint is applied in space, so one FFT serves all the splits but the blur's.
+        rest = _circular_gradient_adjoint(v - t)
         if bounded:
-            rhs += sfft.rfft2(s - r)
-        X = rhs / denominator.clip(min=1e-12)
+            rest += s - r
+        X = (np.conj(K) * sfft.rfft2(z - u) + sfft.rfft2(rest)) / denominator
         kx = sfft.irfft2(K * X, s=shape)
-        grad = np.stack([sfft.irfft2(Dx * X, s=shape), sfft.irfft2(Dy * X, s=shape)])
+        x = sfft.irfft2(X, s=shape)
+        grad = _circular_gradient(x)
         z = (wy + rho * (kx + u)) / (data_w + rho)
         q = grad + t
         magnitude = np.sqrt(q[0] ** 2 + q[1] ** 2)
@@ -166,12 +182,11 @@ def restore_tv(
         u += kx - z
         t += grad - v
         if bounded:
-            x = sfft.irfft2(X, s=shape)
             s = np.maximum(x + r, lower)
             r += x - s
     if bounded:
         return s[inner]  # the feasible split: exactly >= lower
-    return sfft.irfft2(X, s=shape)[inner]
+    return x[inner]
 
 
 def weighted_discrepancy(
