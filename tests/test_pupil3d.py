@@ -36,23 +36,27 @@ def _stack(aberrations: dict[int, float], seed: int = 0) -> tuple[np.ndarray, np
     return rng.poisson(np.clip(blurred, 0, None) * scale + 5.0).astype(np.float32), psf
 
 
+TRUE_ABERRATIONS = {11: 0.22, 8: -0.1}
+
+
 @pytest.fixture(scope="module")
 def aberrated():
-    stack, psf = _stack({11: 0.15, 6: 0.08})
+    stack, psf = _stack(TRUE_ABERRATIONS)
     return stack, psf, drive(fit_pupil_3d(stack, KERNEL, OPTICS, Z_STEP))
 
 
 def test_fit_finds_the_aberrations_with_their_sign(aberrated):
+    """0.24 waves: a single fit from zero stalled in a local optimum here (error 0.139 waves,
+    spherical 0.156, no coma, PSF MNC 0.82); the coarse-to-fine, two-start fit finds it."""
     _, psf, fit = aberrated
     assert fit.reliable, fit.reason
-    truth = np.array([{11: 0.15, 6: 0.08}.get(j, 0.0) for j in NOLL])
+    truth = np.array([TRUE_ABERRATIONS.get(j, 0.0) for j in NOLL])
     found = np.array([fit.coefficients[j] for j in NOLL])
-    # Measured: RMS error 0.036 waves; spherical 0.126, astigmatism 0.050; PSF MNC 0.87
-    # against the aberration-free PSF's 0.77.
-    assert np.sqrt(np.mean((found - truth) ** 2)) < 0.05
-    assert 0.1 < fit.coefficients[11] < 0.2 and 0.02 < fit.coefficients[6] < 0.12
+    # Measured: wavefront RMS error 0.023 waves; spherical 0.207, coma -0.091; PSF MNC 0.994.
+    assert np.sqrt(np.sum((found - truth) ** 2)) < 0.06
+    assert 0.17 < fit.coefficients[11] < 0.27 and -0.15 < fit.coefficients[8] < -0.05
     nominal = nominal_psf_3d(KERNEL, OPTICS, Z_STEP)
-    assert mnc(fit.psf, psf) > mnc(nominal, psf) + 0.05
+    assert mnc(fit.psf, psf) > 0.95 > mnc(nominal, psf) + 0.05
     assert fit.psf.shape == KERNEL and np.isclose(fit.psf.sum(), 1.0, atol=1e-4)
 
 

@@ -19,7 +19,12 @@ fitted by the marginal likelihood of the stack, with the object integrated out:
     V(f) = |H_a(f)|^2 S(|f|) + s_2,
 
 over the frequencies inside the cut-off (``w_f``: the half-spectrum's weights), minimised by
-L-BFGS over ``S`` alone (the aberration-free PSF), then over ``a`` and ``S`` together. The object
+L-BFGS over ``S`` alone (the aberration-free PSF), then over ``a`` and ``S`` together. The
+likelihood has local optima once the aberrations pass about 0.15 waves (a spherical aberration
+mimicked by coma and trefoil, say), so the pupil is fitted coarse to fine and from more than one
+start: the primary aberrations (:data:`PRIMARY`) first, then every term from there, once from
+near zero and once from :data:`SPHERICAL_START` waves of spherical aberration (the commonest
+large aberration, a refractive-index mismatch); the start with the higher likelihood wins. The object
 is never estimated, so the fit has none of the alternating methods' bias towards the sharpest
 PSF (an object restored with the aberration-free PSF explains the data, and a PSF refitted
 to it stays aberration-free); and an isotropic object spectrum cannot mimic the direction-
@@ -65,6 +70,10 @@ __all__ = ["NOLL", "PupilFit", "fit_pupil_3d", "nominal_psf_3d"]
 NOLL = tuple(range(5, 16))
 #: A coefficient this large (waves RMS) is a failed fit: far beyond what a usable objective has.
 MAX_WAVES = 0.5
+#: Fitted first, alone: astigmatism, coma and primary spherical, the aberrations objectives have.
+PRIMARY = (5, 6, 7, 8, 11)
+#: Primary spherical aberration (waves RMS) of the second start of the fit.
+SPHERICAL_START = 0.15
 #: Knots of the object's log power spectrum over log |f|.
 SPECTRUM_KNOTS = 8
 #: Lateral angular orders of the object's log spectrum: oriented structures (filaments, edges)
@@ -279,12 +288,22 @@ def fit_pupil_3d(
         nominal_loss = float(likelihood(zero, levels))
     yield step(2, nominal_loss)
     generator = np.random.default_rng(seed)
-    a = torch.as_tensor(0.02 * generator.standard_normal(len(NOLL)), dtype=torch.float64).requires_grad_(True)
-    _minimise([a, levels], lambda: likelihood(a, levels), iterations)
-    with torch.no_grad():
-        fit_loss = float(likelihood(a, levels))
+    primary = torch.as_tensor([j in PRIMARY for j in NOLL], dtype=torch.float64)
+    nominal_levels = levels.detach().clone()
+    fit_loss, found = math.inf, torch.zeros(len(NOLL), dtype=torch.float64)
+    for spherical in (0.0, SPHERICAL_START):
+        a = torch.as_tensor(0.02 * generator.standard_normal(len(NOLL)), dtype=torch.float64) * primary
+        a[NOLL.index(11)] += spherical
+        a.requires_grad_(True)
+        levels = nominal_levels.clone().requires_grad_(True)
+        _minimise([a, levels], lambda: likelihood(a * primary, levels), iterations)  # noqa: B023
+        a = (a.detach() * primary).requires_grad_(True)
+        _minimise([a, levels], lambda: likelihood(a, levels), iterations)  # noqa: B023
+        with torch.no_grad():
+            loss = float(likelihood(a, levels))
+        if loss < fit_loss:
+            fit_loss, found = loss, a.detach().clone()
     yield step(3, fit_loss)
-    found = a.detach()
     # 2 x the total log-likelihood gain over the independent frequencies: the weighted sum
     # counts each of f and -f, i.e. twice; the taper correlates neighbours, halving them again.
     evidence = 2 * (float(weight.sum()) / 4) * (nominal_loss - fit_loss)

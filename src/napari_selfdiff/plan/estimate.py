@@ -97,8 +97,10 @@ PROBE_RL_ITERATIONS = 3
 #: laterally (all planes), so its time does not grow with the stack: ``a + b * voxels of the
 #: window`` seconds, measured (24 x 96 x 96: 3.1 s; 32 x 256 x 256: 3.8 s) beside the 3D RL-TV
 #: iteration's time per stack voxel on the same machine at the same time (6.1e-8 s), by which
-#: a calibration's own RL-TV timing rescales it to the machine at hand.
-PUPIL_FIT_SECONDS = (2.6, 2.3e-6)
+#: a calibration's own RL-TV timing rescales it to the machine at hand; then multiplied by 2.7,
+#: the measured cost of the fit's two starts and two stages (old and new fit timed in turn on
+#: 24 x 96 x 96 and 24 x 256 x 256 stacks: ratios 2.5-2.9).
+PUPIL_FIT_SECONDS = (7.0, 6.2e-6)
 PUPIL_RL_SECONDS_PER_VOXEL = 6.1e-8
 
 
