@@ -85,18 +85,29 @@ def _pixel_weights(observation: np.ndarray, noise: NoiseModel, mean: float | Non
     return mean / np.maximum(variance, VARIANCE_FLOOR * mean)
 
 
-def _circular_gradient(x: np.ndarray) -> np.ndarray:
+def _circular_gradient(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """(2, H, W) periodic forward differences ``[x[i, j+1] - x[i, j], x[i+1, j] - x[i, j]]``.
 
     The operators whose transfer functions are ``Dx``, ``Dy`` of :func:`restore_tv`, applied in
-    space (exact, and cheaper than an FFT pair).
+    space (exact, and cheaper than an FFT pair); written into ``out`` when given.
     """
-    return np.stack([np.roll(x, -1, axis=1) - x, np.roll(x, -1, axis=0) - x])
+    out = np.empty((2, *x.shape), x.dtype) if out is None else out
+    np.subtract(x[:, 1:], x[:, :-1], out=out[0, :, :-1])
+    np.subtract(x[:, :1], x[:, -1:], out=out[0, :, -1:])
+    np.subtract(x[1:], x[:-1], out=out[1, :-1])
+    np.subtract(x[:1], x[-1:], out=out[1, -1:])
+    return out
 
 
-def _circular_gradient_adjoint(p: np.ndarray) -> np.ndarray:
+def _circular_gradient_adjoint(p: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Adjoint of :func:`_circular_gradient`: ``p_x[i, j-1] - p_x[i, j] + p_y[i-1, j] - p_y[i, j]``."""
-    return np.roll(p[0], 1, axis=1) - p[0] + np.roll(p[1], 1, axis=0) - p[1]
+    out = np.empty(p.shape[1:], p.dtype) if out is None else out
+    np.subtract(p[0, :, :-1], p[0, :, 1:], out=out[:, 1:])
+    np.subtract(p[0, :, -1:], p[0, :, :1], out=out[:, :1])
+    out[1:] += p[1, :-1]
+    out[:1] += p[1, -1:]
+    out -= p[1]
+    return out
 
 
 def restore_tv(
@@ -160,30 +171,53 @@ def restore_tv(
     bounded = lower is not None
     denominator = np.abs(K) ** 2 + np.abs(Dx) ** 2 + np.abs(Dy) ** 2 + (1.0 if bounded else 0.0)
     denominator = denominator.clip(min=1e-12)
+    conj_k, z_weight = np.conj(K), 1.0 / (data_w + rho)
     x = np.pad(y, pad, mode="reflect")
     z, u = sfft.irfft2(K * sfft.rfft2(x), s=shape), np.zeros(shape)
     v = _circular_gradient(x)
     t = np.zeros_like(v)
     s, r = (np.maximum(x, lower), np.zeros(shape)) if bounded else (None, None)
+    # Work arrays reused by every iteration: a fresh array of this size each time costs a page
+    # fault per page (about 40 % of a 2048 x 2048 run's CPU time went to the kernel).
+    rest, work, magnitude = np.empty(shape), np.empty(shape), np.empty(shape)
+    grad, q = np.empty_like(v), np.empty_like(v)
     for _ in range(iterations):
         # The x-step's right-hand side K^T (z - u) + D^T (v - t) [+ (s - r)]: the differences'
         # adjoint is applied in space, so one FFT serves all the splits but the blur's.
-        rest = _circular_gradient_adjoint(v - t)
+        np.subtract(v, t, out=q)
+        _circular_gradient_adjoint(q, out=rest)
         if bounded:
-            rest += s - r
-        X = (np.conj(K) * sfft.rfft2(z - u) + sfft.rfft2(rest)) / denominator
-        kx = sfft.irfft2(K * X, s=shape)
+            rest += s
+            rest -= r
+        np.subtract(z, u, out=work)
+        X = sfft.rfft2(work)
+        X *= conj_k
+        X += sfft.rfft2(rest)
+        X /= denominator
         x = sfft.irfft2(X, s=shape)
-        grad = _circular_gradient(x)
-        z = (wy + rho * (kx + u)) / (data_w + rho)
-        q = grad + t
-        magnitude = np.sqrt(q[0] ** 2 + q[1] ** 2)
-        v = q * np.maximum(1.0 - (mu / rho) / np.maximum(magnitude, 1e-12), 0.0)
-        u += kx - z
-        t += grad - v
+        X *= K
+        kx = sfft.irfft2(X, s=shape)
+        _circular_gradient(x, out=grad)
+        np.add(kx, u, out=z)  # z = (w y + rho (k x + u)) / (w + rho)
+        z *= rho
+        z += wy
+        z *= z_weight
+        np.add(grad, t, out=q)
+        np.hypot(q[0], q[1], out=magnitude)  # soft-threshold q's length by mu / rho
+        np.maximum(magnitude, 1e-12, out=magnitude)
+        np.divide(mu / rho, magnitude, out=magnitude)
+        np.subtract(1.0, magnitude, out=magnitude)
+        np.maximum(magnitude, 0.0, out=magnitude)
+        np.multiply(q, magnitude, out=v)
+        u += kx
+        u -= z
+        t += grad
+        t -= v
         if bounded:
-            s = np.maximum(x + r, lower)
-            r += x - s
+            np.add(x, r, out=s)
+            np.maximum(s, lower, out=s)
+            r += x
+            r -= s
     if bounded:
         return s[inner]  # the feasible split: exactly >= lower
     return x[inner]
