@@ -3,8 +3,10 @@
 Usage::
 
     python benchmarks/large_data.py make OUT.tif --depth 64     # the stack (plane by plane)
+    python benchmarks/large_data.py make OUT.zarr --depth 64    # the same stack as an OME-Zarr
     python benchmarks/large_data.py seams OUT.tif -k 15         # tiled vs whole-plane on one plane
     python benchmarks/large_data.py psf PSF.tif                 # the true 3D PSF (non-blind 3D run)
+    python benchmarks/large_data.py rates OUT.tif               # the plan's time model on this machine
 
 The stack is made with the project's optics: a through-focus Zernike PSF
 (:func:`napari_selfdiff.optics.zernike_psf`: NA 1.2 water, 0.52 um emission, 0.1 um pixels,
@@ -115,13 +117,30 @@ def _otf(plane: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
 
 
 def make(path: Path, depth: int, side: int, seed: int) -> None:
-    """Write the stack to ``path`` (ImageJ TIFF, 0.1 um pixels, 0.3 um planes), plane by plane."""
+    """Write the stack to ``path``, plane by plane, with 0.1 um pixels and 0.3 um planes.
+
+    An ImageJ TIFF, or an OME-Zarr (NGFF 0.4, uint16, voxel size kept) when ``path`` ends in
+    ``.zarr``, written by the package's own writer (:func:`napari_selfdiff.io.stream.open_writer`).
+    """
     start = time.perf_counter()
-    tifffile.imwrite(
-        path, blurred_planes((depth, side, side), seed), shape=(depth, side, side), dtype=np.uint16,
-        imagej=True, metadata={"axes": "ZYX", "spacing": STEP_UM, "unit": "um"},
-        resolution=(1 / PIXEL_UM, 1 / PIXEL_UM),
-    )  # fmt: skip
+    planes = blurred_planes((depth, side, side), seed)
+    if path.suffix == ".zarr":
+        from napari_selfdiff.io.stream import open_writer
+
+        writer = open_writer(
+            path, (1, 1, depth, side, side), "ZYX", np.uint16,
+            pixel_size=(PIXEL_UM, PIXEL_UM), z_spacing=STEP_UM,
+            provenance={"made by": "benchmarks/large_data.py"},
+        )  # fmt: skip
+        for plane in planes:
+            writer.write(plane)
+        writer.commit()
+    else:
+        tifffile.imwrite(
+            path, planes, shape=(depth, side, side), dtype=np.uint16,
+            imagej=True, metadata={"axes": "ZYX", "spacing": STEP_UM, "unit": "um"},
+            resolution=(1 / PIXEL_UM, 1 / PIXEL_UM),
+        )  # fmt: skip
     print(f"wrote {path}: {depth} x {side} x {side} uint16 in {time.perf_counter() - start:.1f} s")
 
 
@@ -164,6 +183,41 @@ def seams(path: Path, kernel: int, plane: int, tile: int | None) -> None:
           f"{difference[border].max():.3g}, elsewhere {difference[~border].max():.3g}")  # fmt: skip
 
 
+def rates(path: Path, kernel: int) -> None:
+    """Measure the time model's rates of :mod:`napari_selfdiff.plan.large` on this machine.
+
+    The noise-aware TV on a 1024 x 1024 tile of ``path`` (seconds per padded pixel and
+    iteration, from 10 and 60 iterations), the TV PSF estimate on a 256 x 256 region (per
+    region pixel), and reading and summing 8 planes (per pixel).
+    """
+    from napari_selfdiff.blind.tv import estimate_psf_tv
+    from napari_selfdiff.restoration.noise_aware import restore_tv
+
+    with tifffile.TiffFile(path) as tif:
+        store = tif.series[0].asarray(out="memmap")
+        start = time.perf_counter()
+        total = np.zeros(store.shape[1:])
+        for z in range(8):
+            total += store[z]
+        read = (time.perf_counter() - start) / (8 * total.size)
+        middle = store.shape[0] // 2
+        tile = np.asarray(store[middle, :1024, :1024], np.float64)
+    tile = (tile - tile.min()) / np.ptp(tile)
+    psf = np.ones((kernel, kernel)) / kernel**2
+    seconds = []
+    for iterations in (10, 60):  # the difference: the iterations' cost without the set-up
+        start = time.perf_counter()
+        restore_tv(tile, psf, iterations=iterations, lower=0.0)
+        seconds.append(time.perf_counter() - start)
+    tv = (seconds[1] - seconds[0]) / ((1024 + 4 * kernel) ** 2 * 50)
+    start = time.perf_counter()
+    estimate_psf_tv(tile[:256, :256], kernel)
+    estimate = (time.perf_counter() - start) / 256**2
+    print(f"TV_SECONDS_PER_PIXEL_ITERATION = {tv:.3g}")
+    print(f"ESTIMATE_SECONDS_PER_PIXEL = {estimate:.3g}")
+    print(f"READ_SECONDS_PER_PIXEL = {read:.3g}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -179,8 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     seam.add_argument("-k", "--kernel-size", type=int, default=15)
     seam.add_argument("--plane", type=int, default=None)
     seam.add_argument("--tile", type=int, default=None)
+    rate = commands.add_parser("rates", help="measure the plan's time model rates on this machine")
+    rate.add_argument("input", type=Path)
+    rate.add_argument("-k", "--kernel-size", type=int, default=15)
     args = parser.parse_args(argv)
-    if args.command == "make":
+    if args.command == "rates":
+        rates(args.input, args.kernel_size)
+    elif args.command == "make":
         make(args.output, args.depth, args.side, args.seed)
     elif args.command == "psf":
         tifffile.imwrite(args.output, true_psf().astype(np.float32), imagej=True, metadata={"axes": "ZYX"})

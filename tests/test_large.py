@@ -97,6 +97,21 @@ def test_plan_states_peak_memory_and_shrinks_tiles_to_fit():
         plan_large((1, 1, 64, 2048, 2048), (1, 15, 15), "2d", memory_limit=100 * 1024**2)
 
 
+def test_plan_expects_time_in_proportion_to_the_work():
+    """The restoration's time follows the planes and the tiles' padded pixels; a given PSF costs nothing."""
+    blind = plan_large((1, 1, 64, 2048, 2048), (1, 15, 15), "2d", memory_limit=6 * 1024**3)
+    half = plan_large((1, 1, 32, 2048, 2048), (1, 15, 15), "2d", memory_limit=6 * 1024**3)
+    time, time_half = blind.expected_time(), half.expected_time()
+    assert time.restore == pytest.approx(2 * time_half.restore)
+    assert 0 < time.psf < time.restore / 10 and time.parts == (time.psf, time.restore)
+    assert replace(blind, regions=0).expected_time().psf == 0.0
+    three_d = plan_large((1, 1, 64, 2048, 2048), (9, 15, 15), "3d", memory_limit=6 * 1024**3)
+    assert three_d.expected_time().psf is None and three_d.expected_time().parts == ()  # not modelled
+    assert three_d.expected_time(60).restore == pytest.approx(2 * three_d.expected_time(30).restore)
+    assert "expected time about" in time.describe()
+    assert "plus the 3D PSF" in three_d.expected_time().describe()
+
+
 def test_regions_spread_over_the_field():
     image = np.zeros((256, 256))
     image[40:60, 40:60] = 1.0  # structure in two opposite quarters only
@@ -194,7 +209,7 @@ def test_dask_gives_the_single_process_result(tmp_path):
     np.testing.assert_array_equal(np.stack(spread.planes), np.stack(single.planes))
 
 
-def test_cli_deblurs_a_tiff_into_ome_zarr(tmp_path):
+def test_cli_deblurs_a_tiff_into_ome_zarr(tmp_path, capsys):
     from napari_selfdiff.cli import main
 
     psf = _gaussian_psf(7, 1.2)
@@ -213,6 +228,8 @@ def test_cli_deblurs_a_tiff_into_ome_zarr(tmp_path):
     assert result.shape == (1, 1, 2, 96, 96) and result.dtype == np.uint16
     assert result.z_spacing == pytest.approx(0.3) and result.pixel_size == pytest.approx((0.1, 0.1))
     assert tifffile.imread(tmp_path / "out_psf.tif").shape == (7, 7)
+    said = capsys.readouterr().err
+    assert "expected time about" in said and "100.0% done in" in said  # the bar ended full, once
 
 
 def test_3d_tiles_and_z_blocks_match_the_whole_volume():

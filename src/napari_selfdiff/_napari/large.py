@@ -143,12 +143,14 @@ class LargeDeblurWidget(RunnerWidget):
             pixel_size=(spacing["Y"], spacing["X"]), z_spacing=spacing.get("Z"),
             provenance={"input": layer.name, "plan": plan.describe()}, overwrite=chosen is not None,
         )  # fmt: skip
-        self.status.value = f"plan: {plan.describe()}"
+        config = DeblurConfig()
+        expected = plan.expected_time(config.restore_iterations)
+        self.status.value = f"plan: {plan.describe()}; {expected.describe()}"
 
         def make_run(cancel):
             try:
                 result = yield from iter_deblur_large(
-                    image, plan, writer, DeblurConfig(), region=rectangle, cancel=cancel
+                    image, plan, writer, config, region=rectangle, cancel=cancel
                 )
                 writer.commit()
             except BaseException:
@@ -168,4 +170,4 @@ class LargeDeblurWidget(RunnerWidget):
                 f"done in {format_seconds(result.seconds)}; PSF reliability {reliability}; written to {path}"
             )
 
-        return make_run, on_result
+        return make_run, on_result, expected

@@ -73,6 +73,11 @@ class DaskUnits:
             unit_done, done = pending.popleft()
             yield unit_done, done.result()
 
+    @property
+    def workers(self) -> int:
+        """How many workers the cluster has now (at least 1)."""
+        return max(1, len(self.client.scheduler_info().get("workers", {})))
+
     def close(self) -> None:
         """Close the client and the cluster this executor started (not a given client)."""
         for thing in self.owned:

@@ -92,6 +92,7 @@ def run_large(args: argparse.Namespace) -> int:
     from napari_selfdiff.io.formats import write_tiff
     from napari_selfdiff.io.outputs import plan_outputs
     from napari_selfdiff.large import deblur_large
+    from napari_selfdiff.progress_text import ProgressClock
 
     psfs = None
     if args.psf is not None:
@@ -128,8 +129,11 @@ def run_large(args: argparse.Namespace) -> int:
         t, c, z, y, x = plan.shape
         print(f"{args.input}: {t} x {c} x {z} x {y} x {x} (T, C, Z, Y, X), opened lazily", file=sys.stderr)
         print(f"plan: {plan.describe()}", file=sys.stderr)
+        expected = plan.expected_time(config.restore_iterations, 1 if executor is None else executor.workers)
+        print(expected.describe(), file=sys.stderr)
+        bar.clock = ProgressClock.for_estimate(expected)  # the bar weighs the two stages by their cost
 
-    bar = ProgressBar()
+    bar, result = ProgressBar(), None
     try:
         result = deblur_large(
             args.input, args.kernel_size, args.output, config,
@@ -139,7 +143,7 @@ def run_large(args: argparse.Namespace) -> int:
             overwrite=args.overwrite, progress=bar, on_plan=announce, restore_units=executor,
         )  # fmt: skip
     finally:
-        bar.close()
+        bar.close(getattr(result, "seconds", None))
         if executor is not None:
             executor.close()
     with outputs.writing() as temporary:

@@ -25,9 +25,10 @@ from typing import Literal
 
 from napari_selfdiff.inputs import BLIND_HOST_BYTES_PER_PIXEL
 from napari_selfdiff.ops.tiles import Tile, tile_grid
+from napari_selfdiff.progress_text import format_seconds
 from napari_selfdiff.resources import free_host_memory
 
-__all__ = ["LargePlan", "needs_tiles", "plan_large"]
+__all__ = ["LargePlan", "LargeTime", "needs_tiles", "plan_large"]
 
 #: Resident memory of the interpreter with NumPy, SciPy and tifffile loaded (measured: ~0.15 GB).
 BASELINE_BYTES = 300 * 1024**2
@@ -37,6 +38,19 @@ TORCH_BYTES = 500 * 1024**2
 TV_BYTES_PER_PIXEL = 240
 #: Bytes per padded voxel of one 3D Richardson-Lucy restoration (measured 75 on 50 x 330 x 330).
 RL_BYTES_PER_VOXEL = 96
+#: Expected time on the reference machine (the project's 2-core CPU, one process; measured by
+#: ``benchmarks/large_data.py rates``, ``docs/benchmarks/large_data.md``): seconds per padded
+#: pixel and iteration of the noise-aware TV restoration of a tile.
+TV_SECONDS_PER_PIXEL_ITERATION = 1.7e-7
+#: Seconds per region pixel of one classic PSF estimate (the TV estimator, 2D mode).
+ESTIMATE_SECONDS_PER_PIXEL = 9.8e-5
+#: Seconds per pixel read from a TIFF and summed into the regions' z projection.
+READ_SECONDS_PER_PIXEL = 3.5e-9
+#: Seconds per padded voxel and iteration of a tile's 3D RL-TV (8 us of CPU for 60 iterations,
+#: measured on a 16 x 512 x 512 crop).
+RL_SECONDS_PER_VOXEL_ITERATION = 1.3e-7
+#: ADMM iterations of the 2D tiles' restoration (:func:`~napari_selfdiff.restoration.noise_aware.restore_tv`).
+TV_ITERATIONS = 150
 #: Bytes per pixel of a plane's statistics (intensity quantiles, noise estimate, region scores).
 PLANE_STATS_BYTES = 120
 #: Largest tile side tried first: tiles of at most 1024 px keep each FFT cache-friendly.
@@ -45,6 +59,40 @@ LARGEST_TILE = 1024
 SMALLEST_TILE_KERNELS = 8
 
 Mode = Literal["2d", "3d"]
+
+
+@dataclass(frozen=True)
+class LargeTime:
+    """Expected seconds of a large-data run on the reference machine (:meth:`LargePlan.expected_time`).
+
+    ``psf``: the PSF stage (None: not modelled, a blind 3D estimate); ``restore``: the tiled
+    restoration, over ``workers`` processes. :attr:`parts`, :attr:`after`, :attr:`seconds_if_flagged` and
+    :attr:`calibrated` weigh the progress bar as a :class:`~napari_selfdiff.plan.estimate.RunEstimate`
+    does (:meth:`napari_selfdiff.progress_text.ProgressClock.for_estimate`).
+    """
+
+    psf: float | None
+    restore: float
+    workers: int = 1
+    after: float = 0.0
+    seconds_if_flagged: float = 0.0
+    calibrated: bool = False
+
+    @property
+    def parts(self) -> tuple[float, ...]:
+        """The two parts' expected seconds; empty when the PSF stage is not modelled (equal weights)."""
+        return () if self.psf is None else (self.psf, self.restore)
+
+    def describe(self) -> str:
+        """The expected time in words; the reference CPU is the project's 2-core machine."""
+        restore = format_seconds(self.restore)
+        where = "on the reference CPU" + (
+            f" with {self.workers} workers" if self.workers > 1 else ", one process"
+        )
+        if self.psf is None:
+            return f"expected restoration time about {restore} {where}, plus the 3D PSF estimate"
+        total, psf = format_seconds(self.psf + self.restore), format_seconds(self.psf)
+        return f"expected time about {total} {where} (PSF {psf}, restoration {restore})"
 
 
 @dataclass(frozen=True)
@@ -73,6 +121,45 @@ class LargePlan:
         """The tile grid of one (Z, Y, X) volume ("2d": of one plane, Z = 1)."""
         depth = self.shape[2] if self.mode == "3d" else 1
         return tile_grid((depth, *self.shape[3:]), self.tile, self.overlap, self.margin)
+
+    def expected_time(self, restore_iterations: int = 60, workers: int = 1) -> LargeTime:
+        """The run's expected seconds on the reference machine (a 2-core CPU).
+
+        ``workers``: the processes the restoration's units are spread over (Dask workers; one
+        each core at most helps), which divide its share.
+
+        Restoration: every (time point, channel, plane) of the "2d" mode (volume of "3d")
+        restored tile by tile, the cost proportional to each tile's padded pixels (voxels)
+        times the iterations (:data:`TV_ITERATIONS`; ``restore_iterations`` of the 3D RL-TV,
+        ``DeblurConfig.restore_iterations``). PSF stage ("2d"): the regions' z projection read
+        from the data, and one classic estimate per region; 0 when the PSF is given; None for a
+        blind 3D estimate, whose time depends on the 3D method
+        (:func:`napari_selfdiff.plan.estimate.estimate_run`).
+        """
+        t, c, z, y, x = self.shape
+        kz, k = self.kernel_shape[0], self.kernel_shape[2]
+
+        def side(tile: Tile, axis: int, pad: int) -> int:
+            return tile.read[axis].stop - tile.read[axis].start + pad
+
+        if self.mode == "2d":
+            padded = sum(side(tile, 1, 4 * k) * side(tile, 2, 4 * k) for tile in self.tiles())
+            restore = t * c * z * padded * TV_ITERATIONS * TV_SECONDS_PER_PIXEL_ITERATION
+        else:
+            padded = sum(
+                side(tile, 0, 2 * kz) * side(tile, 1, 2 * k) * side(tile, 2, 2 * k) for tile in self.tiles()
+            )
+            restore = t * c * padded * restore_iterations * RL_SECONDS_PER_VOXEL_ITERATION
+        restore /= max(1, workers)
+        if not self.regions:
+            return LargeTime(0.0, restore, workers=workers)
+        if self.mode == "3d":
+            return LargeTime(None, restore, workers=workers)
+        area = self.region_size**2
+        read = (z * y * x + self.regions * z * area) * READ_SECONDS_PER_PIXEL
+        return LargeTime(
+            c * (read + self.regions * area * ESTIMATE_SECONDS_PER_PIXEL), restore, workers=workers
+        )
 
     def describe(self) -> str:
         """The plan in one paragraph (the CLI prints it before the run)."""
