@@ -25,7 +25,7 @@ def _seconds(text: str) -> float | None:
 
 def test_one_bar_with_the_whole_runs_time_left(viewer, qtbot, monkeypatch):
     monkeypatch.setattr(BlindDeconvolutionWidget, "auto_calibrate", True)  # the estimate is measured
-    stack = make_microscopy_case((20, 28, 28), seed=1).blurred
+    stack = make_microscopy_case((20, 40, 40), seed=1).blurred
     layer = viewer.add_image(stack, name="stack")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deconvolution")
     widget.image.value, widget.kernel_size.value = layer, 5
