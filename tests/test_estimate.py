@@ -66,6 +66,7 @@ def test_the_3d_mode_is_estimated_from_its_own_network():
     assert deep.peak_bytes > small.peak_bytes > 0
 
 
+@pytest.mark.timing
 def test_the_estimate_is_calibrated_on_this_machine_and_scales_to_a_region():
     """#39: the plan's own kernels timed on the data; a region's preview estimated from the same probe."""
     import time

@@ -23,6 +23,7 @@ def _seconds(text: str) -> float | None:
     return float(alone) if alone is not None else 60.0 * int(minutes) + int(seconds)
 
 
+@pytest.mark.timing
 def test_one_bar_with_the_whole_runs_time_left(viewer, qtbot, monkeypatch):
     monkeypatch.setattr(BlindDeconvolutionWidget, "auto_calibrate", True)  # the estimate is measured
     stack = make_microscopy_case((20, 40, 40), seed=1).blurred
