@@ -91,16 +91,21 @@ PROBE_SECONDS = 1.5
 PROBE_ITERATIONS = 3
 #: The classic probe runs on at most this many pixels of one plane (a centred crop).
 PROBE_SIDE = 128
-#: 3D RL-TV iterations of the restoration probe (timed at one and at this many).
+#: The restoration probe times 3D RL-TV at one iteration and at one plus this many, times four
+#: until the difference reaches :data:`PROBE_RL_SECONDS` (a small stack's iteration takes
+#: milliseconds: timed at 1 and 3 iterations, the difference was within the clock's noise and
+#: came out as 0 s, estimating a 5 s run at 0.1 s), at most :data:`PROBE_RL_MAX` iterations.
 PROBE_RL_ITERATIONS = 3
+PROBE_RL_SECONDS = 0.2
+PROBE_RL_MAX = 192
 #: The physical pupil fit ("pupil-3d") looks at a window of at most ``FIT_WINDOW`` pixels
 #: laterally (all planes), so its time does not grow with the stack: ``a + b * voxels of the
-#: window`` seconds, measured (24 x 96 x 96: 3.1 s; 32 x 256 x 256: 3.8 s) beside the 3D RL-TV
-#: iteration's time per stack voxel on the same machine at the same time (6.1e-8 s), by which
-#: a calibration's own RL-TV timing rescales it to the machine at hand; then multiplied by 2.7,
-#: the measured cost of the fit's two starts and two stages (old and new fit timed in turn on
-#: 24 x 96 x 96 and 24 x 256 x 256 stacks: ratios 2.5-2.9).
-PUPIL_FIT_SECONDS = (7.0, 6.2e-6)
+#: window`` seconds on a machine whose 3D RL-TV iteration takes 6.1e-8 s per stack voxel; a
+#: calibration's own RL-TV timing rescales it to the machine at hand. Fitted to the fit's time
+#: on three stacks of the quiet 2-core machine, each divided by the probe's rescaling (0.7-0.9):
+#: 16 x 96 x 96 (the widefield sample) 6.4 s, 24 x 96 x 96 (z-stack benchmark, 4 cases) 5.5 s,
+#: 32 x 256 x 256 (window 32 x 128 x 128) 11.5 s. See docs/benchmarks/estimate.md.
+PUPIL_FIT_SECONDS = (3.2, 1.5e-5)
 PUPIL_RL_SECONDS_PER_VOXEL = 6.1e-8
 
 
@@ -452,21 +457,33 @@ def _probe_3d(
 
 
 def _probe_rl(stack: np.ndarray, plan: RunPlan, cancel: threading.Event | None) -> tuple[float, float]:
-    """The 3D RL-TV's overhead and seconds per iteration on the stack (timed at 1 and 3 iterations)."""
+    """The 3D RL-TV's overhead and seconds per iteration on the stack.
+
+    A first, untimed iteration pays the one-time costs (FFT plans, first allocations); then one
+    iteration and ``1 + n`` are timed, ``n`` growing (:data:`PROBE_RL_ITERATIONS`, times four)
+    until they differ by :data:`PROBE_RL_SECONDS`.
+    """
     from napari_selfdiff.blind.selfdiff.volume_run import restore_3d
 
     psf = np.zeros(plan.kernel_shape, np.float32)
     psf[tuple(n // 2 for n in plan.kernel_shape)] = 1.0
-    timings = []
-    for iterations in (1, PROBE_RL_ITERATIONS):
+
+    def seconds(iterations: int) -> float:
         _check(cancel)
+        config = plan.config.replace(restore_iterations=iterations)
         begin = time.perf_counter()
-        restore_3d(
-            stack, psf, plan.config.replace(restore_iterations=iterations), plan.device, cancel, guard=False
-        )
-        timings.append(time.perf_counter() - begin)
-    per_rl = max(timings[1] - timings[0], 0.0) / (PROBE_RL_ITERATIONS - 1)
-    return max(timings[0] - per_rl, 0.0), per_rl
+        restore_3d(stack, psf, config, plan.device, cancel, guard=False)
+        return time.perf_counter() - begin
+
+    seconds(1)  # the one-time costs
+    one, extra = seconds(1), PROBE_RL_ITERATIONS
+    while True:
+        more = seconds(1 + extra) - one
+        if more >= PROBE_RL_SECONDS or 4 * extra > PROBE_RL_MAX:
+            break
+        extra *= 4
+    per_rl = max(more, 0.0) / extra
+    return max(one - per_rl, 0.0), per_rl
 
 
 def calibrate(problem: Problem, plan: RunPlan, cancel: threading.Event | None = None) -> Calibration:
