@@ -295,3 +295,26 @@ def test_3d_blind_mode_estimates_on_the_best_region_column():
     assert len(channel.regions) == 1 and channel.regions[0][2:] == (48, 48)
     assert 0.0 <= channel.reliability <= 1.0
     assert len(writer.planes) == 8 and all(np.isfinite(p).all() for p in writer.planes)
+
+
+def test_cli_large_stack_with_the_optics_runs_the_3d_pupil_fit(tmp_path, capsys):
+    """As the whole-array command: the file's pixel size samples the pupil, and with the optics
+    known a z-stack asked with a lateral size alone is deblurred in 3D by the pupil fit."""
+    from napari_selfdiff.cli import main
+    from napari_selfdiff.samples.widefield import make_microscopy_case
+
+    case = make_microscopy_case((10, 64, 64), seed=3)
+    source = tmp_path / "stack.tif"
+    tifffile.imwrite(source, case.blurred.astype(np.uint16), imagej=True,
+                     metadata={"axes": "ZYX", "spacing": case.z_step_um, "unit": "um"},
+                     resolution=(1 / case.pixel_size_um, 1 / case.pixel_size_um))  # fmt: skip
+    code = main([
+        "deblur", str(source), "-k", "9", "-o", str(tmp_path / "out.tif"), "--tiles", "on",
+        "--na", str(case.na), "--wavelength", str(case.wavelength_um),
+        "--immersion-index", str(case.immersion_index), "--region-size", "64", "--restore-iterations", "5",
+    ])  # fmt: skip
+    assert code == 0
+    said = capsys.readouterr()
+    assert "3D mode" in said.err and "3D PSF (pupil-3d)" in said.out
+    psf = tifffile.imread(tmp_path / "out_psf.tif")
+    assert psf.ndim == 3 and psf.shape[1:] == (9, 9) and psf.shape[0] > 1

@@ -34,13 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from napari_selfdiff.blind.guarded import classic_psfs, group_image, physical_floor, second_opinion
+from napari_selfdiff.blind.guarded import classic_psfs, group_image, physical_floor, second_opinion, verdict
 from napari_selfdiff.blind.regions import edge_usefulness, informative_window
 from napari_selfdiff.config import DeblurConfig
 from napari_selfdiff.errors import Cancelled, InputError
 from napari_selfdiff.io.lazy import LazyImage
 from napari_selfdiff.noise import NoiseModel, estimate_noise
 from napari_selfdiff.ops.intensity import IntensityMap, to_dtype
+from napari_selfdiff.optics.aberrations import Aberrations
 from napari_selfdiff.plan.large import LargePlan
 from napari_selfdiff.restoration.noise_aware import kernel_agreement, mean_variance, restore_tv, tv_weight
 from napari_selfdiff.restoration.tiled import iter_restore_tiled
@@ -73,7 +74,9 @@ class ChannelPsf:
     containment of the focal plane, or the pupil fit's likelihood ratio); ``deconvolved``: False
     when the guard did not trust it (the channel is then only denoised, or returned as it is
     in 3D); ``method``: how the PSF was found (the words of ``DeblurResult.method``; "given"
-    for a PSF the user gave).
+    for a PSF the user gave). 3D only: ``verdict``, the guard's finding in words
+    (:func:`~napari_selfdiff.blind.guarded.verdict`), and ``aberrations``, the pupil the fit
+    found (None when none was found or trusted).
     """
 
     psf: np.ndarray
@@ -82,6 +85,8 @@ class ChannelPsf:
     reliability: float
     deconvolved: bool
     method: str = "classic"
+    verdict: str | None = None
+    aberrations: Aberrations | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +95,8 @@ class ChannelPsf:
             "reliability": round(self.reliability, 4),
             "deconvolved": self.deconvolved,
             "method": self.method,
+            "verdict": self.verdict,
+            "aberrations": None if self.aberrations is None else self.aberrations.to_dict(),
         }
 
 
@@ -245,7 +252,8 @@ def _estimate_3d(
 
         reliability = psf_reliability(psf)
         deconvolved = not config.guard or reliability >= config.stack3d.reliable_from
-    return ChannelPsf(psf, (window,), (1.0,), reliability, deconvolved, result.method)
+    found = result.aberrations[0] if result.aberrations else None
+    return ChannelPsf(psf, (window,), (1.0,), reliability, deconvolved, result.method, verdict(result), found)
 
 
 def _check_region(region: Region, shape: tuple[int, ...], kernel_size: int) -> Region:

@@ -9,7 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from napari_selfdiff.cli.options import _resolved_config, config_from_args, noise_from_args
+from napari_selfdiff.cli.options import (
+    _resolved_config,
+    config_from_args,
+    noise_from_args,
+    settings_from_file,
+)
 from napari_selfdiff.cli.progress_bar import run_with_bar
 from napari_selfdiff.config import default_preset_name
 
@@ -43,9 +48,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
     keep_dtype = args.keep_dtype or needs_input_dtype(args.output)
     outputs.check_space(output_bytes(image.data, keep_dtype))  # the PSF fits the margin
     device = resolve_device(args.device)
-    if args.pixel_size is None and args.na is not None and image.pixel_size is not None:
-        args.pixel_size = float(image.pixel_size[-1])  # the file's (x) pixel size, um
-    _default_to_3d(args, image)
+    settings_from_file(args, image.axes, image.data.shape[0], image.pixel_size, image.z_spacing)
     config = _resolved_config(args, device)
     problem = make_problem(image.data, args.kernel_size, image.axes, nan_policy=args.nan_policy)
     plan = plan_run(
@@ -76,19 +79,6 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
         where = f"plane group {index + 1}: " if len(result.aberrations) > 1 else ""
         print(f"{where}{aberrations.describe()}")
     return 0
-
-
-def _default_to_3d(args: argparse.Namespace, image: Any) -> None:
-    """``--stack-mode 3d`` and a (Kz, K, K) box when the policy makes 3D the default (plan.stack3d)."""
-    from napari_selfdiff.config import OpticsConfig
-    from napari_selfdiff.plan.stack3d import auto_3d
-
-    if args.stack_mode is not None or None in (args.na, args.wavelength, args.pixel_size):
-        return
-    optics = OpticsConfig(args.na, args.wavelength, args.pixel_size, args.immersion_index or 1.0)
-    box = auto_3d(image.axes, args.kernel_size, args.z_step or image.z_spacing, optics, image.data.shape[0])
-    if box is not None:
-        args.stack_mode, args.kernel_size = "3d", box
 
 
 def read_with_psf(args: argparse.Namespace) -> tuple[Any, Any, Any]:

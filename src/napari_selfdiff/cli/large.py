@@ -86,19 +86,22 @@ def wants_large(args: argparse.Namespace) -> bool:
 
 def run_large(args: argparse.Namespace) -> int:
     """``deblur`` on large data (:func:`napari_selfdiff.large.deblur_large`): the plan printed first."""
-    from napari_selfdiff.cli.options import config_from_args, noise_from_args
+    from napari_selfdiff.cli.options import config_from_args, noise_from_args, settings_from_file
     from napari_selfdiff.cli.progress_bar import ProgressBar
     from napari_selfdiff.config import default_preset_name
     from napari_selfdiff.io.formats import write_tiff
+    from napari_selfdiff.io.lazy import open_lazy
     from napari_selfdiff.io.outputs import plan_outputs
     from napari_selfdiff.large import deblur_large
     from napari_selfdiff.progress_text import ProgressClock
 
+    with open_lazy(args.input) as image:  # the metadata only: the pixels stay on disk
+        axes = "".join(a for a in image.axes if a not in "TC")  # one (t, c) volume's
+        settings_from_file(args, axes, image.shape[2], image.pixel_size, image.z_spacing)
     psfs = None
     if args.psf is not None:
         from napari_selfdiff.inputs import check_psf
         from napari_selfdiff.io.formats import read_image
-        from napari_selfdiff.io.lazy import open_lazy
 
         known = np.asarray(read_image(args.psf).data, np.float64)
         if known.ndim == 3:
@@ -154,6 +157,12 @@ def run_large(args: argparse.Namespace) -> int:
     for index, channel in enumerate(result.channels):
         if not channel.regions:
             print(f"channel {index}: restored with the given PSF {args.psf}")
+            continue
+        if channel.verdict is not None:  # 3D: one region's column, the guard's own words
+            region = list(channel.regions[0])
+            print(f"channel {index}: 3D PSF ({channel.method}) from region {region}: {channel.verdict}")
+            if channel.aberrations is not None:
+                print(f"channel {index}: {channel.aberrations.describe()}")
             continue
         agreement = ", ".join(f"{a:.2f}" for a in channel.agreement)
         state = "deconvolved" if channel.deconvolved else "NOT deconvolved (PSF not reliable): only denoised"

@@ -30,6 +30,30 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def settings_from_file(
+    args: argparse.Namespace, axes: str, depth: int, pixel_size: Any, z_spacing: float | None
+) -> None:
+    """What the file says and the flags leave open, for the whole-array and the tiled run alike.
+
+    ``--na`` without ``--pixel-size``: the file's lateral (x) pixel size samples the pupil.
+    A stack asked with a lateral kernel size alone, its z step and the microscope known:
+    ``--stack-mode 3d`` and the (Kz, K, K) box of :func:`~napari_selfdiff.plan.stack3d.auto_3d`
+    (the physical pupil fit is the default there). ``axes``: the axes of one volume (no T, C);
+    ``depth``: its planes.
+    """
+    from napari_selfdiff.config import OpticsConfig
+    from napari_selfdiff.plan.stack3d import auto_3d
+
+    if args.pixel_size is None and args.na is not None and pixel_size is not None:
+        args.pixel_size = float(pixel_size[-1])  # um
+    if args.stack_mode is not None or None in (args.na, args.wavelength, args.pixel_size):
+        return
+    optics = OpticsConfig(args.na, args.wavelength, args.pixel_size, args.immersion_index or 1.0)
+    box = auto_3d(axes, args.kernel_size, args.z_step or z_spacing, optics, depth)
+    if box is not None:
+        args.stack_mode, args.kernel_size = "3d", box
+
+
 def config_from_args(args: argparse.Namespace) -> DeblurConfig:
     """Preset, then the named flags, then ``--set section.field=value`` overrides."""
     config = DeblurConfig.preset(args.preset)
