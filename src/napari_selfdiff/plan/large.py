@@ -168,12 +168,18 @@ class LargePlan:
         unit = "plane" if self.mode == "2d" else "volume"
         tile = f"{self.tile[1]} x {self.tile[2]}" + (f" x {self.tile[0]} planes" if self.mode == "3d" else "")
         psf = "x".join(map(str, self.kernel_shape))
-        source = (
-            f"PSF {psf} per channel estimated on {self.regions} region(s) of {self.region_size} px at "
-            "the first time point, reused for all"
-            if self.regions
-            else f"the given {psf} PSF"
-        )
+        if not self.regions:
+            source = f"the given {psf} PSF"
+        elif self.mode == "3d":  # the 3D estimate runs on one column: the regions rank them
+            source = (
+                f"PSF {psf} per channel estimated on the (Z, {self.region_size}, {self.region_size}) "
+                f"column of the best of {self.regions} region(s) at the first time point, reused for all"
+            )
+        else:
+            source = (
+                f"PSF {psf} per channel estimated on {self.regions} region(s) of {self.region_size} px "
+                "at the first time point, reused for all"
+            )
         return (
             f"large data {t} x {c} x {z} x {y} x {x} (T, C, Z, Y, X), {self.mode.upper()} mode, "
             f"{source}; "
