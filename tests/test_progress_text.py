@@ -94,3 +94,16 @@ def test_cli_bar_weighs_the_stages_by_the_runs_estimate():
     assert shown == sorted(shown) and shown[-1] < 1.0  # monotone, full only when the run ends
     weighted.close(seconds=10.0)
     assert weighted.stream.getvalue().rstrip().endswith("100.0% done in 10 s")
+
+
+def test_cli_bar_in_a_log_writes_a_line_at_least_every_30_s():
+    """A log gets a line per outer step, and one every LOG_EVERY s of a long step."""
+    import io
+
+    from napari_selfdiff.cli.progress_bar import ProgressBar
+
+    bar = ProgressBar(io.StringIO())
+    for second in range(0, 100, 5):  # one 100 s outer step, an event every 5 s
+        bar(event(n_steps=4, step=1, inner=1 + second // 10, n_inner=10, elapsed=float(second)))
+    lines = bar.stream.getvalue().splitlines()
+    assert len(lines) == 3 and all("elapsed" in line for line in lines)  # at 30, 60 and 90 s

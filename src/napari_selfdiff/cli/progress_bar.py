@@ -20,11 +20,17 @@ class ProgressBar:
     after a run that ended.
     """
 
+    #: In a log (not a terminal) a line is written at the end of each outer step, and at least
+    #: this often (run seconds) while events come: a large run's first outer step can take many
+    #: minutes, and a log that says nothing for them looks hung.
+    LOG_EVERY = 30.0
+
     def __init__(self, stream: Any = None, width: int = 28, estimate: Any | None = None) -> None:
         self.stream = stream or sys.stderr
         self.width = width
         self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.clock = ProgressClock.for_estimate(estimate)
+        self._logged = 0.0  # run time of the last line written to a log
 
     def _line(self, fraction: float, words: str) -> str:
         filled = int(self.width * fraction)
@@ -36,8 +42,13 @@ class ProgressBar:
         line = self._line(self.clock.shown, words + loss)
         if self.interactive:
             self.stream.write("\r" + line)
-        elif event.psf is not None or (event.n_steps == 1 and event.inner == event.n_inner):
-            self.stream.write(line + "\n")  # one line per outer step in logs
+        elif (
+            event.psf is not None
+            or (event.n_steps == 1 and event.inner == event.n_inner)
+            or event.elapsed >= self._logged + self.LOG_EVERY
+        ):
+            self.stream.write(line + "\n")  # one line per outer step in logs, and every LOG_EVERY s
+            self._logged = event.elapsed
         self.stream.flush()
 
     def close(self, seconds: float | None = None) -> None:
