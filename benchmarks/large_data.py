@@ -188,10 +188,17 @@ def rates(path: Path, kernel: int) -> None:
 
     The noise-aware TV on a 1024 x 1024 tile of ``path`` (seconds per padded pixel and
     iteration, from 10 and 60 iterations), the TV PSF estimate on a 256 x 256 region (per
-    region pixel), and reading and summing 8 planes (per pixel).
+    region pixel), reading and summing 8 planes (per pixel), and the 3D RL-TV of one tile of
+    the 3D plan (up to 64 planes of 602 x 602: 512 px and 45 px margins) with an
+    (11, ``kernel``, ``kernel``) PSF (per padded voxel and iteration, from 5 and 20
+    iterations, in torch's default threads).
     """
+    import torch
+
     from napari_selfdiff.blind.tv import estimate_psf_tv
+    from napari_selfdiff.restoration.classic import richardson_lucy
     from napari_selfdiff.restoration.noise_aware import restore_tv
+    from napari_selfdiff.results import drive
 
     with tifffile.TiffFile(path) as tif:
         store = tif.series[0].asarray(out="memmap")
@@ -202,6 +209,7 @@ def rates(path: Path, kernel: int) -> None:
         read = (time.perf_counter() - start) / (8 * total.size)
         middle = store.shape[0] // 2
         tile = np.asarray(store[middle, :1024, :1024], np.float64)
+        block = np.asarray(store[:64, :602, :602], np.float32)
     tile = (tile - tile.min()) / np.ptp(tile)
     psf = np.ones((kernel, kernel)) / kernel**2
     seconds = []
@@ -213,7 +221,17 @@ def rates(path: Path, kernel: int) -> None:
     start = time.perf_counter()
     estimate_psf_tv(tile[:256, :256], kernel)
     estimate = (time.perf_counter() - start) / 256**2
+    observed = torch.as_tensor((block - block.min()) / np.ptp(block))
+    kernel_3d = torch.full((11, kernel, kernel), 1.0 / (11 * kernel**2))
+    seconds = []
+    for iterations in (5, 20):
+        start = time.perf_counter()
+        drive(richardson_lucy(observed, kernel_3d, iterations, tv_weight=0.002))
+        seconds.append(time.perf_counter() - start)
+    padded = (len(block) + 2 * 11) * (602 + 2 * kernel) ** 2  # the plan's padded voxels of the tile
+    rl = (seconds[1] - seconds[0]) / (padded * 15)
     print(f"TV_SECONDS_PER_PIXEL_ITERATION = {tv:.3g}")
+    print(f"RL_SECONDS_PER_VOXEL_ITERATION = {rl:.3g}")
     print(f"ESTIMATE_SECONDS_PER_PIXEL = {estimate:.3g}")
     print(f"READ_SECONDS_PER_PIXEL = {read:.3g}")
 

@@ -100,13 +100,15 @@ PROBE_RL_SECONDS = 0.2
 PROBE_RL_MAX = 192
 #: The physical pupil fit ("pupil-3d") looks at a window of at most ``FIT_WINDOW`` pixels
 #: laterally (all planes), so its time does not grow with the stack: ``a + b * voxels of the
-#: window`` seconds on a machine whose 3D RL-TV iteration takes 6.1e-8 s per stack voxel; a
-#: calibration's own RL-TV timing rescales it to the machine at hand. Fitted to the fit's time
-#: on three stacks of the quiet 2-core machine, each divided by the probe's rescaling (0.7-0.9):
-#: 16 x 96 x 96 (the widefield sample) 6.4 s, 24 x 96 x 96 (z-stack benchmark, 4 cases) 5.5 s,
-#: 32 x 256 x 256 (window 32 x 128 x 128) 11.5 s. See docs/benchmarks/estimate.md.
+#: window`` seconds on a machine whose 3D RL-TV iteration takes ``PUPIL_RL_SECONDS_PER_VOXEL``
+#: per stack voxel; a calibration's own RL-TV timing rescales it to the machine at hand. Fitted
+#: to the fit's time on three stacks of the quiet 2-core machine, each divided by the probe's
+#: rescaling (0.7-0.9): 16 x 96 x 96 (the widefield sample) 6.4 s, 24 x 96 x 96 (z-stack
+#: benchmark, 4 cases) 5.5 s, 32 x 256 x 256 (window 32 x 128 x 128) 11.5 s. The reference RL-TV
+#: rate was 6.1e-8 s; the in-place RL-TV takes 0.81 of the time (probes of 6 runs each, medians
+#: 5.2e-8 and 4.2e-8 s), so it is now 4.9e-8 s. See docs/benchmarks/estimate.md.
 PUPIL_FIT_SECONDS = (3.2, 1.5e-5)
-PUPIL_RL_SECONDS_PER_VOXEL = 6.1e-8
+PUPIL_RL_SECONDS_PER_VOXEL = 4.9e-8
 
 
 @dataclass(frozen=True)

@@ -46,9 +46,10 @@ TV_SECONDS_PER_PIXEL_ITERATION = 1.7e-7
 ESTIMATE_SECONDS_PER_PIXEL = 9.8e-5
 #: Seconds per pixel read from a TIFF and summed into the regions' z projection.
 READ_SECONDS_PER_PIXEL = 3.5e-9
-#: Seconds per padded voxel and iteration of a tile's 3D RL-TV (8 us of CPU for 60 iterations,
-#: measured on a 16 x 512 x 512 crop).
-RL_SECONDS_PER_VOXEL_ITERATION = 1.3e-7
+#: Seconds per padded voxel and iteration of a tile's 3D RL-TV (one 64 x 602 x 602 tile, PSF
+#: 11 x 15 x 15; it was 8.5e-8 before the RL-TV worked in place, and the whole 64 x 2048 x 2048
+#: 3D run of that code took 9.2e-8 a voxel and iteration, reading and PSF included).
+RL_SECONDS_PER_VOXEL_ITERATION = 5.0e-8
 #: ADMM iterations of the 2D tiles' restoration (:func:`~napari_selfdiff.restoration.noise_aware.restore_tv`).
 TV_ITERATIONS = 150
 #: Bytes per pixel of a plane's statistics (intensity quantiles, noise estimate, region scores).
