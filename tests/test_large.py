@@ -110,6 +110,16 @@ def test_plan_expects_time_in_proportion_to_the_work():
     assert three_d.expected_time(60).restore == pytest.approx(2 * three_d.expected_time(30).restore)
     assert "expected time about" in time.describe()
     assert "plus the 3D PSF" in three_d.expected_time().describe()
+    # The run's estimate models the blind 3D PSF stage by the whole-array 3D run on one column:
+    # the physical pupil fit (optics known) costs seconds, self-diffusion far more.
+    from napari_selfdiff.config import OpticsConfig
+    from napari_selfdiff.large import expected_time
+
+    voxel = {"z_spacing": 0.3, "pixel_size": (0.1, 0.1), "device": "cpu"}
+    optics = DeblurConfig(optics=OpticsConfig(1.2, 0.52, 0.1, 1.33))
+    pupil, network = (expected_time(three_d, config, **voxel) for config in (optics, DeblurConfig()))
+    assert 0 < pupil.psf < 120 < network.psf and pupil.parts == (pupil.psf, pupil.restore)
+    assert expected_time(blind, optics, **voxel) == time  # the 2D plan models its PSF stage itself
 
 
 def test_regions_spread_over_the_field():
@@ -316,5 +326,6 @@ def test_cli_large_stack_with_the_optics_runs_the_3d_pupil_fit(tmp_path, capsys)
     assert code == 0
     said = capsys.readouterr()
     assert "3D mode" in said.err and "3D PSF (pupil-3d)" in said.out
+    assert "expected time about" in said.err and "(PSF " in said.err  # both stages are weighed
     psf = tifffile.imread(tmp_path / "out_psf.tif")
     assert psf.ndim == 3 and psf.shape[1:] == (9, 9) and psf.shape[0] > 1

@@ -42,7 +42,7 @@ from napari_selfdiff.io.lazy import LazyImage
 from napari_selfdiff.noise import NoiseModel, estimate_noise
 from napari_selfdiff.ops.intensity import IntensityMap, to_dtype
 from napari_selfdiff.optics.aberrations import Aberrations
-from napari_selfdiff.plan.large import LargePlan
+from napari_selfdiff.plan.large import LargePlan, LargeTime
 from napari_selfdiff.restoration.noise_aware import kernel_agreement, mean_variance, restore_tv, tv_weight
 from napari_selfdiff.restoration.tiled import iter_restore_tiled
 from napari_selfdiff.results import Progress, drive, relay, renumbered
@@ -53,6 +53,7 @@ __all__ = [
     "choose_regions",
     "deblur_large",
     "estimate_channel_psf",
+    "expected_time",
     "iter_deblur_large",
     "iter_restore_unit",
     "units",
@@ -254,6 +255,40 @@ def _estimate_3d(
         deconvolved = not config.guard or reliability >= config.stack3d.reliable_from
     found = result.aberrations[0] if result.aberrations else None
     return ChannelPsf(psf, (window,), (1.0,), reliability, deconvolved, result.method, verdict(result), found)
+
+
+def expected_time(
+    plan: LargePlan,
+    config: DeblurConfig,
+    *,
+    z_spacing: float | None,
+    pixel_size: tuple[float, float] | None,
+    workers: int = 1,
+    device: Any = None,
+) -> LargeTime:
+    """The run's expected time (:meth:`LargePlan.expected_time`) with its blind 3D PSF estimate.
+
+    A 3D plan estimates its PSF by the whole-array 3D run on one (Z, ``region_size``,
+    ``region_size``) column (:func:`estimate_channel_psf`): that run's own model
+    (:func:`~napari_selfdiff.plan.estimate.estimate_run`, not calibrated) gives the stage's
+    seconds, once per channel, so the progress bar weighs the two stages by their cost.
+    """
+    from napari_selfdiff.inputs import make_problem
+    from napari_selfdiff.plan.estimate import estimate_run
+    from napari_selfdiff.plan.policy import plan_run
+
+    expected = plan.expected_time(config.restore_iterations, workers)
+    if plan.mode != "3d" or not plan.regions:
+        return expected
+    side = min(plan.region_size, *plan.shape[3:])
+    column = np.zeros((plan.shape[2], side, side), np.float32)  # its shape is what counts:
+    column.flat[0] = 1.0  # nothing is run on it (a constant image is refused)
+    problem = make_problem(column, plan.kernel_shape, "ZYX")
+    run = plan_run(
+        problem, replace(config, stack_mode="3d"), device=device, z_step=z_spacing,
+        pixel_size=None if pixel_size is None else pixel_size[1],
+    )  # fmt: skip
+    return replace(expected, psf=plan.shape[1] * estimate_run(run, len(column), 1).seconds)
 
 
 def _check_region(region: Region, shape: tuple[int, ...], kernel_size: int) -> Region:

@@ -20,7 +20,7 @@ from napari_selfdiff.config import DeblurConfig
 from napari_selfdiff.errors import InputError
 from napari_selfdiff.io.lazy import FIVE_AXES, is_ome_zarr, lazy_array
 from napari_selfdiff.io.ome_zarr import OmeZarrWriter, open_levels
-from napari_selfdiff.large import iter_deblur_large
+from napari_selfdiff.large import expected_time, iter_deblur_large
 from napari_selfdiff.plan.large import plan_large
 from napari_selfdiff.progress_text import format_seconds
 
@@ -144,7 +144,7 @@ class LargeDeblurWidget(RunnerWidget):
             provenance={"input": layer.name, "plan": plan.describe()}, overwrite=chosen is not None,
         )  # fmt: skip
         config = DeblurConfig()
-        expected = plan.expected_time(config.restore_iterations)
+        expected = expected_time(plan, config, z_spacing=image.z_spacing, pixel_size=image.pixel_size)
         self.status.value = f"plan: {plan.describe()}; {expected.describe()}"
 
         def make_run(cancel):

@@ -92,12 +92,13 @@ def run_large(args: argparse.Namespace) -> int:
     from napari_selfdiff.io.formats import write_tiff
     from napari_selfdiff.io.lazy import open_lazy
     from napari_selfdiff.io.outputs import plan_outputs
-    from napari_selfdiff.large import deblur_large
+    from napari_selfdiff.large import deblur_large, expected_time
     from napari_selfdiff.progress_text import ProgressClock
 
     with open_lazy(args.input) as image:  # the metadata only: the pixels stay on disk
         axes = "".join(a for a in image.axes if a not in "TC")  # one (t, c) volume's
         settings_from_file(args, axes, image.shape[2], image.pixel_size, image.z_spacing)
+        voxel = {"z_spacing": image.z_spacing, "pixel_size": image.pixel_size}
     psfs = None
     if args.psf is not None:
         from napari_selfdiff.inputs import check_psf
@@ -132,7 +133,8 @@ def run_large(args: argparse.Namespace) -> int:
         t, c, z, y, x = plan.shape
         print(f"{args.input}: {t} x {c} x {z} x {y} x {x} (T, C, Z, Y, X), opened lazily", file=sys.stderr)
         print(f"plan: {plan.describe()}", file=sys.stderr)
-        expected = plan.expected_time(config.restore_iterations, 1 if executor is None else executor.workers)
+        workers = 1 if executor is None else executor.workers
+        expected = expected_time(plan, config, workers=workers, device=args.device, **voxel)
         print(expected.describe(), file=sys.stderr)
         bar.clock = ProgressClock.for_estimate(expected)  # the bar weighs the two stages by their cost
 
